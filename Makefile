@@ -1,0 +1,122 @@
+# Everyday tasks for django-multipay. `make help` lists them.
+#
+# Every target works from a fresh clone with only `python3` on PATH: the
+# first run creates .venv and installs what the target needs; later runs
+# reinstall only when pyproject.toml has changed.
+#
+# Useful overrides:
+#   make test PYTEST_ARGS="-k refunds -x"
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres make test
+#   make demo DEMO_ADDR=0.0.0.0:8000
+#   make test PYTHON=python3.13        (only matters when .venv is created)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+# The install stamps share one virtualenv; never run two pip installs at once.
+.NOTPARALLEL:
+
+PYTHON ?= python3
+VENV ?= .venv
+VENV_PY := $(VENV)/bin/python
+PIP := $(VENV_PY) -m pip
+
+# The example shop's manage.py; every demo and migrations command goes through it.
+MANAGE_PY := example_project/manage.py
+MANAGE := $(VENV_PY) $(MANAGE_PY)
+DEMO_ADDR ?= 127.0.0.1:8000
+
+PYTEST_ARGS ?=
+# Only the folders that exist, so a checkout without one of them still lints.
+LINT_PATHS := $(wildcard django_multipay tests example_project bench)
+DOCS_OUT := docs/_build/html
+
+# Install stamps. They live inside the virtualenv, so deleting .venv
+# forgets them too.
+STAMP_VENV := $(VENV)/.stamp-venv
+STAMP_TEST := $(VENV)/.stamp-test
+STAMP_LINT := $(VENV)/.stamp-lint
+STAMP_TYPE := $(VENV)/.stamp-type
+STAMP_DOCS := $(VENV)/.stamp-docs
+
+.PHONY: help install test demo lint format type docs migrations-check check clean distclean
+
+help:
+	@echo "make test              run the test suite (PYTEST_ARGS=... to pass options; DATABASE_URL selects the database)"
+	@echo "make demo              migrate, load demo data and serve the example shop on $(DEMO_ADDR)"
+	@echo "make lint              ruff check and ruff format --check"
+	@echo "make format            ruff check --fix and ruff format"
+	@echo "make type              mypy over django_multipay"
+	@echo "make docs              build the HTML docs into $(DOCS_OUT) (warnings are errors)"
+	@echo "make migrations-check  fail if a model change has no migration"
+	@echo "make check             lint, type, migrations-check, test and docs"
+	@echo "make clean             remove build output and caches"
+	@echo "make distclean         clean, plus .venv, .tox and the demo database"
+
+# --- virtualenv and installs -------------------------------------------------
+
+# pip >= 25.1 understands `--group` (PEP 735 dependency groups).
+$(STAMP_VENV):
+	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=25.1"
+	touch $@
+
+# The package (editable) with its `testing` extra and the `test` group, in one
+# resolve so the group's reference to django-multipay[testing] is this checkout.
+$(STAMP_TEST): pyproject.toml $(STAMP_VENV)
+	$(PIP) install -e ".[testing]" --group test
+	touch $@
+
+$(STAMP_LINT): pyproject.toml $(STAMP_VENV)
+	$(PIP) install --group lint
+	touch $@
+
+# mypy's Django plugin imports tests.settings, so the test install comes first.
+$(STAMP_TYPE): pyproject.toml $(STAMP_TEST)
+	$(PIP) install --group type
+	touch $@
+
+$(STAMP_DOCS): pyproject.toml $(STAMP_VENV)
+	$(PIP) install -e . --group docs
+	touch $@
+
+install: $(STAMP_TEST)
+
+# --- tasks -------------------------------------------------------------------
+
+test: $(STAMP_TEST)
+	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP_TEST)
+	$(MANAGE) migrate --noinput
+	$(MANAGE) load_demo
+	$(MANAGE) runserver $(DEMO_ADDR)
+
+lint: $(STAMP_LINT)
+	$(VENV_PY) -m ruff check $(LINT_PATHS)
+	$(VENV_PY) -m ruff format --check $(LINT_PATHS)
+
+format: $(STAMP_LINT)
+	$(VENV_PY) -m ruff check --fix $(LINT_PATHS)
+	$(VENV_PY) -m ruff format $(LINT_PATHS)
+
+type: $(STAMP_TYPE)
+	$(VENV_PY) -m mypy django_multipay
+
+docs: $(STAMP_DOCS)
+	$(VENV_PY) -m sphinx -W --keep-going -b html docs $(DOCS_OUT)
+
+migrations-check: $(STAMP_TEST)
+	$(MANAGE) makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=tests.settings $(VENV_PY) -m django makemigrations --check --dry-run
+
+check: lint type migrations-check test docs
+
+clean:
+	rm -rf build dist *.egg-info docs/_build htmlcov .coverage .coverage.* \
+		.pytest_cache .mypy_cache .ruff_cache
+	find . \( -path ./.git -o -path ./$(VENV) -o -path ./.tox \) -prune \
+		-o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .tox example_project/db.sqlite3

@@ -1,0 +1,1 @@
+"""Gateway backends: each turns our objects into wire requests and wire answers into results."""

@@ -1,0 +1,251 @@
+"""The dummy gateway: a complete, test-only backend that talks to the built-in emulator.
+
+It is the reference every real backend is held against: hosted payment page, HMAC-signed
+notifications (verified, then the status re-read server-to-server), capture, cancel, partial
+and full refunds. Wire format: docs/gateways/dummy.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_datetime
+
+from django_multipay import money
+from django_multipay.exceptions import (
+    GatewayAPIError,
+    NotificationRejected,
+    PaymentDeclined,
+    RefundError,
+)
+from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.results import (
+    InboundRequest,
+    NotificationEvent,
+    PaymentAction,
+    PaymentStart,
+    PaymentUrls,
+    RefundResult,
+    StatusResult,
+)
+from django_multipay.models import Invoice, Refund
+from django_multipay.status import InvoiceStatus, RefundStatus
+
+SIGNATURE_HEADER = "Multipay-Signature"
+
+#: Emulator statuses → ours. The one place this vocabulary is mapped.
+STATUS_MAP: dict[str, str] = {
+    "pending": InvoiceStatus.PENDING,
+    "authorized": InvoiceStatus.AUTHORIZED,
+    "paid": InvoiceStatus.PAID,
+    "declined": InvoiceStatus.FAILED,
+    "cancelled": InvoiceStatus.CANCELLED,
+    "expired": InvoiceStatus.EXPIRED,
+    "partially_refunded": InvoiceStatus.PARTIALLY_REFUNDED,
+    "refunded": InvoiceStatus.REFUNDED,
+}
+
+REFUND_STATUS_MAP: dict[str, str] = {
+    "pending": RefundStatus.PENDING,
+    "succeeded": RefundStatus.SUCCEEDED,
+    "failed": RefundStatus.FAILED,
+}
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """``t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify_signature(
+    secret: str, header: str, body: bytes, *, tolerance: int, now: float | None = None
+) -> None:
+    """Raise ``NotificationRejected`` unless ``header`` signs ``body`` recently with ``secret``."""
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        parts.setdefault(key, []).append(value)
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError):
+        raise NotificationRejected(
+            "missing or malformed signature timestamp", code="signature"
+        ) from None
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > tolerance:
+        raise NotificationRejected("signature timestamp outside tolerance", code="replay")
+    expected = sign(secret, timestamp, body).partition("v1=")[2]
+    if not any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
+        raise NotificationRejected("signature does not match", code="signature")
+
+
+class DummyGateway(BaseGateway):
+    """Test-only gateway backed by ``django_multipay.sandbox`` (refused with DEBUG=False)."""
+
+    display_name = "Dummy"
+    test_only = True
+    capabilities = Capabilities(
+        refund=True,
+        partial_refund=True,
+        max_refunds=10,
+        capture=True,
+        cancel=True,
+        fetch_status=True,
+        list_refunds=True,
+        signed_notifications=True,
+    )
+    required_options = ("api_key", "webhook_secret")
+    secret_options = ("api_key", "webhook_secret")
+    live_base_url = sandbox_base_url = "http://127.0.0.1:8000/sandbox/dummy/"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.options['api_key']}", "Accept": "application/json"}
+
+    def _status(self, data: dict[str, Any]) -> StatusResult:
+        try:
+            status = STATUS_MAP[data["status"]]
+            currency = money.normalize_currency(data["currency"])
+            return StatusResult(
+                status=status,
+                gateway_id=str(data["id"]),
+                amount=money.validate_amount(data["amount"], currency),
+                currency=currency,
+                captured_amount=money.to_decimal(data.get("captured_amount") or 0)
+                if status not in (InvoiceStatus.PENDING, InvoiceStatus.AUTHORIZED)
+                and data.get("captured_amount") is not None
+                else None,
+                refunded_amount=money.to_decimal(data["refunded_amount"])
+                if data.get("refunded_amount") not in (None, "0", "0.00")
+                else None,
+                failure_reason=str(data.get("failure_reason") or ""),
+                raw=data,
+            )
+        except (KeyError, ValueError, TypeError, ValidationError) as exc:
+            raise GatewayAPIError(
+                f"Unreadable payment from the emulator: {type(exc).__name__}: {exc}",
+                gateway=self.alias,
+                response=self.redact(data),
+            ) from None
+
+    def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
+        body = {
+            "amount": money.format_decimal(invoice.amount, invoice.currency),
+            "currency": invoice.currency,
+            "reference": str(invoice.pk),
+            "description": invoice.order.description or invoice.order.reference,
+            "return_url": urls.return_url,
+            "cancel_url": urls.cancel_url,
+            "notify_url": urls.notify_url,
+            "capture": self.option("capture", "automatic"),
+        }
+        data = self.http.json(
+            "POST",
+            "api/payments",
+            json=body,
+            headers={**self.headers, "Idempotency-Key": str(invoice.pk)},
+            expected=(200, 201),
+        )
+        expires = parse_datetime(data["expires_at"]) if data.get("expires_at") else None
+        return PaymentStart(
+            action=PaymentAction(url=data["url"]),
+            gateway_id=str(data["id"]),
+            expires_at=expires,
+            raw=data,
+        )
+
+    def fetch_status(self, invoice: Invoice) -> StatusResult:
+        data = self.http.json("GET", f"api/payments/{invoice.gateway_id}", headers=self.headers)
+        return self._status(data)
+
+    def parse_notification(self, request: InboundRequest) -> NotificationEvent:
+        header = request.header(SIGNATURE_HEADER)
+        if not header:
+            raise NotificationRejected("missing signature header", code="signature")
+        verify_signature(
+            self.options["webhook_secret"],
+            header,
+            request.body,
+            tolerance=int(self.option("signature_tolerance", 300)),
+        )
+        try:
+            payload = request.json()
+            data = payload["data"]
+            return NotificationEvent(
+                invoice_id=str(data["reference"]),
+                gateway_id=str(data["payment_id"]),
+                dedup_key=str(payload["id"]),
+                kind="payment"
+                if str(payload["type"]).startswith("payment.")
+                else str(payload["type"]),
+                raw=payload,
+            )
+        except (ValueError, KeyError, TypeError):
+            raise NotificationRejected("malformed notification body", code="malformed") from None
+
+    def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:
+        try:
+            data = self.http.json(
+                "POST",
+                f"api/payments/{invoice.gateway_id}/capture",
+                json={"amount": money.format_decimal(amount, invoice.currency)},
+                headers=self.headers,
+            )
+        except GatewayAPIError as exc:
+            if exc.http_status == 402:
+                raise PaymentDeclined(
+                    "Capture declined", gateway=self.alias, response=exc.response
+                ) from None
+            raise
+        return self._status(data)
+
+    def cancel(self, invoice: Invoice) -> StatusResult:
+        data = self.http.json(
+            "POST", f"api/payments/{invoice.gateway_id}/cancel", headers=self.headers
+        )
+        return self._status(data)
+
+    def _refund(self, data: dict[str, Any], currency: str) -> RefundResult:
+        return RefundResult(
+            status=REFUND_STATUS_MAP[data["status"]],
+            gateway_refund_id=str(data["id"]),
+            amount=money.validate_amount(data["amount"], currency),
+            currency=money.normalize_currency(data["currency"]),
+            failure_reason=str(data.get("failure_reason") or ""),
+            idempotency_key=str(data.get("idempotency_key") or ""),
+            raw=data,
+        )
+
+    def refund(self, refund: Refund) -> RefundResult:
+        invoice = refund.invoice
+        try:
+            data = self.http.json(
+                "POST",
+                f"api/payments/{invoice.gateway_id}/refunds",
+                json={
+                    "amount": money.format_decimal(refund.amount, refund.currency),
+                    "currency": refund.currency,
+                    "reason": refund.reason,
+                },
+                headers={**self.headers, "Idempotency-Key": refund.idempotency_key},
+                expected=(200, 201),
+            )
+        except GatewayAPIError as exc:
+            if exc.http_status is not None and 400 <= exc.http_status < 500:
+                raise RefundError(
+                    f"Refund refused: {exc.message}", gateway=self.alias, response=exc.response
+                ) from None
+            raise
+        return self._refund(data, refund.currency)
+
+    def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
+        data = self.http.json(
+            "GET", f"api/payments/{invoice.gateway_id}/refunds", headers=self.headers
+        )
+        return [self._refund(item, invoice.currency) for item in data["refunds"]]

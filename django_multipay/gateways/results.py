@@ -1,0 +1,140 @@
+"""Small typed values that gateways return to the core; the core alone acts on them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.http import HttpRequest, QueryDict
+
+
+@dataclass(frozen=True)
+class PaymentUrls:
+    """Absolute URLs a gateway sends the customer and its notifications back to."""
+
+    return_url: str
+    cancel_url: str
+    notify_url: str
+
+
+@dataclass(frozen=True)
+class PaymentAction:
+    """Where to send the customer: a GET redirect, or a form to POST (auto-submitted)."""
+
+    url: str
+    method: str = "GET"
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.method.upper() == "GET"
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    """A gateway's answer to "start a payment"."""
+
+    action: PaymentAction
+    gateway_id: str
+    expires_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """The gateway's word on an invoice, in our status vocabulary (``InvoiceStatus``).
+
+    ``amount``/``currency`` are what the gateway says the customer was asked for; the core
+    compares them with the invoice and refuses a mismatch. ``captured_amount`` and
+    ``refunded_amount`` are optional: left ``None`` they are derived from the status.
+    """
+
+    status: str
+    gateway_id: str = ""
+    amount: Decimal | None = None
+    currency: str | None = None
+    captured_amount: Decimal | None = None
+    refunded_amount: Decimal | None = None
+    failure_reason: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """The gateway's word on one refund, in ``RefundStatus`` vocabulary."""
+
+    status: str
+    gateway_refund_id: str = ""
+    amount: Decimal | None = None
+    currency: str | None = None
+    failure_reason: str = ""
+    idempotency_key: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotificationEvent:
+    """What an authenticated notification says: which invoice, and perhaps its status.
+
+    A notification is a hint: unless ``authoritative`` (a signature covering status *and*
+    amount), the core reads the true status from the gateway before changing anything.
+    """
+
+    invoice_id: str = ""
+    gateway_id: str = ""
+    dedup_key: str = ""
+    status: StatusResult | None = None
+    authoritative: bool = False
+    kind: str = "payment"
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """A request as a gateway backend sees it: from a live request or a stored notification."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    body: bytes
+    query_string: str = ""
+    remote_addr: str | None = None
+
+    @classmethod
+    def from_django(cls, request: HttpRequest) -> InboundRequest:
+        return cls(
+            method=request.method or "GET",
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=request.body,
+            query_string=request.META.get("QUERY_STRING", ""),
+            remote_addr=request.META.get("REMOTE_ADDR"),
+        )
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+    @property
+    def query(self) -> QueryDict:
+        return QueryDict(self.query_string)
+
+    @property
+    def content_type(self) -> str:
+        return self.header("content-type").split(";")[0].strip().lower()
+
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        """The body parsed as JSON; ``ValueError`` if it is not."""
+        return json.loads(self.body.decode("utf-8"))
+
+    def form(self) -> dict[str, str]:
+        """The body parsed as ``application/x-www-form-urlencoded`` (last value wins)."""
+        parsed = parse_qs(self.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        return {key: values[-1] for key, values in parsed.items()}

@@ -1,0 +1,8 @@
+"""The payment domain: orders, invoices (payment attempts), refunds and notifications."""
+
+from django_multipay.models.invoice import Invoice
+from django_multipay.models.notification import Notification
+from django_multipay.models.order import Order, OrderItem
+from django_multipay.models.refund import Refund
+
+__all__ = ["Invoice", "Notification", "Order", "OrderItem", "Refund"]

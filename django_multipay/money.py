@@ -1,0 +1,109 @@
+"""Decimal amounts with ISO 4217 currencies, and the one place minor units are computed."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import moneyed
+from django.core.exceptions import ValidationError
+
+
+def _currency(code: str) -> moneyed.Currency:
+    try:
+        currency = moneyed.get_currency(str(code).upper())
+    except (moneyed.CurrencyDoesNotExist, TypeError, ValueError):
+        raise ValidationError(
+            "%(code)s is not an ISO 4217 currency code.", code="currency", params={"code": code}
+        ) from None
+    return currency
+
+
+def normalize_currency(code: str) -> str:
+    """The upper-case alphabetic code, after checking it is a real ISO 4217 currency."""
+    return str(_currency(code).code)
+
+
+def currency_exponent(code: str) -> int:
+    """Digits after the decimal point: BDT/EUR/USD 2, JPY 0, KWD/BHD 3 (ISO 4217 data)."""
+    sub_unit = int(_currency(code).sub_unit or 1)
+    return len(str(sub_unit)) - 1
+
+
+def numeric_code(code: str) -> str:
+    """The three-digit ISO 4217 numeric code, as a string (``"978"`` for EUR)."""
+    numeric = _currency(code).numeric
+    if not numeric:
+        raise ValidationError(f"{code} has no ISO 4217 numeric code.", code="currency")
+    return str(numeric).zfill(3)
+
+
+def from_numeric_code(numeric: str | int) -> str:
+    """The alphabetic code for an ISO 4217 numeric code (``978`` → ``"EUR"``)."""
+    wanted = str(numeric).zfill(3)
+    for currency in moneyed.list_all_currencies():
+        if currency.numeric and str(currency.numeric).zfill(3) == wanted:
+            return str(currency.code)
+    raise ValidationError(f"{numeric} is not an ISO 4217 numeric code.", code="currency")
+
+
+def to_decimal(value: object) -> Decimal:
+    """A Decimal from a Decimal, int or string; floats are refused (they are not money)."""
+    if isinstance(value, (bool, float)):
+        raise ValidationError("Amounts must be Decimal or string, not float.", code="amount")
+    try:
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise ValidationError(f"{value!r} is not an amount.", code="amount") from None
+    if not amount.is_finite():
+        raise ValidationError(f"{value!r} is not an amount.", code="amount")
+    return amount
+
+
+def validate_amount(value: object, currency: str, *, allow_zero: bool = False) -> Decimal:
+    """Check sign and precision against the currency's exponent; return it quantized."""
+    amount = to_decimal(value)
+    exponent = currency_exponent(currency)
+    if amount < 0 or (amount == 0 and not allow_zero):
+        raise ValidationError("Amount must be greater than zero.", code="amount_not_positive")
+    quantum = Decimal(1).scaleb(-exponent)
+    quantized = amount.quantize(quantum)
+    if quantized != amount:
+        raise ValidationError(
+            "%(currency)s amounts have at most %(exp)s decimal places; got %(amount)s.",
+            code="amount_precision",
+            params={"currency": currency, "exp": exponent, "amount": amount},
+        )
+    return quantized
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """The amount with exactly the currency's number of decimal places (no rounding allowed)."""
+    return validate_amount(amount, currency, allow_zero=True)
+
+
+def format_decimal(amount: Decimal, currency: str) -> str:
+    """Decimal string with the currency's decimal places: ``"100.00"``, ``"5000"`` for JPY."""
+    return f"{quantize(amount, currency):f}"
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """Integer minor units (cents, fils): 12.34 EUR → 1234, 500 JPY → 500, 1.234 KWD → 1234."""
+    exact = quantize(amount, currency)
+    return int(exact.scaleb(currency_exponent(currency)))
+
+
+def from_minor_units(value: object, currency: str) -> Decimal:
+    """Decimal amount from integer minor units; refuses non-integers and floats."""
+    if isinstance(value, (bool, float)):
+        raise ValidationError("Minor units must be an integer.", code="amount")
+    try:
+        units = int(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{value!r} is not an integer amount.", code="amount") from None
+    exponent = currency_exponent(currency)
+    return Decimal(units).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+
+
+def same_money(a: Decimal, a_currency: str, b: Decimal, b_currency: str) -> bool:
+    """True when both amounts are equal in the same currency (``10 == 10.00``)."""
+    return a_currency.upper() == b_currency.upper() and Decimal(a) == Decimal(b)

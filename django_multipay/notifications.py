@@ -1,0 +1,184 @@
+"""Receiving a gateway notification: store it raw, authenticate, verify, process, answer."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from django_multipay import signals
+from django_multipay.conf import multipay_settings
+from django_multipay.exceptions import (
+    AmountMismatch,
+    GatewayConfigurationError,
+    GatewayError,
+    NotificationRejected,
+)
+from django_multipay.gateways.base import BaseGateway
+from django_multipay.gateways.results import InboundRequest, NotificationEvent
+from django_multipay.models import Invoice, Notification
+from django_multipay.processing import Outcome, apply_status, send_after_commit
+from django_multipay.redaction import Redactor
+from django_multipay.registry import get_gateway
+from django_multipay.status import NotificationResult
+
+logger = logging.getLogger("django_multipay.notifications")
+
+
+def store(alias: str, request: HttpRequest, gateway: BaseGateway | None) -> Notification:
+    """Save the raw request before anything else is done with it (autocommit: it survives)."""
+    redactor = gateway.redactor if gateway is not None else Redactor()
+    headers = redactor.headers(dict(request.headers), extra=multipay_settings.REDACT_HEADERS)
+    body = request.body
+    notification = Notification.objects.create(
+        gateway=alias[:50],
+        method=(request.method or "")[:10],
+        path=request.path[:500],
+        query_string=redactor.text(request.META.get("QUERY_STRING", "")),
+        headers=headers,
+        body=redactor.text(body.decode("utf-8", errors="replace")),
+        remote_addr=request.META.get("REMOTE_ADDR") or None,
+    )
+    send_after_commit(signals.notification_received, notification=notification)
+    return notification
+
+
+def _finish(notification: Notification, result: str, reason: str = "", **fields: Any) -> None:
+    notification.result = result
+    notification.reason = reason[:500]
+    notification.processed_at = timezone.now()
+    for name, value in fields.items():
+        setattr(notification, name, value)
+    notification.save(update_fields=["result", "reason", "processed_at", "attempts", *fields])
+
+
+def find_invoice(gateway: BaseGateway, event: NotificationEvent) -> Invoice | None:
+    """The invoice a notification names: by our id, or by the gateway's id for this alias."""
+    if event.invoice_id:
+        try:
+            uuid.UUID(str(event.invoice_id))
+        except ValueError:
+            pass
+        else:
+            found = Invoice.objects.filter(pk=event.invoice_id, gateway=gateway.alias).first()
+            if found is not None:
+                return found
+    if event.gateway_id:
+        return Invoice.objects.filter(gateway=gateway.alias, gateway_id=event.gateway_id).first()
+    return None
+
+
+def verify_and_apply(
+    gateway: BaseGateway, invoice: Invoice, event: NotificationEvent, notification: Notification
+) -> Outcome:
+    """Read the truth (unless the notification is signed over status and amount) and apply it."""
+    if event.authoritative and event.status is not None:
+        status = event.status
+    else:
+        status = gateway.fetch_status(invoice)
+    return apply_status(
+        invoice.pk,
+        status,
+        notification=notification,
+        dedup_key=event.dedup_key,
+        gateway_data=gateway.redact(dict(status.raw)) if status.raw else None,
+    )
+
+
+def handle(alias: str, request: HttpRequest) -> HttpResponse:
+    """The whole notify flow for one request. Never raises: every failure is an answer."""
+    try:
+        gateway: BaseGateway | None = get_gateway(alias)
+    except GatewayConfigurationError:
+        gateway = None
+    if len(request.body) > multipay_settings.MAX_NOTIFICATION_BYTES:
+        notification = store(alias, request, gateway)
+        _finish(notification, NotificationResult.REJECTED, "body too large", attempts=1)
+        return HttpResponse("Body too large", status=413, content_type="text/plain")
+    notification = store(alias, request, gateway)
+    if gateway is None:
+        _finish(
+            notification,
+            NotificationResult.REJECTED,
+            f"unknown gateway alias {alias!r}",
+            attempts=1,
+        )
+        return HttpResponse("Unknown gateway", status=404, content_type="text/plain")
+    return process(gateway, notification, InboundRequest.from_django(request))
+
+
+def process(
+    gateway: BaseGateway, notification: Notification, inbound: InboundRequest
+) -> HttpResponse:
+    """Authenticate, verify and apply a stored notification."""
+    notification.attempts += 1
+    try:
+        event = gateway.parse_notification(inbound)
+    except NotificationRejected as exc:
+        logger.warning(
+            "Rejected %s notification #%s: %s", gateway.alias, notification.pk, exc.reason
+        )
+        _finish(notification, NotificationResult.REJECTED, exc.reason)
+        return gateway.rejection_response(exc.reason, exc.status_code)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        reason = f"malformed notification: {type(exc).__name__}"
+        _finish(notification, NotificationResult.REJECTED, reason)
+        return gateway.rejection_response(reason, 400)
+    notification.verified = gateway.capabilities.signed_notifications
+    if event.kind != "payment":
+        _finish(
+            notification,
+            NotificationResult.IGNORED,
+            f"{event.kind} event",
+            verified=notification.verified,
+        )
+        return gateway.notification_response(Outcome(NotificationResult.IGNORED, reason=event.kind))
+    invoice = find_invoice(gateway, event)
+    if invoice is None:
+        _finish(
+            notification,
+            NotificationResult.REJECTED,
+            "unknown invoice",
+            verified=notification.verified,
+        )
+        return gateway.rejection_response("Unknown invoice", 404)
+    notification.invoice = invoice
+    Notification.objects.filter(pk=notification.pk).update(invoice=invoice)
+    return _apply(gateway, invoice, event, notification)
+
+
+def _apply(
+    gateway: BaseGateway, invoice: Invoice, event: NotificationEvent, notification: Notification
+) -> HttpResponse:
+    try:
+        outcome = verify_and_apply(gateway, invoice, event, notification)
+    except AmountMismatch as exc:
+        logger.error("Notification #%s refused: %s", notification.pk, exc)
+        _finish(notification, NotificationResult.REJECTED, str(exc), invoice=invoice)
+        return gateway.rejection_response("Amount or currency mismatch", 400)
+    except GatewayError as exc:
+        # Kept as failed: reconciliation (or the gateway's own retry) will try again.
+        logger.warning("Notification #%s could not be verified: %s", notification.pk, exc)
+        _finish(notification, NotificationResult.FAILED, str(exc), invoice=invoice)
+        return gateway.rejection_response("Could not verify with the gateway; retry later", 503)
+    _finish(
+        notification,
+        outcome.result,
+        outcome.reason,
+        invoice=invoice,
+        verified=True,
+    )
+    return gateway.notification_response(outcome)
+
+
+def retry(notification: Notification) -> HttpResponse | None:
+    """Re-verify a stored notification whose invoice is known (used by reconciliation)."""
+    if notification.invoice_id is None:
+        return None
+    gateway = get_gateway(notification.gateway)
+    invoice = Invoice.objects.get(pk=notification.invoice_id)
+    notification.attempts += 1
+    return _apply(gateway, invoice, NotificationEvent(invoice_id=str(invoice.pk)), notification)

@@ -1,0 +1,252 @@
+"""The Python API for shops: create an order, start a payment, refund, capture, cancel, refresh."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+
+from django_multipay import money, processing
+from django_multipay.conf import multipay_settings
+from django_multipay.exceptions import (
+    GatewayConfigurationError,
+    GatewayError,
+    InvalidRequest,
+    UnsupportedOperation,
+)
+from django_multipay.gateways.base import BaseGateway
+from django_multipay.gateways.results import PaymentAction, PaymentUrls
+from django_multipay.models import Invoice, Order, OrderItem, Refund
+from django_multipay.processing import Outcome
+from django_multipay.registry import get_gateway, has_gateway
+from django_multipay.status import InvoiceStatus, OrderStatus
+
+logger = logging.getLogger("django_multipay.payments")
+
+#: Orders in these statuses cannot start a new payment.
+NOT_PAYABLE = frozenset(
+    {
+        OrderStatus.PAID,
+        OrderStatus.PARTIALLY_REFUNDED,
+        OrderStatus.REFUNDED,
+        OrderStatus.CANCELLED,
+    }
+)
+
+ITEM_FIELDS = ("reference", "name", "description", "quantity", "unit_price", "url", "image_url")
+
+
+def create_order(
+    *,
+    reference: str,
+    amount: Decimal | str | None = None,
+    currency: str,
+    items: Iterable[Mapping[str, Any]] = (),
+    **fields: Any,
+) -> Order:
+    """Create a validated order with its items. ``amount`` defaults to the items' total
+    plus ``tax_amount`` and ``shipping_amount``.
+
+    Raises ``InvalidRequest`` naming every bad field.
+    """
+    currency = str(currency).upper()
+    item_rows = [OrderItem(**{k: v for k, v in item.items() if k in ITEM_FIELDS}) for item in items]
+    if amount is None:
+        amount = sum((i.unit_price * i.quantity for i in item_rows), Decimal(0))
+        amount += money.to_decimal(fields.get("tax_amount", 0))
+        amount += money.to_decimal(fields.get("shipping_amount", 0))
+    order = Order(reference=reference, amount=money.to_decimal(amount), currency=currency, **fields)
+    errors: dict[str, str] = {}
+    try:
+        order.full_clean()
+    except ValidationError as exc:
+        errors.update({k: "; ".join(v) for k, v in exc.message_dict.items()})
+    for index, item in enumerate(item_rows):
+        try:
+            money.validate_amount(item.unit_price, currency, allow_zero=True)
+            item.full_clean(exclude=["order"])
+        except ValidationError as exc:
+            messages = (
+                exc.message_dict if hasattr(exc, "error_dict") else {"unit_price": exc.messages}
+            )
+            errors.update({f"items[{index}].{k}": "; ".join(v) for k, v in messages.items()})
+    if errors:
+        raise InvalidRequest(
+            "Invalid order: " + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
+            fields=errors,
+        )
+    with transaction.atomic():
+        order.save()
+        for item in item_rows:
+            item.order = order
+        OrderItem.objects.bulk_create(item_rows)
+    return order
+
+
+def _absolute(path: str, request: HttpRequest | None) -> str:
+    base = multipay_settings.BASE_URL
+    if base:
+        return str(base).rstrip("/") + path
+    if request is not None:
+        return request.build_absolute_uri(path)
+    raise GatewayConfigurationError("Set MULTIPAY['BASE_URL'] to start payments outside a request.")
+
+
+def payment_urls(invoice: Invoice, request: HttpRequest | None = None) -> PaymentUrls:
+    return_path = reverse("django_multipay:return", kwargs={"invoice_id": invoice.pk})
+    return PaymentUrls(
+        return_url=_absolute(return_path, request),
+        cancel_url=_absolute(return_path + "?cancelled=1", request),
+        notify_url=_absolute(
+            reverse("django_multipay:notify", kwargs={"alias": invoice.gateway}), request
+        ),
+    )
+
+
+def check_payable(order: Order, gateway: BaseGateway) -> None:
+    """Refuse orders that are settled, and currencies or amounts the gateway does not take."""
+    if order.status in NOT_PAYABLE:
+        raise InvalidRequest(f"Order {order.reference} is {order.status} and cannot be paid.")
+    if not gateway.accepts_currency(order.currency):
+        raise InvalidRequest(
+            f"{gateway.display_name} does not take {order.currency}.", gateway=gateway.alias
+        )
+    caps = gateway.capabilities
+    if caps.min_amount is not None and order.amount < caps.min_amount:
+        raise InvalidRequest(
+            f"{gateway.display_name} takes at least {caps.min_amount} {order.currency}.",
+            gateway=gateway.alias,
+        )
+    if caps.max_amount is not None and order.amount > caps.max_amount:
+        raise InvalidRequest(
+            f"{gateway.display_name} takes at most {caps.max_amount} {order.currency}.",
+            gateway=gateway.alias,
+        )
+
+
+def start_payment(order: Order, alias: str, *, request: HttpRequest | None = None) -> PaymentAction:
+    """Create an invoice for ``order`` at ``alias``, call the gateway, say where the customer goes.
+
+    Raises ``InvalidRequest`` for unknown aliases and unpayable orders, ``GatewayError`` when the
+    gateway refuses (the invoice is then marked failed).
+    """
+    if not has_gateway(alias):
+        raise InvalidRequest(f"Unknown payment method {alias!r}.")
+    gateway = get_gateway(alias)
+    order.refresh_from_db(fields=["status"])
+    check_payable(order, gateway)
+    invoice = Invoice.objects.create(
+        order=order, gateway=alias, amount=order.amount, currency=order.currency
+    )
+    try:
+        started = gateway.start_payment(invoice, payment_urls(invoice, request))
+    except GatewayError as exc:
+        processing.mark_failed(invoice.pk, str(exc))
+        raise
+    except InvalidRequest as exc:
+        processing.mark_failed(invoice.pk, str(exc))
+        raise
+    processing.mark_pending(
+        invoice.pk,
+        gateway_id=started.gateway_id,
+        redirect_url=started.action.url,
+        expires_at=started.expires_at,
+        gateway_data=gateway.redact(dict(started.raw)),
+    )
+    return started.action
+
+
+def refresh(invoice: Invoice) -> Outcome:
+    """Read the invoice's true status from the gateway and apply it."""
+    gateway = get_gateway(invoice.gateway)
+    gateway.require("fetch_status")
+    result = gateway.fetch_status(invoice)
+    return processing.apply_status(
+        invoice.pk, result, gateway_data=gateway.redact(dict(result.raw)) if result.raw else None
+    )
+
+
+def refund(
+    invoice: Invoice,
+    amount: Decimal | str | None = None,
+    *,
+    reason: str = "",
+    user: Any = None,
+    idempotency_key: str | None = None,
+) -> Refund:
+    """Refund ``amount`` (default: all that is left) of a paid invoice.
+
+    The refund row is saved before the gateway is called; calling again with the same
+    ``idempotency_key`` returns that refund instead of refunding twice.
+    """
+    gateway = get_gateway(invoice.gateway)
+    gateway.require("refund")
+    caps = gateway.capabilities
+    saved, created = processing.reserve_refund(
+        invoice.pk,
+        money.to_decimal(amount) if amount is not None else None,
+        reason=reason,
+        user=user,
+        idempotency_key=idempotency_key,
+        partial_allowed=caps.partial_refund,
+        max_refunds=caps.max_refunds,
+    )
+    if not created and saved.status != "requested":
+        return saved
+    return processing.run_refund(saved, gateway.refund, gateway.redact)
+
+
+def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:
+    """Capture an authorized invoice (all of it by default)."""
+    gateway = get_gateway(invoice.gateway)
+    gateway.require("capture")
+    if invoice.status != InvoiceStatus.AUTHORIZED:
+        raise InvalidRequest(
+            f"Only authorized invoices can be captured; this one is {invoice.status}."
+        )
+    value = money.validate_amount(
+        amount if amount is not None else invoice.amount, invoice.currency
+    )
+    if value > invoice.amount:
+        raise InvalidRequest(f"Cannot capture {value}; the invoice is for {invoice.amount}.")
+    result = gateway.capture(invoice, value)
+    return processing.apply_status(
+        invoice.pk, result, gateway_data=gateway.redact(dict(result.raw))
+    )
+
+
+def cancel(invoice: Invoice) -> Outcome:
+    """Cancel an invoice the customer has not paid (pending or authorized)."""
+    gateway = get_gateway(invoice.gateway)
+    gateway.require("cancel")
+    if invoice.status not in (
+        InvoiceStatus.CREATED,
+        InvoiceStatus.PENDING,
+        InvoiceStatus.AUTHORIZED,
+    ):
+        raise InvalidRequest(
+            f"Only unpaid invoices can be cancelled; this one is {invoice.status}."
+        )
+    result = gateway.cancel(invoice)
+    return processing.apply_status(
+        invoice.pk, result, gateway_data=gateway.redact(dict(result.raw))
+    )
+
+
+def order_status(order: Order) -> str:
+    """The order's current status, read from the database."""
+    return str(Order.objects.values_list("status", flat=True).get(pk=order.pk))
+
+
+def supports(alias: str, operation: str) -> bool:
+    """Whether the gateway at ``alias`` declares ``operation`` (``refund``, ``capture``…)."""
+    try:
+        return get_gateway(alias).supports(operation)
+    except (GatewayConfigurationError, UnsupportedOperation):
+        return False

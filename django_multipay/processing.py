@@ -1,0 +1,384 @@
+"""The one place invoice, order and refund statuses change: locked, once, signalled after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+
+from django_multipay import money, signals
+from django_multipay.exceptions import (
+    AmountMismatch,
+    GatewayConnectionError,
+    GatewayError,
+    InvalidTransition,
+    RefundError,
+)
+from django_multipay.gateways.results import RefundResult, StatusResult
+from django_multipay.models import Invoice, Notification, Order, Refund
+from django_multipay.status import (
+    CAPTURED,
+    InvoiceStatus,
+    NotificationResult,
+    OrderStatus,
+    RefundStatus,
+    can_move,
+    is_stale,
+    order_status_for,
+)
+
+logger = logging.getLogger("django_multipay.processing")
+
+#: Refunds that count against the refundable amount (money promised or already given back).
+RESERVING_REFUND_STATUSES = (RefundStatus.REQUESTED, RefundStatus.PENDING, RefundStatus.SUCCEEDED)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What applying a gateway's word did: a ``NotificationResult`` value and a reason."""
+
+    result: str
+    invoice_id: Any = None
+    previous: str = ""
+    current: str = ""
+    reason: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.result == NotificationResult.PROCESSED and self.previous != self.current
+
+
+def send_after_commit(signal: Any, **kwargs: Any) -> None:
+    """Send ``signal`` once the surrounding transaction commits; never if it rolls back."""
+
+    def send() -> None:
+        for receiver, response in signal.send_robust(sender=_sender_of(kwargs), **kwargs):
+            if isinstance(response, Exception):
+                logger.error(
+                    "Signal receiver %r failed",
+                    receiver,
+                    exc_info=(type(response), response, response.__traceback__),
+                )
+
+    transaction.on_commit(send)
+
+
+def _sender_of(kwargs: dict[str, Any]) -> type:
+    for key in ("refund", "invoice", "order", "notification"):
+        if key in kwargs:
+            return type(kwargs[key])
+    return object
+
+
+def lock_invoice(invoice_id: Any) -> tuple[Order, Invoice]:
+    """Lock the invoice's order, then the invoice (always in that order: no deadlocks).
+
+    Must be called inside ``transaction.atomic``.
+    """
+    order_id = Invoice.objects.values_list("order_id", flat=True).get(pk=invoice_id)
+    order = Order.objects.select_for_update().get(pk=order_id)
+    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+    return order, invoice
+
+
+def _refresh_order_status(order: Order, invoice: Invoice) -> None:
+    statuses = list(
+        Invoice.objects.filter(order_id=order.pk)
+        .order_by("created_at", "pk")
+        .values_list("status", flat=True)
+    )
+    previous, current = order.status, order_status_for(statuses)
+    if previous == current:
+        return
+    order.status = current
+    order.save(update_fields=["status", "updated_at"])
+    send_after_commit(signals.order_status_changed, order=order, previous=previous, current=current)
+    if current == OrderStatus.PAID and previous != OrderStatus.PAID:
+        send_after_commit(signals.order_paid, order=order, invoice=invoice)
+
+
+def _move(order: Order, invoice: Invoice, target: str, *, reason: str = "") -> str:
+    """Change the locked invoice's status (checked against the table) and the order's."""
+    previous = invoice.status
+    if not can_move(previous, target):
+        raise InvalidTransition(
+            f"Invoice {invoice.pk} cannot move from {previous} to {target}.",
+            gateway=invoice.gateway,
+        )
+    invoice.status = target
+    if reason:
+        invoice.failure_reason = reason[:500]
+    invoice.save()
+    logger.info("Invoice %s: %s -> %s", invoice.pk, previous, target)
+    send_after_commit(
+        signals.invoice_status_changed, invoice=invoice, previous=previous, current=target
+    )
+    _refresh_order_status(order, invoice)
+    return previous
+
+
+def _check_money(invoice: Invoice, result: StatusResult) -> None:
+    """Refuse a gateway answer whose amount or currency is not the invoice's."""
+    if result.currency is not None and result.currency.upper() != invoice.currency:
+        raise AmountMismatch(
+            f"Gateway reports currency {result.currency}, invoice is in {invoice.currency}.",
+            gateway=invoice.gateway,
+        )
+    if result.amount is not None and money.to_decimal(result.amount) != invoice.amount:
+        raise AmountMismatch(
+            f"Gateway reports amount {result.amount}, invoice is {invoice.amount}.",
+            gateway=invoice.gateway,
+        )
+    for name in ("captured_amount", "refunded_amount"):
+        value = getattr(result, name)
+        if value is not None and not (0 <= money.to_decimal(value) <= invoice.amount):
+            raise AmountMismatch(
+                f"Gateway reports {name.replace('_', ' ')} {value}, outside 0..{invoice.amount}.",
+                gateway=invoice.gateway,
+            )
+
+
+def apply_status(
+    invoice_id: Any,
+    result: StatusResult,
+    *,
+    notification: Notification | None = None,
+    dedup_key: str = "",
+    gateway_data: Any = None,
+) -> Outcome:
+    """Apply a verified gateway status to an invoice, once.
+
+    Raises ``AmountMismatch`` (nothing changed) when the gateway's amount or currency differs
+    from ours. A status the table does not allow is refused, logged, and reported as ignored.
+    """
+    with transaction.atomic():
+        order, invoice = lock_invoice(invoice_id)
+        previous = invoice.status
+        if (
+            dedup_key
+            and Notification.objects.filter(gateway=invoice.gateway, dedup_key=dedup_key).exists()
+        ):
+            return Outcome(NotificationResult.DUPLICATE, invoice.pk, previous, previous, "seen")
+        _check_money(invoice, result)
+        target = result.status
+        if gateway_data is not None:
+            invoice.gateway_data = gateway_data
+        if result.gateway_id and not invoice.gateway_id:
+            invoice.gateway_id = result.gateway_id
+        if target == previous:
+            if gateway_data is not None or result.gateway_id:
+                invoice.save(update_fields=["gateway_data", "gateway_id", "updated_at"])
+            return Outcome(
+                NotificationResult.DUPLICATE, invoice.pk, previous, previous, "no change"
+            )
+        if is_stale(previous, target):
+            invoice.save(update_fields=["gateway_data", "gateway_id", "updated_at"])
+            logger.info("Invoice %s: ignoring stale %s (is %s)", invoice.pk, target, previous)
+            return Outcome(
+                NotificationResult.IGNORED, invoice.pk, previous, previous, f"stale {target}"
+            )
+        if not can_move(previous, target):
+            logger.error(
+                "Invoice %s: gateway reports %s but %s -> %s is not allowed; needs an operator",
+                invoice.pk,
+                target,
+                previous,
+                target,
+            )
+            invoice.save(update_fields=["gateway_data", "gateway_id", "updated_at"])
+            return Outcome(
+                NotificationResult.IGNORED,
+                invoice.pk,
+                previous,
+                previous,
+                f"illegal transition {previous} -> {target}",
+            )
+        if target in CAPTURED and invoice.captured_amount == 0:
+            captured = result.captured_amount
+            invoice.captured_amount = (
+                money.to_decimal(captured) if captured is not None else invoice.amount
+            )
+        if target in (InvoiceStatus.REFUNDED, InvoiceStatus.PARTIALLY_REFUNDED):
+            refunded = result.refunded_amount
+            invoice.refunded_amount = (
+                money.to_decimal(refunded) if refunded is not None else invoice.captured_amount
+            )
+        _move(order, invoice, target, reason=result.failure_reason)
+        if notification is not None and dedup_key:
+            # Claimed only by a notification that changed something, in the same transaction:
+            # one that found nothing to do yet may be repeated later and must then count.
+            notification.dedup_key = dedup_key
+            Notification.objects.filter(pk=notification.pk).update(dedup_key=dedup_key)
+        return Outcome(NotificationResult.PROCESSED, invoice.pk, previous, target)
+
+
+def mark_pending(invoice_id: Any, *, gateway_id: str, redirect_url: str, **fields: Any) -> None:
+    """Record where the customer was sent and move created → pending."""
+    with transaction.atomic():
+        order, invoice = lock_invoice(invoice_id)
+        invoice.gateway_id = gateway_id
+        invoice.redirect_url = redirect_url
+        for name, value in fields.items():
+            setattr(invoice, name, value)
+        if invoice.status == InvoiceStatus.CREATED:
+            _move(order, invoice, InvoiceStatus.PENDING)
+        else:
+            invoice.save()
+
+
+def mark_failed(invoice_id: Any, reason: str) -> None:
+    """The gateway refused to start the payment: the attempt has failed."""
+    with transaction.atomic():
+        order, invoice = lock_invoice(invoice_id)
+        if can_move(invoice.status, InvoiceStatus.FAILED):
+            _move(order, invoice, InvoiceStatus.FAILED, reason=reason)
+
+
+# -- refunds ---------------------------------------------------------------------------------
+
+
+def reserve_refund(
+    invoice_id: Any,
+    amount: Decimal | None,
+    *,
+    reason: str = "",
+    user: Any = None,
+    idempotency_key: str | None = None,
+    partial_allowed: bool = True,
+    max_refunds: int | None = None,
+) -> tuple[Refund, bool]:
+    """Save a requested refund, or return the existing one with the same idempotency key.
+
+    Checked under the invoice lock, so concurrent requests can never promise back more than
+    was captured. Returns ``(refund, created)``.
+    """
+    with transaction.atomic():
+        _order, invoice = lock_invoice(invoice_id)
+        if idempotency_key:
+            existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                if existing.invoice_id != invoice.pk:
+                    raise RefundError("That idempotency key belongs to another invoice.")
+                return existing, False
+        if invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED):
+            raise RefundError(
+                f"Only paid invoices can be refunded; this one is {invoice.status}.",
+                gateway=invoice.gateway,
+            )
+        active = invoice.refunds.filter(status__in=RESERVING_REFUND_STATUSES)
+        reserved = active.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+        available = invoice.captured_amount - reserved
+        value = available if amount is None else money.to_decimal(amount)
+        try:
+            value = money.validate_amount(value, invoice.currency)
+        except Exception as exc:
+            raise RefundError(f"Invalid refund amount: {exc}", gateway=invoice.gateway) from exc
+        if value > available:
+            raise RefundError(
+                f"Refund of {value} {invoice.currency} exceeds the refundable "
+                f"{available} {invoice.currency}.",
+                gateway=invoice.gateway,
+                code="refund_exceeds_captured",
+            )
+        if value < invoice.captured_amount and not partial_allowed:
+            raise RefundError(
+                "This gateway only refunds the whole amount.", gateway=invoice.gateway
+            )
+        if max_refunds is not None and active.count() >= max_refunds:
+            raise RefundError(
+                f"This gateway allows at most {max_refunds} refunds per payment.",
+                gateway=invoice.gateway,
+            )
+        refund = Refund(
+            invoice=invoice,
+            amount=value,
+            currency=invoice.currency,
+            reason=reason[:255],
+            requested_by=user if getattr(user, "pk", None) else None,
+        )
+        if idempotency_key:
+            refund.idempotency_key = idempotency_key
+        refund.save()
+        send_after_commit(
+            signals.refund_status_changed, refund=refund, previous="", current=refund.status
+        )
+        return refund, True
+
+
+def apply_refund_result(
+    refund_id: Any, result: RefundResult, *, gateway_data: Any = None
+) -> Refund:
+    """Apply the gateway's word on a refund; a settled refund is never changed again."""
+    with transaction.atomic():
+        invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
+        order, invoice = lock_invoice(invoice_id)
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        previous = refund.status
+        if previous in (RefundStatus.SUCCEEDED, RefundStatus.FAILED) or result.status == previous:
+            return refund
+        if result.amount is not None and money.to_decimal(result.amount) != refund.amount:
+            raise AmountMismatch(
+                f"Gateway refunded {result.amount}, we asked for {refund.amount}.",
+                gateway=invoice.gateway,
+            )
+        if result.currency and result.currency.upper() != refund.currency:
+            raise AmountMismatch(
+                f"Gateway refunded in {result.currency}, not {refund.currency}.",
+                gateway=invoice.gateway,
+            )
+        refund.status = result.status
+        if result.gateway_refund_id:
+            refund.gateway_refund_id = result.gateway_refund_id
+        if result.failure_reason:
+            refund.failure_reason = result.failure_reason[:500]
+        if gateway_data is not None:
+            refund.gateway_data = gateway_data
+        refund.save()
+        send_after_commit(
+            signals.refund_status_changed, refund=refund, previous=previous, current=refund.status
+        )
+        if refund.status == RefundStatus.SUCCEEDED:
+            invoice.refunded_amount += refund.amount
+            target = (
+                InvoiceStatus.REFUNDED
+                if invoice.refunded_amount >= invoice.captured_amount
+                else InvoiceStatus.PARTIALLY_REFUNDED
+            )
+            if target != invoice.status and can_move(invoice.status, target):
+                _move(order, invoice, target)
+            else:
+                invoice.save(update_fields=["refunded_amount", "updated_at"])
+        return refund
+
+
+def fail_refund(refund_id: Any, reason: str) -> Refund:
+    """The gateway definitely refused the refund."""
+    return apply_refund_result(
+        refund_id, RefundResult(status=RefundStatus.FAILED, failure_reason=reason)
+    )
+
+
+def run_refund(
+    refund: Refund, call: Callable[[Refund], RefundResult], redact: Callable[[Any], Any]
+) -> Refund:
+    """Call the gateway for a saved refund and apply its answer.
+
+    A connection error or timeout leaves the refund ``requested`` (its outcome is unknown;
+    retrying with the same idempotency key is safe) and re-raises. A refusal marks it failed.
+    """
+    try:
+        result = call(refund)
+    except GatewayConnectionError:
+        Refund.objects.filter(pk=refund.pk, status=RefundStatus.REQUESTED).update(
+            failure_reason="Gateway did not answer; the refund will be checked again."
+        )
+        raise
+    except GatewayError as exc:
+        fail_refund(refund.pk, str(exc))
+        raise RefundError(str(exc), gateway=exc.gateway, response=exc.response) from None
+    return apply_refund_result(refund.pk, result, gateway_data=redact(dict(result.raw)))

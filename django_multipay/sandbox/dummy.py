@@ -1,0 +1,313 @@
+"""Emulator of the dummy gateway: JSON API, hosted payment page and signed notifications."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import requests
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from django_multipay import money
+from django_multipay.conf import multipay_settings
+from django_multipay.gateways.dummy import SIGNATURE_HEADER, DummyGateway, sign
+from django_multipay.registry import backend_class
+from django_multipay.sandbox.store import store
+
+logger = logging.getLogger("django_multipay.sandbox.dummy")
+
+PAYMENT_TTL = timedelta(hours=1)
+OUTCOMES = ("paid", "declined", "cancelled")
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+def _account(request: HttpRequest) -> dict[str, Any] | None:
+    """The dummy alias whose api_key the request carries (the emulator's merchant accounts)."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not key:
+        return None
+    for config in multipay_settings.GATEWAYS.values():
+        try:
+            if not issubclass(backend_class(config["BACKEND"]), DummyGateway):
+                continue
+        except Exception:  # noqa: S112 - a broken alias is not an emulator account
+            continue
+        options = config.get("OPTIONS") or {}
+        if secrets.compare_digest(str(options.get("api_key", "")), key):
+            return dict(options)
+    return None
+
+
+def _public(payment: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payment.items() if not k.startswith("_")}
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    data = json.loads(request.body or b"{}")
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
+
+
+def _load(payment_id: str, account: dict[str, Any]) -> dict[str, Any] | None:
+    with store.table("dummy.payments") as payments:
+        payment = payments.get(payment_id)
+    if payment is None or payment["_api_key"] != account["api_key"]:
+        return None
+    if payment["status"] in ("pending", "authorized") and timezone.now() > payment["_expires"]:
+        payment["status"] = "expired"
+    return payment
+
+
+def _authenticated(view: Any) -> Any:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        account = _account(request)
+        if account is None:
+            return _error(401, "unauthorized", "Missing or unknown API key.")
+        try:
+            return view(request, account, *args, **kwargs)  # type: ignore[no-any-return]
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            return _error(400, "invalid_request", f"{type(exc).__name__}: {exc}")
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return csrf_exempt(wrapper)
+
+
+@_authenticated
+@require_http_methods(["POST"])
+def payments(request: HttpRequest, account: dict[str, Any]) -> HttpResponse:
+    """Create a payment. Repeating the same ``Idempotency-Key`` returns the same payment."""
+    data = _json_body(request)
+    key = request.headers.get("Idempotency-Key", "")
+    with store.table("dummy.idempotency") as seen:
+        if key and key in seen:
+            with store.table("dummy.payments") as table:
+                return JsonResponse(_public(table[seen[key]]), status=200)
+    currency = money.normalize_currency(data["currency"])
+    amount = money.validate_amount(data["amount"], currency)
+    for field in ("reference", "return_url", "notify_url"):
+        if not str(data.get(field, "")).strip():
+            return _error(400, "invalid_request", f"{field} is required.")
+    payment_id = "pay_" + secrets.token_hex(8)
+    now = timezone.now()
+    payment = {
+        "id": payment_id,
+        "status": "pending",
+        "amount": money.format_decimal(amount, currency),
+        "currency": currency,
+        "captured_amount": "0",
+        "refunded_amount": "0",
+        "reference": str(data["reference"]),
+        "description": str(data.get("description", "")),
+        "capture": "manual" if data.get("capture") == "manual" else "automatic",
+        "url": request.build_absolute_uri(reverse("multipay_sandbox:dummy-pay", args=[payment_id])),
+        "created_at": now.isoformat(),
+        "expires_at": (now + PAYMENT_TTL).isoformat(),
+        "failure_reason": "",
+        "_api_key": account["api_key"],
+        "_expires": now + PAYMENT_TTL,
+        "_return_url": str(data["return_url"]),
+        "_cancel_url": str(data.get("cancel_url") or data["return_url"]),
+        "_notify_url": str(data["notify_url"]),
+        "_refunds": [],
+    }
+    with store.table("dummy.payments") as table:
+        table[payment_id] = payment
+    if key:
+        with store.table("dummy.idempotency") as seen:
+            seen[key] = payment_id
+    return JsonResponse(_public(payment), status=201)
+
+
+@_authenticated
+@require_http_methods(["GET"])
+def payment(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+    """Read a payment."""
+    found = _load(payment_id, account)
+    if found is None:
+        return _error(404, "not_found", "No such payment.")
+    return JsonResponse(_public(found))
+
+
+@_authenticated
+@require_http_methods(["POST"])
+def capture(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+    """Capture an authorized payment (all or part of it)."""
+    found = _load(payment_id, account)
+    if found is None:
+        return _error(404, "not_found", "No such payment.")
+    data = _json_body(request)
+    amount = money.validate_amount(data.get("amount", found["amount"]), found["currency"])
+    with store.table("dummy.payments"):
+        if found["status"] != "authorized":
+            return _error(409, "invalid_status", f"Payment is {found['status']}.")
+        if amount > Decimal(found["amount"]):
+            return _error(400, "amount_too_large", "Capture exceeds the authorized amount.")
+        found["status"] = "paid"
+        found["captured_amount"] = money.format_decimal(amount, found["currency"])
+    return JsonResponse(_public(found))
+
+
+@_authenticated
+@require_http_methods(["POST"])
+def cancel(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+    """Cancel a payment that is pending or authorized."""
+    found = _load(payment_id, account)
+    if found is None:
+        return _error(404, "not_found", "No such payment.")
+    with store.table("dummy.payments"):
+        if found["status"] not in ("pending", "authorized"):
+            return _error(409, "invalid_status", f"Payment is {found['status']}.")
+        found["status"] = "cancelled"
+    return JsonResponse(_public(found))
+
+
+@_authenticated
+@require_http_methods(["GET", "POST"])
+def refunds(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+    """List refunds (GET) or refund part or all of a paid payment (POST, idempotent by key)."""
+    found = _load(payment_id, account)
+    if found is None:
+        return _error(404, "not_found", "No such payment.")
+    if request.method == "GET":
+        return JsonResponse({"refunds": list(found["_refunds"])})
+    data = _json_body(request)
+    key = request.headers.get("Idempotency-Key", "")
+    currency = found["currency"]
+    with store.table("dummy.payments"):
+        for existing in found["_refunds"]:
+            if key and existing["idempotency_key"] == key:
+                return JsonResponse(existing, status=200)
+        if found["status"] not in ("paid", "partially_refunded"):
+            return _error(409, "invalid_status", f"Payment is {found['status']}.")
+        if money.normalize_currency(data.get("currency", currency)) != currency:
+            return _error(400, "currency_mismatch", "Refund currency differs from the payment's.")
+        amount = money.validate_amount(data["amount"], currency)
+        refunded = Decimal(found["refunded_amount"])
+        if refunded + amount > Decimal(found["captured_amount"]):
+            return _error(400, "amount_too_large", "Refund exceeds what is left to refund.")
+        refund = {
+            "id": "re_" + secrets.token_hex(8),
+            "status": "succeeded",
+            "amount": money.format_decimal(amount, currency),
+            "currency": currency,
+            "reason": str(data.get("reason", "")),
+            "idempotency_key": key,
+            "created_at": timezone.now().isoformat(),
+        }
+        found["_refunds"].append(refund)
+        refunded += amount
+        found["refunded_amount"] = money.format_decimal(refunded, currency)
+        found["status"] = (
+            "refunded" if refunded == Decimal(found["captured_amount"]) else "partially_refunded"
+        )
+    return JsonResponse(refund, status=201)
+
+
+@_authenticated
+@require_http_methods(["POST"])
+def resend(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+    """Send the payment's notification again (as a gateway's retry would)."""
+    found = _load(payment_id, account)
+    if found is None:
+        return _error(404, "not_found", "No such payment.")
+    delivered = deliver_notification(found, account)
+    return JsonResponse({"delivered": delivered})
+
+
+def notification_for(payment: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    """The event body the emulator sends for a payment's current state."""
+    return {
+        "id": event_id or f"evt_{payment['id']}_{payment['status']}",
+        "type": f"payment.{payment['status']}",
+        "created": int(time.time()),
+        "data": {
+            "payment_id": payment["id"],
+            "reference": payment["reference"],
+            "status": payment["status"],
+            "amount": payment["amount"],
+            "currency": payment["currency"],
+        },
+    }
+
+
+def deliver_notification(payment: dict[str, Any], account: dict[str, Any]) -> bool:
+    """POST a signed notification to the shop's notify URL; True if it answered 2xx."""
+    body = json.dumps(notification_for(payment)).encode()
+    header = sign(str(account["webhook_secret"]), int(time.time()), body)
+    try:
+        response = requests.post(
+            payment["_notify_url"],
+            data=body,
+            headers={"Content-Type": "application/json", SIGNATURE_HEADER: header},
+            timeout=(5, 30),
+        )
+    except requests.RequestException as exc:
+        logger.warning("Dummy notification to %s failed: %s", payment["_notify_url"], exc)
+        return False
+    return 200 <= response.status_code < 300
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def hosted_page(request: HttpRequest, payment_id: str) -> HttpResponse:
+    """The page the customer is sent to: choose paid, declined or cancelled."""
+    with store.table("dummy.payments") as table:
+        found = table.get(payment_id)
+    if found is None:
+        return HttpResponse("No such payment.", status=404, content_type="text/plain")
+    if request.method == "GET":
+        return render(
+            request,
+            "django_multipay/sandbox/dummy_pay.html",
+            {"payment": _public(found), "outcomes": OUTCOMES},
+        )
+    outcome = request.POST.get("outcome", "")
+    if outcome not in OUTCOMES:
+        return HttpResponse(
+            "Choose paid, declined or cancelled.", status=400, content_type="text/plain"
+        )
+    with store.table("dummy.payments"):
+        if found["status"] != "pending":
+            return HttpResponse(
+                f"Payment is already {found['status']}.", status=409, content_type="text/plain"
+            )
+        if outcome == "paid":
+            if found["capture"] == "manual":
+                found["status"] = "authorized"
+            else:
+                found["status"] = "paid"
+                found["captured_amount"] = found["amount"]
+        elif outcome == "declined":
+            found["status"] = "declined"
+            found["failure_reason"] = "Card declined (emulated)"
+        else:
+            found["status"] = "cancelled"
+    account = {"api_key": found["_api_key"], "webhook_secret": _secret_for(found["_api_key"])}
+    if account["webhook_secret"]:
+        deliver_notification(found, account)
+    target = found["_cancel_url"] if outcome == "cancelled" else found["_return_url"]
+    return HttpResponseRedirect(target)
+
+
+def _secret_for(api_key: str) -> str:
+    for config in multipay_settings.GATEWAYS.values():
+        options = config.get("OPTIONS") or {}
+        if options.get("api_key") == api_key:
+            return str(options.get("webhook_secret", ""))
+    return ""

@@ -1,0 +1,19 @@
+"""Emulator URLs; include under ``sandbox/`` in development: ``path("sandbox/", include(...))``."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from django_multipay.sandbox import dummy
+
+app_name = "multipay_sandbox"
+
+urlpatterns = [
+    path("dummy/api/payments", dummy.payments, name="dummy-payments"),
+    path("dummy/api/payments/<str:payment_id>", dummy.payment, name="dummy-payment"),
+    path("dummy/api/payments/<str:payment_id>/capture", dummy.capture, name="dummy-capture"),
+    path("dummy/api/payments/<str:payment_id>/cancel", dummy.cancel, name="dummy-cancel"),
+    path("dummy/api/payments/<str:payment_id>/refunds", dummy.refunds, name="dummy-refunds"),
+    path("dummy/api/payments/<str:payment_id>/notify", dummy.resend, name="dummy-resend"),
+    path("dummy/pay/<str:payment_id>", dummy.hosted_page, name="dummy-pay"),
+]

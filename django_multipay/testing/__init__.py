@@ -1,0 +1,1 @@
+"""Public test helpers for shops and backends: factories, emulator routing, the contract suite."""

@@ -1,0 +1,133 @@
+"""Pay, return and notify views: the customer-facing and gateway-facing URLs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from django_multipay import notifications, payments, processing
+from django_multipay.conf import multipay_settings
+from django_multipay.exceptions import GatewayError, InvalidRequest, MultipayError
+from django_multipay.gateways.results import InboundRequest, PaymentAction
+from django_multipay.models import Invoice, Order
+from django_multipay.registry import gateway_aliases, get_gateway
+from django_multipay.status import CAPTURED, InvoiceStatus
+
+logger = logging.getLogger("django_multipay.views")
+
+
+def send_customer(request: HttpRequest, action: PaymentAction) -> HttpResponse:
+    """A 302 to the gateway, or a page that auto-submits a POST form to it."""
+    if action.is_redirect:
+        return HttpResponseRedirect(action.url)
+    return render(
+        request,
+        "django_multipay/redirect_form.html",
+        {"action": action, "fields": dict(action.fields)},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def pay(request: HttpRequest, order_id: UUID, alias: str | None = None) -> HttpResponse:
+    """GET: choose a payment method. POST (or GET with an alias): start paying at that alias."""
+    order = get_object_or_404(Order, public_id=order_id)
+    alias = alias or request.POST.get("gateway") or None
+    if alias is None:
+        return render(
+            request,
+            "django_multipay/pay.html",
+            {"order": order, "aliases": _aliases_for(order)},
+        )
+    if request.method != "POST":
+        # Starting a payment creates an invoice: only on POST (GET pages may be prefetched).
+        return render(
+            request,
+            "django_multipay/pay.html",
+            {"order": order, "aliases": _aliases_for(order), "chosen": alias},
+        )
+    try:
+        action = payments.start_payment(order, alias, request=request)
+    except InvalidRequest as exc:
+        return render(
+            request,
+            "django_multipay/pay.html",
+            {"order": order, "aliases": _aliases_for(order), "error": exc.message},
+            status=400,
+        )
+    except GatewayError as exc:
+        logger.warning("Starting payment for %s at %s failed: %s", order.reference, alias, exc)
+        return render(
+            request,
+            "django_multipay/pay.html",
+            {
+                "order": order,
+                "aliases": _aliases_for(order),
+                "error": "The payment service is not available right now. Please try again.",
+            },
+            status=502,
+        )
+    return send_customer(request, action)
+
+
+def _aliases_for(order: Order) -> list[dict[str, Any]]:
+    result = []
+    for alias in gateway_aliases():
+        gateway = get_gateway(alias)
+        if gateway.accepts_currency(order.currency):
+            config = multipay_settings.GATEWAYS[alias]
+            label = config.get("LABEL") or gateway.display_name
+            result.append({"alias": alias, "label": label})
+    return result
+
+
+def _destination(order: Order, success: bool) -> str:
+    url = (order.success_url if success else order.failure_url) or (
+        multipay_settings.SUCCESS_URL if success else multipay_settings.FAILURE_URL
+    )
+    return str(url).replace("{reference}", order.reference).replace("{order}", str(order.public_id))
+
+
+@require_http_methods(["GET", "POST"])
+@csrf_exempt  # Some gateways POST the customer back (form posts cross-site).
+@transaction.non_atomic_requests
+def return_view(request: HttpRequest, invoice_id: UUID) -> HttpResponseBase:
+    """The customer is back: verify with the gateway, then send them to success or failure."""
+    invoice = get_object_or_404(Invoice.objects.select_related("order"), pk=invoice_id)
+    gateway = get_gateway(invoice.gateway)
+    if invoice.status not in CAPTURED and invoice.status != InvoiceStatus.AUTHORIZED:
+        try:
+            result = gateway.verify_return(invoice, InboundRequest.from_django(request))
+            processing.apply_status(
+                invoice.pk,
+                result,
+                gateway_data=gateway.redact(dict(result.raw)) if result.raw else None,
+            )
+        except MultipayError as exc:
+            # The customer still needs a page; the notification or reconciliation settles it.
+            logger.warning("Verifying invoice %s on return failed: %s", invoice.pk, exc)
+        invoice.refresh_from_db()
+    success = invoice.status in CAPTURED or invoice.status == InvoiceStatus.AUTHORIZED
+    if invoice.status in (InvoiceStatus.PENDING, InvoiceStatus.CREATED):
+        messages.info(request, "Your payment is being confirmed.", fail_silently=True)
+        success = True
+    destination = _destination(invoice.order, success)
+    if not url_has_allowed_host_and_scheme(destination, allowed_hosts={request.get_host()}):
+        destination = "/"
+    return HttpResponseRedirect(destination)
+
+
+@csrf_exempt  # Gateways cannot send our CSRF token; notifications are authenticated instead.
+@require_http_methods(["GET", "POST"])
+@transaction.non_atomic_requests  # The raw notification must commit before processing starts.
+def notify(request: HttpRequest, alias: str) -> HttpResponse:
+    """Gateway callback: stored raw, authenticated, verified, applied; answered as expected."""
+    return notifications.handle(alias, request)

@@ -1,0 +1,46 @@
+"""Sphinx configuration for the django-multipay documentation.
+
+Pages are Markdown, read by MyST. Build with ``make docs`` from the
+repository root; warnings fail the build.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _project_version() -> str:
+    """Read ``version`` from pyproject.toml without importing the package."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    match = re.search(r'^version\s*=\s*"([^"]+)"', text, flags=re.MULTILINE)
+    return match.group(1) if match else ""
+
+
+# -- Project -----------------------------------------------------------------
+
+project = "django-multipay"
+author = "django-multipay contributors"
+copyright = "django-multipay contributors"
+release = _project_version()
+version = ".".join(release.split(".")[:2])
+
+# -- General -----------------------------------------------------------------
+
+extensions = ["myst_parser"]
+
+source_suffix = {".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+
+# MyST: ::: fences for directives, definition lists, and slug anchors on
+# h1-h3 headings so pages can link to a section with page.md#slug.
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# -- HTML --------------------------------------------------------------------
+
+html_theme = "alabaster"
+html_title = f"{project} {release}".strip()
