@@ -21,6 +21,9 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
 
 class OrderItemInline(admin.TabularInline):  # type: ignore[type-arg]
     model = OrderItem
@@ -109,6 +112,9 @@ class InvoiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # Invoices are created by starting a payment.
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # The record of a payment attempt is kept.
+
 
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -139,6 +145,9 @@ class RefundAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # Refunds go through the refund flow, which calls the gateway.
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Notification)
@@ -176,3 +185,6 @@ class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # Nothing is lost: every received notification stays.

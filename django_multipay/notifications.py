@@ -28,21 +28,32 @@ from django_multipay.status import NotificationResult
 logger = logging.getLogger("django_multipay.notifications")
 
 
-def store(alias: str, request: HttpRequest, gateway: BaseGateway | None) -> Notification:
+def storable(value: str | bytes) -> str:
+    """Text any database keeps as it is: bytes that are not UTF-8 and NULs become escapes."""
+    text = value.decode("utf-8", errors="backslashreplace") if isinstance(value, bytes) else value
+    return text.replace("\x00", "\\x00")
+
+
+def store(
+    alias: str, request: HttpRequest, gateway: BaseGateway | None, *, max_body: int | None = None
+) -> Notification:
     """Save the raw request before anything else is done with it (autocommit: it survives)."""
     redactor = gateway.redactor if gateway is not None else Redactor()
-    headers = redactor.headers(dict(request.headers), extra=multipay_settings.REDACT_HEADERS)
-    body = request.body
+    headers = redactor.headers(
+        {k: storable(v) for k, v in request.headers.items()},
+        extra=multipay_settings.REDACT_HEADERS,
+    )
+    body = request.body if max_body is None else request.body[:max_body]
     notification = Notification.objects.create(
-        gateway=alias[:50],
-        method=(request.method or "")[:10],
-        path=request.path[:500],
-        query_string=redactor.text(request.META.get("QUERY_STRING", "")),
+        gateway=storable(alias)[:50],
+        method=storable(request.method or "")[:10],
+        path=storable(request.path)[:500],
+        query_string=redactor.text(storable(request.META.get("QUERY_STRING", ""))),
         headers=headers,
-        body=redactor.text(body.decode("utf-8", errors="replace")),
+        body=redactor.text(storable(body)),
         remote_addr=request.META.get("REMOTE_ADDR") or None,
     )
-    send_after_commit(signals.notification_received, notification=notification)
+    send_after_commit(signals.notification_received, Notification, notification=notification)
     return notification
 
 
@@ -94,8 +105,9 @@ def handle(alias: str, request: HttpRequest) -> HttpResponse:
         gateway: BaseGateway | None = get_gateway(alias)
     except GatewayConfigurationError:
         gateway = None
-    if len(request.body) > multipay_settings.MAX_NOTIFICATION_BYTES:
-        notification = store(alias, request, gateway)
+    limit = int(multipay_settings.MAX_NOTIFICATION_BYTES)
+    if len(request.body) > limit:
+        notification = store(alias, request, gateway, max_body=limit)
         _finish(notification, NotificationResult.REJECTED, "body too large", attempts=1)
         return HttpResponse("Body too large", status=413, content_type="text/plain")
     notification = store(alias, request, gateway)
@@ -107,7 +119,14 @@ def handle(alias: str, request: HttpRequest) -> HttpResponse:
             attempts=1,
         )
         return HttpResponse("Unknown gateway", status=404, content_type="text/plain")
-    return process(gateway, notification, InboundRequest.from_django(request))
+    try:
+        return process(gateway, notification, InboundRequest.from_django(request))
+    except Exception:
+        # A fault of ours, not of the sender: keep the row for a retry and ask the gateway to
+        # repeat later, rather than answer with a bare 500.
+        logger.exception("Processing %s notification #%s failed", alias, notification.pk)
+        _finish(notification, NotificationResult.FAILED, "internal error; will be retried")
+        return gateway.rejection_response("Temporary failure; retry later", 503)
 
 
 def process(

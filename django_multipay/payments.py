@@ -18,6 +18,7 @@ from django_multipay.exceptions import (
     GatewayConfigurationError,
     GatewayError,
     InvalidRequest,
+    RefundError,
     UnsupportedOperation,
 )
 from django_multipay.gateways.base import BaseGateway
@@ -25,7 +26,7 @@ from django_multipay.gateways.results import PaymentAction, PaymentUrls
 from django_multipay.models import Invoice, Order, OrderItem, Refund
 from django_multipay.processing import Outcome
 from django_multipay.registry import get_gateway, has_gateway
-from django_multipay.status import InvoiceStatus, OrderStatus
+from django_multipay.status import InvoiceStatus, OrderStatus, RefundStatus
 
 logger = logging.getLogger("django_multipay.payments")
 
@@ -56,26 +57,46 @@ def create_order(
     Raises ``InvalidRequest`` naming every bad field.
     """
     currency = str(currency).upper()
-    item_rows = [OrderItem(**{k: v for k, v in item.items() if k in ITEM_FIELDS}) for item in items]
-    if amount is None:
-        amount = sum((i.unit_price * i.quantity for i in item_rows), Decimal(0))
-        amount += money.to_decimal(fields.get("tax_amount", 0))
-        amount += money.to_decimal(fields.get("shipping_amount", 0))
-    order = Order(reference=reference, amount=money.to_decimal(amount), currency=currency, **fields)
+    given = list(items)
     errors: dict[str, str] = {}
+    for index, fields_given in enumerate(given):
+        unknown = sorted(set(fields_given) - set(ITEM_FIELDS))
+        if unknown:
+            errors[f"items[{index}]"] = f"unknown fields {', '.join(unknown)}"
+    item_rows = [OrderItem(**{k: v for k, v in g.items() if k in ITEM_FIELDS}) for g in given]
+    for index, item in enumerate(item_rows):
+        item_errors: dict[str, list[str]] = {}
+        try:
+            item.unit_price = money.validate_amount(item.unit_price, currency, allow_zero=True)
+        except ValidationError as exc:
+            item_errors["unit_price"] = list(exc.messages)
+        try:
+            item.full_clean(exclude=["order", *item_errors])
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                item_errors.setdefault(key, []).extend(messages)
+        errors.update({f"items[{index}].{k}": "; ".join(v) for k, v in item_errors.items()})
+    if amount is None:
+        # Strings and Decimals are summed exactly; a bad item price or total is reported below.
+        try:
+            amount = sum(
+                (money.to_decimal(i.unit_price) * int(i.quantity) for i in item_rows), Decimal(0)
+            )
+            amount += money.to_decimal(fields.get("tax_amount", 0))
+            amount += money.to_decimal(fields.get("shipping_amount", 0))
+        except (ValidationError, TypeError, ValueError):
+            amount = None
+    try:
+        amount = Decimal(0) if amount is None else money.to_decimal(amount)
+    except ValidationError as exc:
+        errors["amount"] = "; ".join(exc.messages)
+        amount = Decimal(0)
+    order = Order(reference=reference, amount=amount, currency=currency, **fields)
     try:
         order.full_clean()
     except ValidationError as exc:
-        errors.update({k: "; ".join(v) for k, v in exc.message_dict.items()})
-    for index, item in enumerate(item_rows):
-        try:
-            money.validate_amount(item.unit_price, currency, allow_zero=True)
-            item.full_clean(exclude=["order"])
-        except ValidationError as exc:
-            messages = (
-                exc.message_dict if hasattr(exc, "error_dict") else {"unit_price": exc.messages}
-            )
-            errors.update({f"items[{index}].{k}": "; ".join(v) for k, v in messages.items()})
+        for key, messages in exc.message_dict.items():
+            errors.setdefault(key, "; ".join(messages))
     if errors:
         raise InvalidRequest(
             "Invalid order: " + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
@@ -130,22 +151,27 @@ def check_payable(order: Order, gateway: BaseGateway) -> None:
         )
 
 
-def start_payment(order: Order, alias: str, *, request: HttpRequest | None = None) -> PaymentAction:
-    """Create an invoice for ``order`` at ``alias``, call the gateway, say where the customer goes.
+def start_payment(
+    order: Order, alias: str | None = None, *, request: HttpRequest | None = None
+) -> PaymentAction:
+    """Create an invoice for ``order`` at ``alias`` (default: ``DEFAULT_GATEWAY``), call the
+    gateway, and say where the customer goes.
 
     Raises ``InvalidRequest`` for unknown aliases and unpayable orders, ``GatewayError`` when the
     gateway refuses (the invoice is then marked failed).
     """
-    if not has_gateway(alias):
+    alias = alias or multipay_settings.DEFAULT_GATEWAY
+    if not alias or not has_gateway(alias):
         raise InvalidRequest(f"Unknown payment method {alias!r}.")
     gateway = get_gateway(alias)
     order.refresh_from_db(fields=["status"])
     check_payable(order, gateway)
-    invoice = Invoice.objects.create(
-        order=order, gateway=alias, amount=order.amount, currency=order.currency
-    )
+    invoice = Invoice(order=order, gateway=alias, amount=order.amount, currency=order.currency)
+    # Built before the row is saved: a configuration error must not leave a stranded invoice.
+    urls = payment_urls(invoice, request)
+    invoice.save()
     try:
-        started = gateway.start_payment(invoice, payment_urls(invoice, request))
+        started = gateway.start_payment(invoice, urls)
     except GatewayError as exc:
         processing.mark_failed(invoice.pk, str(exc))
         raise
@@ -188,17 +214,31 @@ def refund(
     gateway = get_gateway(invoice.gateway)
     gateway.require("refund")
     caps = gateway.capabilities
+    try:
+        value = money.to_decimal(amount) if amount is not None else None
+    except ValidationError as exc:
+        raise RefundError(f"Invalid refund amount: {'; '.join(exc.messages)}") from None
     saved, created = processing.reserve_refund(
         invoice.pk,
-        money.to_decimal(amount) if amount is not None else None,
+        value,
         reason=reason,
         user=user,
         idempotency_key=idempotency_key,
         partial_allowed=caps.partial_refund,
         max_refunds=caps.max_refunds,
     )
-    if not created and saved.status != "requested":
-        return saved
+    if not created:
+        if saved.status != RefundStatus.REQUESTED:
+            return saved
+        if not caps.idempotent_refunds:
+            # The first call's outcome is unknown and the gateway cannot de-duplicate: sending
+            # it again could pay the customer back twice.
+            raise RefundError(
+                f"Refund {saved.pk} may already have reached {gateway.display_name}; check it "
+                "there (or reconcile) before trying again.",
+                gateway=gateway.alias,
+                code="refund_outcome_unknown",
+            )
     return processing.run_refund(saved, gateway.refund, gateway.redact)
 
 
@@ -210,11 +250,21 @@ def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:
         raise InvalidRequest(
             f"Only authorized invoices can be captured; this one is {invoice.status}."
         )
-    value = money.validate_amount(
-        amount if amount is not None else invoice.amount, invoice.currency
-    )
+    try:
+        value = money.validate_amount(
+            amount if amount is not None else invoice.amount, invoice.currency
+        )
+    except ValidationError as exc:
+        raise InvalidRequest(f"Invalid capture amount: {'; '.join(exc.messages)}") from None
     if value > invoice.amount:
         raise InvalidRequest(f"Cannot capture {value}; the invoice is for {invoice.amount}.")
+    if gateway.supports("fetch_status"):
+        # A capture whose answer was lost (timeout) may have happened: look before capturing.
+        current = gateway.fetch_status(invoice)
+        if current.status != InvoiceStatus.AUTHORIZED:
+            return processing.apply_status(
+                invoice.pk, current, gateway_data=gateway.redact(dict(current.raw))
+            )
     result = gateway.capture(invoice, value)
     return processing.apply_status(
         invoice.pk, result, gateway_data=gateway.redact(dict(result.raw))
@@ -248,5 +298,5 @@ def supports(alias: str, operation: str) -> bool:
     """Whether the gateway at ``alias`` declares ``operation`` (``refund``, ``capture``…)."""
     try:
         return get_gateway(alias).supports(operation)
-    except (GatewayConfigurationError, UnsupportedOperation):
+    except (GatewayConfigurationError, UnsupportedOperation, ValueError):
         return False

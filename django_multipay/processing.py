@@ -14,6 +14,7 @@ from django.db.models import Sum
 from django_multipay import money, signals
 from django_multipay.exceptions import (
     AmountMismatch,
+    GatewayAPIError,
     GatewayConnectionError,
     GatewayError,
     InvalidTransition,
@@ -53,11 +54,11 @@ class Outcome:
         return self.result == NotificationResult.PROCESSED and self.previous != self.current
 
 
-def send_after_commit(signal: Any, **kwargs: Any) -> None:
+def send_after_commit(signal: Any, sender: type, **kwargs: Any) -> None:
     """Send ``signal`` once the surrounding transaction commits; never if it rolls back."""
 
     def send() -> None:
-        for receiver, response in signal.send_robust(sender=_sender_of(kwargs), **kwargs):
+        for receiver, response in signal.send_robust(sender=sender, **kwargs):
             if isinstance(response, Exception):
                 logger.error(
                     "Signal receiver %r failed",
@@ -66,13 +67,6 @@ def send_after_commit(signal: Any, **kwargs: Any) -> None:
                 )
 
     transaction.on_commit(send)
-
-
-def _sender_of(kwargs: dict[str, Any]) -> type:
-    for key in ("refund", "invoice", "order", "notification"):
-        if key in kwargs:
-            return type(kwargs[key])
-    return object
 
 
 def lock_invoice(invoice_id: Any) -> tuple[Order, Invoice]:
@@ -93,13 +87,21 @@ def _refresh_order_status(order: Order, invoice: Invoice) -> None:
         .values_list("status", flat=True)
     )
     previous, current = order.status, order_status_for(statuses)
+    if invoice.status == InvoiceStatus.PAID and statuses.count(InvoiceStatus.PAID) > 1:
+        logger.error(
+            "Order %s is paid by more than one invoice (latest %s); refund the extra payment",
+            order.reference,
+            invoice.pk,
+        )
     if previous == current:
         return
     order.status = current
     order.save(update_fields=["status", "updated_at"])
-    send_after_commit(signals.order_status_changed, order=order, previous=previous, current=current)
+    send_after_commit(
+        signals.order_status_changed, Order, order=order, previous=previous, current=current
+    )
     if current == OrderStatus.PAID and previous != OrderStatus.PAID:
-        send_after_commit(signals.order_paid, order=order, invoice=invoice)
+        send_after_commit(signals.order_paid, Order, order=order, invoice=invoice)
 
 
 def _move(order: Order, invoice: Invoice, target: str, *, reason: str = "") -> str:
@@ -116,7 +118,7 @@ def _move(order: Order, invoice: Invoice, target: str, *, reason: str = "") -> s
     invoice.save()
     logger.info("Invoice %s: %s -> %s", invoice.pk, previous, target)
     send_after_commit(
-        signals.invoice_status_changed, invoice=invoice, previous=previous, current=target
+        signals.invoice_status_changed, Invoice, invoice=invoice, previous=previous, current=target
     )
     _refresh_order_status(order, invoice)
     return previous
@@ -166,18 +168,24 @@ def apply_status(
             return Outcome(NotificationResult.DUPLICATE, invoice.pk, previous, previous, "seen")
         _check_money(invoice, result)
         target = result.status
-        if gateway_data is not None:
+        # What the gateway told us is kept even when the status does not move, but written
+        # only when it differs: a storm of repeats costs no writes.
+        noted: list[str] = []
+        if gateway_data is not None and gateway_data != invoice.gateway_data:
             invoice.gateway_data = gateway_data
+            noted.append("gateway_data")
         if result.gateway_id and not invoice.gateway_id:
             invoice.gateway_id = result.gateway_id
+            noted.append("gateway_id")
         if target == previous:
-            if gateway_data is not None or result.gateway_id:
-                invoice.save(update_fields=["gateway_data", "gateway_id", "updated_at"])
+            if noted:
+                invoice.save(update_fields=[*noted, "updated_at"])
             return Outcome(
                 NotificationResult.DUPLICATE, invoice.pk, previous, previous, "no change"
             )
         if is_stale(previous, target):
-            invoice.save(update_fields=["gateway_data", "gateway_id", "updated_at"])
+            if noted:
+                invoice.save(update_fields=[*noted, "updated_at"])
             logger.info("Invoice %s: ignoring stale %s (is %s)", invoice.pk, target, previous)
             return Outcome(
                 NotificationResult.IGNORED, invoice.pk, previous, previous, f"stale {target}"
@@ -190,7 +198,8 @@ def apply_status(
                 previous,
                 target,
             )
-            invoice.save(update_fields=["gateway_data", "gateway_id", "updated_at"])
+            if noted:
+                invoice.save(update_fields=[*noted, "updated_at"])
             return Outcome(
                 NotificationResult.IGNORED,
                 invoice.pk,
@@ -305,7 +314,7 @@ def reserve_refund(
             refund.idempotency_key = idempotency_key
         refund.save()
         send_after_commit(
-            signals.refund_status_changed, refund=refund, previous="", current=refund.status
+            signals.refund_status_changed, Refund, refund=refund, previous="", current=refund.status
         )
         return refund, True
 
@@ -340,7 +349,11 @@ def apply_refund_result(
             refund.gateway_data = gateway_data
         refund.save()
         send_after_commit(
-            signals.refund_status_changed, refund=refund, previous=previous, current=refund.status
+            signals.refund_status_changed,
+            Refund,
+            refund=refund,
+            previous=previous,
+            current=refund.status,
         )
         if refund.status == RefundStatus.SUCCEEDED:
             invoice.refunded_amount += refund.amount
@@ -368,17 +381,27 @@ def run_refund(
 ) -> Refund:
     """Call the gateway for a saved refund and apply its answer.
 
-    A connection error or timeout leaves the refund ``requested`` (its outcome is unknown;
-    retrying with the same idempotency key is safe) and re-raises. A refusal marks it failed.
+    When the outcome is unknown (no answer, a timeout, or a 5xx: the gateway may have acted
+    before failing) the refund stays ``requested`` and the error is re-raised; only a definite
+    refusal (a 4xx or a declined answer) marks it failed.
     """
     try:
         result = call(refund)
-    except GatewayConnectionError:
-        Refund.objects.filter(pk=refund.pk, status=RefundStatus.REQUESTED).update(
-            failure_reason="Gateway did not answer; the refund will be checked again."
-        )
-        raise
     except GatewayError as exc:
+        if _outcome_unknown(exc):
+            reason = f"Outcome unknown ({exc.code}); the refund will be checked again."
+            Refund.objects.filter(pk=refund.pk, status=RefundStatus.REQUESTED).update(
+                failure_reason=reason
+            )
+            raise
         fail_refund(refund.pk, str(exc))
         raise RefundError(str(exc), gateway=exc.gateway, response=exc.response) from None
     return apply_refund_result(refund.pk, result, gateway_data=redact(dict(result.raw)))
+
+
+def _outcome_unknown(exc: GatewayError) -> bool:
+    """True if the gateway may have acted despite the error (so it must not count as refused)."""
+    if isinstance(exc, GatewayConnectionError):
+        return True
+    status = getattr(exc, "http_status", None)
+    return isinstance(exc, GatewayAPIError) and (status is None or status >= 500)

@@ -16,11 +16,16 @@ from django.views.decorators.http import require_http_methods
 
 from django_multipay import notifications, payments, processing
 from django_multipay.conf import multipay_settings
-from django_multipay.exceptions import GatewayError, InvalidRequest, MultipayError
+from django_multipay.exceptions import (
+    GatewayConfigurationError,
+    GatewayError,
+    InvalidRequest,
+    MultipayError,
+)
 from django_multipay.gateways.results import InboundRequest, PaymentAction
 from django_multipay.models import Invoice, Order
 from django_multipay.registry import gateway_aliases, get_gateway
-from django_multipay.status import CAPTURED, InvoiceStatus
+from django_multipay.status import CAPTURED, OPEN, InvoiceStatus
 
 logger = logging.getLogger("django_multipay.views")
 
@@ -102,16 +107,17 @@ def _destination(order: Order, success: bool) -> str:
 def return_view(request: HttpRequest, invoice_id: UUID) -> HttpResponseBase:
     """The customer is back: verify with the gateway, then send them to success or failure."""
     invoice = get_object_or_404(Invoice.objects.select_related("order"), pk=invoice_id)
-    gateway = get_gateway(invoice.gateway)
-    if invoice.status not in CAPTURED and invoice.status != InvoiceStatus.AUTHORIZED:
+    if invoice.status in OPEN:
+        # Only an open invoice can still change; a settled one needs no gateway call.
         try:
+            gateway = get_gateway(invoice.gateway)
             result = gateway.verify_return(invoice, InboundRequest.from_django(request))
             processing.apply_status(
                 invoice.pk,
                 result,
                 gateway_data=gateway.redact(dict(result.raw)) if result.raw else None,
             )
-        except MultipayError as exc:
+        except (MultipayError, GatewayConfigurationError) as exc:
             # The customer still needs a page; the notification or reconciliation settles it.
             logger.warning("Verifying invoice %s on return failed: %s", invoice.pk, exc)
         invoice.refresh_from_db()

@@ -19,7 +19,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "TEST", {"NAME": "file:multipay-tests?mode=memory&cache=shared"}
     )
 else:
-    DATABASES["default"].setdefault("TEST", {"NAME": "test_multipay"})
+    # Parallel runs against one server (tox, several checkouts) each need their own name.
+    DATABASES["default"].setdefault("TEST", {"NAME": env("TEST_DB_NAME", default="test_multipay")})
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -52,6 +53,7 @@ TEMPLATES = [
     }
 ]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "/static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 MULTIPAY = {

@@ -36,6 +36,9 @@ class Capabilities:
     partial_refund: bool = False
     #: How many refunds one invoice may have (``None``: no documented limit).
     max_refunds: int | None = None
+    #: The gateway de-duplicates refund requests by our idempotency key, so a refund whose
+    #: outcome is unknown (timeout) may be sent again. Without it a retry is refused.
+    idempotent_refunds: bool = False
     capture: bool = False
     cancel: bool = False
     fetch_status: bool = True

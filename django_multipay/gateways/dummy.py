@@ -94,6 +94,7 @@ class DummyGateway(BaseGateway):
         refund=True,
         partial_refund=True,
         max_refunds=10,
+        idempotent_refunds=True,
         capture=True,
         cancel=True,
         fetch_status=True,

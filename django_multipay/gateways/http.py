@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -111,12 +112,14 @@ class HttpClient:
             else 200 <= response.status_code < 300
         )
         if not ok:
-            body = self.redactor.text(response.text[:2000])
+            answer = self.redactor.data(_json_or_text(response))
+            # Secret-looking keys (token, api_key…) are masked in the message too.
+            body = answer if isinstance(answer, str) else json.dumps(answer)[:2000]
             raise GatewayAPIError(
                 f"{method} {safe_url} answered HTTP {response.status_code}: {body}",
                 gateway=self.gateway,
                 http_status=response.status_code,
-                response=self.redactor.data(_json_or_text(response)),
+                response=answer,
             )
         return response
 

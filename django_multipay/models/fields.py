@@ -14,7 +14,7 @@ AMOUNT_DIGITS = 18
 AMOUNT_DECIMALS = 4
 
 
-def amount_field(verbose_name: str, **kwargs: Any) -> models.DecimalField[Any, Any]:
+def amount_field(verbose_name: Any, **kwargs: Any) -> models.DecimalField[Any, Any]:
     return models.DecimalField(
         verbose_name,
         max_digits=AMOUNT_DIGITS,

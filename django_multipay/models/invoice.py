@@ -82,4 +82,4 @@ class Invoice(models.Model):
     @property
     def refundable_amount(self) -> Decimal:
         """What could still be refunded, ignoring refunds that are requested but not settled."""
-        return self.captured_amount - self.refunded_amount
+        return Decimal(self.captured_amount) - Decimal(self.refunded_amount)

@@ -152,4 +152,4 @@ class OrderItem(models.Model):
 
     @property
     def total(self) -> Decimal:
-        return self.unit_price * self.quantity
+        return Decimal(self.unit_price) * self.quantity

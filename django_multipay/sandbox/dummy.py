@@ -68,6 +68,7 @@ def _load(payment_id: str, account: dict[str, Any]) -> dict[str, Any] | None:
         payment = payments.get(payment_id)
     if payment is None or payment["_api_key"] != account["api_key"]:
         return None
+    assert isinstance(payment, dict)
     if payment["status"] in ("pending", "authorized") and timezone.now() > payment["_expires"]:
         payment["status"] = "expired"
     return payment

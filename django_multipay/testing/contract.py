@@ -14,6 +14,7 @@ and every test below runs against the backend and its emulator, routed in-proces
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 import pytest
 import requests
 import responses
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -31,6 +33,7 @@ from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.registry import get_gateway
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
+from django_multipay.testing.concurrency import http_server, race
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter, route_to_django
 
@@ -90,6 +93,11 @@ class GatewayContract:
     #: Amount and currency the contract orders use.
     amount: ClassVar[Decimal] = Decimal("100.00")
     currency: ClassVar[str] = "EUR"
+    #: Where the alias's emulator is mounted in the URLconf (for the real-HTTP tests).
+    sandbox_path: ClassVar[str] = ""
+    #: Rounds and threads of the concurrent-notification test (PostgreSQL only).
+    race_rounds: ClassVar[int] = 3
+    race_threads: ClassVar[int] = 10
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -100,6 +108,14 @@ class GatewayContract:
     def notification(self, invoice: Invoice) -> tuple[bytes, dict[str, str]]:
         """The body and headers the gateway would send for the invoice's current state."""
         raise NotImplementedError
+
+    def settle_at_gateway(self, router: EmulatorRouter, invoice: Invoice, outcome: str) -> None:
+        """Make the gateway hold the payment as ``outcome`` without telling the shop yet.
+
+        The default is :meth:`complete_payment`; an emulator that notifies at once then
+        settles the invoice before the race, which races repeats only. Override it to
+        change the emulator's state silently where the emulator allows."""
+        self.complete_payment(router, invoice, outcome)
 
     def forge(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         """Tamper with a genuine notification so that authentication must fail.
@@ -117,9 +133,14 @@ class GatewayContract:
             yield router
         store.reset()
 
+    def make_order(self) -> Order:
+        order = OrderFactory(amount=self.amount, currency=self.currency)  # type: ignore[no-untyped-call]
+        assert isinstance(order, Order)
+        return order
+
     @pytest.fixture
     def order(self, transactional_db: Any) -> Order:
-        return OrderFactory(amount=self.amount, currency=self.currency)  # type: ignore[no-any-return]
+        return self.make_order()
 
     def start(self, order: Order) -> Invoice:
         payments.start_payment(order, self.alias)
@@ -278,9 +299,9 @@ class GatewayContract:
         assert invoice.status == InvoiceStatus.PARTIALLY_REFUNDED
         assert invoice.refunded_amount == part
         payments.refund(invoice, self.amount - part)
-        invoice.refresh_from_db()
-        assert invoice.status == InvoiceStatus.REFUNDED
-        assert invoice.refunded_amount == self.amount
+        settled = Invoice.objects.get(pk=invoice.pk)
+        assert settled.status == InvoiceStatus.REFUNDED
+        assert settled.refunded_amount == self.amount
 
     def test_refund_beyond_captured_is_refused_before_calling(
         self, router: EmulatorRouter, order: Order
@@ -321,3 +342,56 @@ class GatewayContract:
         assert response.status_code == 503
         assert stored.result == NotificationResult.FAILED
         assert stored.invoice_id == invoice.pk
+
+    def test_concurrent_notifications_apply_once(
+        self, transactional_db: Any, settings: Any, signal_log: SignalLog
+    ) -> None:
+        """Identical notifications raced from threads, each with its own connection, over a
+        real HTTP server: one transition and one ``order_paid`` per payment."""
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL: row locks across real concurrent connections")
+        if not self.sandbox_path:
+            pytest.skip("set sandbox_path to race over real HTTP")
+        with http_server() as server:
+            config = copy.deepcopy(settings.MULTIPAY)
+            config["GATEWAYS"][self.alias]["OPTIONS"]["base_url"] = server + self.sandbox_path
+            config["BASE_URL"] = server
+            config["HTTP_TIMEOUT"] = (10.0, 60.0)
+            settings.MULTIPAY = config
+            store.reset()
+            router = EmulatorRouter(self.host)
+            url = reverse("django_multipay:notify", kwargs={"alias": self.alias})
+            for _ in range(self.race_rounds):
+                order = self.make_order()
+                invoice = self.start(order)
+                self.settle_at_gateway(router, invoice, "paid")
+                body, headers = self.notification(invoice)
+                content_type = headers.get("Content-Type", "application/json")
+                extra = {k: v for k, v in headers.items() if k != "Content-Type"}
+
+                def post(
+                    body: bytes = body, extra: dict[str, str] = extra, kind: str = content_type
+                ) -> Any:
+                    return Client().post(url, data=body, content_type=kind, headers=extra)
+
+                results = race([post] * self.race_threads)
+
+                errors = [r for r in results if isinstance(r, BaseException)]
+                assert not errors, errors
+                assert {r.status_code for r in results} == {200}
+                invoice.refresh_from_db()
+                assert invoice.status == InvoiceStatus.PAID
+                assert invoice.captured_amount == self.amount
+                paid = [s for s in signal_log.of("order_paid") if s["order"].pk == order.pk]
+                assert len(paid) == 1
+                moves = [
+                    (s["previous"], s["current"])
+                    for s in signal_log.of("invoice_status_changed")
+                    if s["invoice"].pk == invoice.pk and s["current"] == InvoiceStatus.PAID
+                ]
+                assert len(moves) == 1, moves
+                processed = Notification.objects.filter(
+                    invoice=invoice, result=NotificationResult.PROCESSED
+                )
+                assert processed.count() <= 1
+            store.reset()
