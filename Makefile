@@ -39,7 +39,7 @@ STAMP_LINT := $(VENV)/.stamp-lint
 STAMP_TYPE := $(VENV)/.stamp-type
 STAMP_DOCS := $(VENV)/.stamp-docs
 
-.PHONY: help install test demo lint format type docs migrations-check check clean distclean
+.PHONY: help install test demo lint format type docs migrations-check package-check check clean distclean
 
 help:
 	@echo "make test              run the test suite (PYTEST_ARGS=... to pass options; DATABASE_URL selects the database)"
@@ -110,7 +110,10 @@ migrations-check: $(STAMP_TEST)
 	$(MANAGE) makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=tests.settings $(VENV_PY) -m django makemigrations --check --dry-run
 
-check: lint type migrations-check test docs
+package-check: $(STAMP_VENV)
+	$(VENV_PY) .ci/check_wheel.py
+
+check: lint type migrations-check package-check test docs
 
 clean:
 	rm -rf build dist *.egg-info docs/_build htmlcov .coverage .coverage.* \
