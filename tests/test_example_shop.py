@@ -231,3 +231,57 @@ print(json.dumps(seen))
         "refunded",
     ]
     assert shop.db_state(reference)["order"] == "refunded"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield launched
+        launched.close()
+
+
+def test_customer_buys_in_a_browser(shop: Shop, browser: Any) -> None:
+    """Cart, checkout, the pay page, the dummy's hosted page, back to a paid order."""
+    page = browser.new_page()
+    page.goto(shop.url + "/")
+    page.locator("form button").first.click()
+    page.goto(shop.url + "/checkout/")
+    for name, value in {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "+8801700000000",
+        "billing_line1": "12 Example Road",
+        "billing_city": "Dhaka",
+        "billing_state": "Dhaka",
+        "billing_postal_code": "1207",
+        "billing_country": "BD",
+    }.items():
+        page.fill(f"[name={name}]", value)
+    page.check("[name=shipping_same]")
+    page.locator("button[type=submit]").last.click()
+    page.wait_for_url(re.compile(r"/payments/pay/"))
+    assert "12.50 EUR" in page.locator("body").inner_text()
+
+    page.get_by_role("button", name=re.compile("^Pay with")).first.click()
+    page.wait_for_url(re.compile(r"/sandbox/dummy/pay/"))
+    page.get_by_role("button", name="Paid").click()
+    page.wait_for_url(re.compile(r"/orders/"))
+
+    reference = page.url.rstrip("/").rsplit("/", 1)[-1]
+    text = page.locator("main").inner_text()
+    assert "Paid, to be shipped" in text
+    state = shop.db_state(reference)
+    assert state["fulfilment"] == "paid"
+    assert state["order"] == "paid"
+    assert state["invoices"] == ["paid"]
+    page.close()
