@@ -1,3 +1,10 @@
 """Fixtures shared by the whole suite."""
 
-from django_multipay.testing.contract import signal_log  # noqa: F401 - a fixture
+import pytest
+
+from django_multipay.testing.fixtures import emulator_router, signal_log  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def router(emulator_router):  # noqa: F811 - the suite's short name for it
+    return emulator_router

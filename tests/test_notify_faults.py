@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from decimal import Decimal
 
 import pytest
+import requests
+import responses
 from django.test import Client
 
-from django_multipay import payments
+from django_multipay import notifications, payments
 from django_multipay.gateways.dummy import SIGNATURE_HEADER, DummyGateway, sign
 from django_multipay.models import Notification
+from django_multipay.sandbox import dummy as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult
 from django_multipay.testing.factories import OrderFactory
@@ -75,3 +79,41 @@ def test_return_with_removed_alias_still_answers(settings):
     assert response.status_code == 302
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PENDING
+
+
+def test_failed_notification_is_retried_from_storage():
+    """A notification that could not be verified (gateway down) settles the invoice later."""
+    store.reset()
+    with route_to_django() as router:
+        order = OrderFactory(amount=Decimal("10.00"), currency="EUR")
+        payments.start_payment(order, "dummy")
+        invoice = order.invoices.get()
+        with store.table("dummy.payments") as table:  # paid at the gateway, not yet told
+            table[invoice.gateway_id]["status"] = "paid"
+            table[invoice.gateway_id]["captured_amount"] = "10.00"
+            body = json.dumps(emulator.notification_for(table[invoice.gateway_id])).encode()
+        signature = sign("dummy-webhook-secret-one", int(time.time()), body)
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as down:
+            down.add(responses.GET, re.compile(".*"), body=requests.ConnectionError("down"))
+            response = Client().post(
+                "/payments/notify/dummy/",
+                data=body,
+                content_type="application/json",
+                headers={SIGNATURE_HEADER: signature},
+            )
+        assert response.status_code == 503
+        stored = Notification.objects.get()
+        assert (stored.result, stored.attempts) == (NotificationResult.FAILED, 1)
+        invoice.refresh_from_db()
+        assert invoice.status == InvoiceStatus.PENDING
+
+        reads = len(router.requests_to(r"/api/payments/pay_", "GET"))
+        answer = notifications.retry(stored)
+
+    assert answer is not None
+    assert answer.status_code == 200
+    assert len(router.requests_to(r"/api/payments/pay_", "GET")) == reads + 1
+    stored.refresh_from_db()
+    assert (stored.result, stored.attempts) == (NotificationResult.PROCESSED, 2)
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +21,9 @@ from django_multipay.gateways.dummy import DummyGateway
 from django_multipay.models import Invoice, Order, OrderItem, Refund
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, OrderStatus, RefundStatus
-from django_multipay.testing.contract import SignalLog
 from django_multipay.testing.factories import InvoiceFactory, OrderFactory
-from django_multipay.testing.router import EmulatorRouter, route_to_django
+from django_multipay.testing.fixtures import SignalLog
+from django_multipay.testing.router import EmulatorRouter
 
 
 class NoRefundGateway(DummyGateway):
@@ -32,14 +31,6 @@ class NoRefundGateway(DummyGateway):
 
     display_name = "No refunds"
     capabilities = Capabilities(fetch_status=True)
-
-
-@pytest.fixture
-def router(transactional_db: Any) -> Iterator[EmulatorRouter]:
-    store.reset()
-    with route_to_django("testserver") as router:
-        yield router
-    store.reset()
 
 
 def customer_pays(router: EmulatorRouter, invoice: Invoice, outcome: str = "paid") -> None:

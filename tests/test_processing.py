@@ -20,8 +20,8 @@ from django_multipay.gateways.results import RefundResult, StatusResult
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.processing import apply_refund_result, apply_status, reserve_refund, run_refund
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
-from django_multipay.testing.contract import SignalLog
 from django_multipay.testing.factories import InvoiceFactory, NotificationFactory, OrderFactory
+from django_multipay.testing.fixtures import SignalLog
 
 S = InvoiceStatus
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -21,9 +20,9 @@ from django_multipay.redaction import MASK
 from django_multipay.sandbox import dummy as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus
-from django_multipay.testing.contract import SignalLog
 from django_multipay.testing.factories import OrderFactory
-from django_multipay.testing.router import EmulatorRouter, route_to_django
+from django_multipay.testing.fixtures import SignalLog
+from django_multipay.testing.router import EmulatorRouter
 
 WEBHOOK_SECRET = "dummy-webhook-secret-one"
 API_KEY = "dummy-api-key-one"
@@ -42,14 +41,6 @@ def with_alias(alias: str, backend: str, **extra: Any) -> dict[str, Any]:
     gateways = dict(config["GATEWAYS"])
     gateways[alias] = {"BACKEND": backend, "OPTIONS": dict(gateways["dummy"]["OPTIONS"])}
     return {**config, "GATEWAYS": gateways, **extra}
-
-
-@pytest.fixture
-def router(transactional_db: Any) -> Iterator[EmulatorRouter]:
-    store.reset()
-    with route_to_django("testserver") as router:
-        yield router
-    store.reset()
 
 
 @pytest.fixture

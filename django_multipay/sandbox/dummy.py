@@ -75,10 +75,18 @@ def _load(payment_id: str, account: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _authenticated(view: Any) -> Any:
+    """Answer 401 without a known API key; hand the view the account, and the payment named
+    by ``payment_id`` (404 if it is not this account's); invalid input is a 400."""
+
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         account = _account(request)
         if account is None:
             return _error(401, "unauthorized", "Missing or unknown API key.")
+        if "payment_id" in kwargs:
+            found = _load(kwargs.pop("payment_id"), account)
+            if found is None:
+                return _error(404, "not_found", "No such payment.")
+            kwargs["found"] = found
         try:
             return view(request, account, *args, **kwargs)  # type: ignore[no-any-return]
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
@@ -137,21 +145,15 @@ def payments(request: HttpRequest, account: dict[str, Any]) -> HttpResponse:
 
 @_authenticated
 @require_http_methods(["GET"])
-def payment(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+def payment(request: HttpRequest, account: dict[str, Any], found: dict[str, Any]) -> HttpResponse:
     """Read a payment."""
-    found = _load(payment_id, account)
-    if found is None:
-        return _error(404, "not_found", "No such payment.")
     return JsonResponse(_public(found))
 
 
 @_authenticated
 @require_http_methods(["POST"])
-def capture(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+def capture(request: HttpRequest, account: dict[str, Any], found: dict[str, Any]) -> HttpResponse:
     """Capture an authorized payment (all or part of it)."""
-    found = _load(payment_id, account)
-    if found is None:
-        return _error(404, "not_found", "No such payment.")
     data = _json_body(request)
     amount = money.validate_amount(data.get("amount", found["amount"]), found["currency"])
     with store.table("dummy.payments"):
@@ -166,11 +168,8 @@ def capture(request: HttpRequest, account: dict[str, Any], payment_id: str) -> H
 
 @_authenticated
 @require_http_methods(["POST"])
-def cancel(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+def cancel(request: HttpRequest, account: dict[str, Any], found: dict[str, Any]) -> HttpResponse:
     """Cancel a payment that is pending or authorized."""
-    found = _load(payment_id, account)
-    if found is None:
-        return _error(404, "not_found", "No such payment.")
     with store.table("dummy.payments"):
         if found["status"] not in ("pending", "authorized"):
             return _error(409, "invalid_status", f"Payment is {found['status']}.")
@@ -180,11 +179,8 @@ def cancel(request: HttpRequest, account: dict[str, Any], payment_id: str) -> Ht
 
 @_authenticated
 @require_http_methods(["GET", "POST"])
-def refunds(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+def refunds(request: HttpRequest, account: dict[str, Any], found: dict[str, Any]) -> HttpResponse:
     """List refunds (GET) or refund part or all of a paid payment (POST, idempotent by key)."""
-    found = _load(payment_id, account)
-    if found is None:
-        return _error(404, "not_found", "No such payment.")
     if request.method == "GET":
         return JsonResponse({"refunds": list(found["_refunds"])})
     data = _json_body(request)
@@ -222,11 +218,8 @@ def refunds(request: HttpRequest, account: dict[str, Any], payment_id: str) -> H
 
 @_authenticated
 @require_http_methods(["POST"])
-def resend(request: HttpRequest, account: dict[str, Any], payment_id: str) -> HttpResponse:
+def resend(request: HttpRequest, account: dict[str, Any], found: dict[str, Any]) -> HttpResponse:
     """Send the payment's notification again (as a gateway's retry would)."""
-    found = _load(payment_id, account)
-    if found is None:
-        return _error(404, "not_found", "No such payment.")
     delivered = deliver_notification(found, account)
     return JsonResponse({"delivered": delivered})
 

@@ -27,7 +27,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from django_multipay import payments, signals
+from django_multipay import payments
 from django_multipay.exceptions import GatewayError, RefundError
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.registry import get_gateway
@@ -35,52 +35,8 @@ from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
 from django_multipay.testing.concurrency import http_server, race
 from django_multipay.testing.factories import OrderFactory
-from django_multipay.testing.router import EmulatorRouter, route_to_django
-
-
-class SignalLog:
-    """Every multipay signal sent while it is connected, as ``(name, kwargs)``."""
-
-    NAMES: ClassVar[tuple[str, ...]] = (
-        "invoice_status_changed",
-        "order_paid",
-        "order_status_changed",
-        "refund_status_changed",
-        "notification_received",
-    )
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, Any]]] = []
-        self._receivers: list[tuple[Any, Any]] = []
-
-    def connect(self) -> None:
-        for name in self.NAMES:
-            signal = getattr(signals, name)
-
-            def receiver(sender: Any, _name: str = name, **kwargs: Any) -> None:
-                kwargs.pop("signal", None)
-                self.sent.append((_name, kwargs))
-
-            signal.connect(receiver, weak=False)
-            self._receivers.append((signal, receiver))
-
-    def disconnect(self) -> None:
-        for signal, receiver in self._receivers:
-            signal.disconnect(receiver)
-
-    def count(self, name: str) -> int:
-        return sum(1 for sent, _ in self.sent if sent == name)
-
-    def of(self, name: str) -> list[dict[str, Any]]:
-        return [kwargs for sent, kwargs in self.sent if sent == name]
-
-
-@pytest.fixture
-def signal_log() -> Iterator[SignalLog]:
-    log = SignalLog()
-    log.connect()
-    yield log
-    log.disconnect()
+from django_multipay.testing.fixtures import SignalLog
+from django_multipay.testing.router import EmulatorRouter, emulators
 
 
 class GatewayContract:
@@ -128,10 +84,8 @@ class GatewayContract:
 
     @pytest.fixture
     def router(self, transactional_db: Any) -> Iterator[EmulatorRouter]:
-        store.reset()
-        with route_to_django(self.host) as router:
+        with emulators(self.host) as router:
             yield router
-        store.reset()
 
     def make_order(self) -> Order:
         order = OrderFactory(amount=self.amount, currency=self.currency)  # type: ignore[no-untyped-call]

@@ -70,3 +70,16 @@ def route_to_django(host: str = "testserver", mock: Any = None) -> Iterator[Emul
             yield router
     else:
         yield router
+
+
+@contextmanager
+def emulators(host: str = "testserver") -> Iterator[EmulatorRouter]:
+    """:func:`route_to_django` with the emulators' state emptied before and after."""
+    from django_multipay.sandbox.store import store
+
+    store.reset()
+    try:
+        with route_to_django(host) as router:
+            yield router
+    finally:
+        store.reset()
