@@ -9,7 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from django_multipay import signals
+from django_multipay import money, payments, signals
 from django_multipay.conf import multipay_settings
 from django_multipay.exceptions import (
     AmountMismatch,
@@ -18,12 +18,12 @@ from django_multipay.exceptions import (
     NotificationRejected,
 )
 from django_multipay.gateways.base import BaseGateway
-from django_multipay.gateways.results import InboundRequest, NotificationEvent
+from django_multipay.gateways.results import InboundRequest, NotificationEvent, StatusResult
 from django_multipay.models import Invoice, Notification
 from django_multipay.processing import Outcome, apply_status, send_after_commit
 from django_multipay.redaction import Redactor
 from django_multipay.registry import get_gateway
-from django_multipay.status import NotificationResult
+from django_multipay.status import NotificationResult, is_stale
 
 logger = logging.getLogger("django_multipay.notifications")
 
@@ -85,11 +85,19 @@ def find_invoice(gateway: BaseGateway, event: NotificationEvent) -> Invoice | No
 def verify_and_apply(
     gateway: BaseGateway, invoice: Invoice, event: NotificationEvent, notification: Notification
 ) -> Outcome:
-    """Read the truth (unless the notification is signed over status and amount) and apply it."""
+    """Read the truth (unless the notification is signed over status and amount) and apply it.
+
+    A refund event settles our refunds from the gateway's refund list. A payment event whose
+    claim the gateway does not confirm is refused (``NotificationRejected``)."""
+    if event.kind == "refund":
+        settled = payments.sync_refunds(invoice)
+        result = NotificationResult.PROCESSED if settled else NotificationResult.DUPLICATE
+        return Outcome(result, invoice.pk, reason=f"{len(settled)} refund(s) settled")
     if event.authoritative and event.status is not None:
         status = event.status
     else:
-        status = gateway.fetch_status(invoice)
+        status = gateway.verify_notification(invoice, event)
+        check_claim(invoice, event.status, status)
     return apply_status(
         invoice.pk,
         status,
@@ -97,6 +105,25 @@ def verify_and_apply(
         dedup_key=event.dedup_key,
         gateway_data=gateway.redact(dict(status.raw)) if status.raw else None,
     )
+
+
+def check_claim(invoice: Invoice, claim: StatusResult | None, truth: StatusResult) -> None:
+    """Refuse a notification that names another amount, or claims more than the gateway says.
+
+    A claim the truth has already passed (a late "pending" after "paid") is not a lie."""
+    if claim is None:
+        return
+    if (claim.currency and claim.currency.upper() != invoice.currency) or (
+        claim.amount is not None and money.to_decimal(claim.amount) != invoice.amount
+    ):
+        raise NotificationRejected(
+            "notification names another amount or currency than the invoice", code="amount"
+        )
+    if claim.status != truth.status and not is_stale(truth.status, claim.status):
+        raise NotificationRejected(
+            f"notification says {claim.status} but the gateway says {truth.status}",
+            code="disagrees",
+        )
 
 
 def handle(alias: str, request: HttpRequest) -> HttpResponse:
@@ -147,7 +174,7 @@ def process(
         _finish(notification, NotificationResult.REJECTED, reason)
         return gateway.rejection_response(reason, 400)
     notification.verified = gateway.capabilities.signed_notifications
-    if event.kind != "payment":
+    if event.kind not in ("payment", "refund"):
         _finish(
             notification,
             NotificationResult.IGNORED,
@@ -174,6 +201,10 @@ def _apply(
 ) -> HttpResponse:
     try:
         outcome = verify_and_apply(gateway, invoice, event, notification)
+    except NotificationRejected as exc:
+        logger.warning("Notification #%s refused: %s", notification.pk, exc.reason)
+        _finish(notification, NotificationResult.REJECTED, exc.reason, invoice=invoice)
+        return gateway.rejection_response(exc.reason, exc.status_code)
     except AmountMismatch as exc:
         logger.error("Notification #%s refused: %s", notification.pk, exc)
         _finish(notification, NotificationResult.REJECTED, str(exc), invoice=invoice)

@@ -242,6 +242,49 @@ def refund(
     return processing.run_refund(saved, gateway.refund, gateway.redact)
 
 
+def sync_refunds(invoice: Invoice) -> list[Refund]:
+    """Read the invoice's refunds from the gateway and settle ours that it reports.
+
+    Matched by the gateway's refund id, or by our idempotency key where the gateway echoes it.
+    Returns the refunds whose status changed. A refund at the gateway that we have no record
+    of (made in its dashboard) is logged, not invented.
+    """
+    gateway = get_gateway(invoice.gateway)
+    gateway.require("list_refunds")
+    reported = gateway.list_refunds(invoice)
+    ours = list(invoice.refunds.all())
+    changed: list[Refund] = []
+    for refund in ours:
+        match = next(
+            (
+                r
+                for r in reported
+                if (r.gateway_refund_id and r.gateway_refund_id == refund.gateway_refund_id)
+                or (r.idempotency_key and r.idempotency_key == refund.idempotency_key)
+            ),
+            None,
+        )
+        if match is None or refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+            continue
+        if match.status != refund.status:
+            changed.append(
+                processing.apply_refund_result(
+                    refund.pk, match, gateway_data=gateway.redact(dict(match.raw))
+                )
+            )
+    known_ids = {r.gateway_refund_id for r in ours} | {r.idempotency_key for r in ours}
+    for r in reported:
+        if not ({r.gateway_refund_id, r.idempotency_key} & (known_ids - {""})):
+            logger.warning(
+                "Invoice %s: the gateway reports refund %s (%s %s) that is not recorded here",
+                invoice.pk,
+                r.gateway_refund_id or "?",
+                r.amount,
+                r.currency,
+            )
+    return changed
+
+
 def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:
     """Capture an authorized invoice (all of it by default)."""
     gateway = get_gateway(invoice.gateway)

@@ -159,6 +159,12 @@ class BaseGateway:
         """Read the invoice's true status server-to-server."""
         raise NotImplementedError
 
+    def verify_notification(self, invoice: Invoice, event: NotificationEvent) -> StatusResult:
+        """The true status behind a (non-authoritative) notification. By default
+        :meth:`fetch_status`; a gateway with a dedicated validation call (PortPos IPN
+        validate) uses it. Raise ``NotificationRejected`` if the gateway disowns the event."""
+        return self.fetch_status(invoice)
+
     def verify_return(self, invoice: Invoice, request: InboundRequest) -> StatusResult:
         """The status to act on when the customer comes back. The query string is not trusted:
         by default this is :meth:`fetch_status`."""
@@ -174,6 +180,9 @@ class BaseGateway:
         raise NotImplementedError
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
+        """Every refund the gateway holds for the invoice. Set ``RefundResult.idempotency_key``
+        where the gateway echoes our refund's key or id, so a refund whose answer was lost
+        can still be matched."""
         raise NotImplementedError
 
     # -- answers to notifications ------------------------------------------------------------

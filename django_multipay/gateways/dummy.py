@@ -178,16 +178,25 @@ class DummyGateway(BaseGateway):
         try:
             payload = request.json()
             data = payload["data"]
+            kind = str(payload["type"]).partition(".")[0]
+            claim = None
+            if kind == "payment" and data.get("status") in STATUS_MAP:
+                currency = money.normalize_currency(data["currency"])
+                claim = StatusResult(
+                    status=STATUS_MAP[data["status"]],
+                    gateway_id=str(data["payment_id"]),
+                    amount=money.to_decimal(data["amount"]),
+                    currency=currency,
+                )
             return NotificationEvent(
                 invoice_id=str(data["reference"]),
                 gateway_id=str(data["payment_id"]),
                 dedup_key=str(payload["id"]),
-                kind="payment"
-                if str(payload["type"]).startswith("payment.")
-                else str(payload["type"]),
+                status=claim,
+                kind=kind if kind in ("payment", "refund") else str(payload["type"]),
                 raw=payload,
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, ValidationError):
             raise NotificationRejected("malformed notification body", code="malformed") from None
 
     def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:

@@ -213,6 +213,8 @@ def refunds(request: HttpRequest, account: dict[str, Any], found: dict[str, Any]
         found["status"] = (
             "refunded" if refunded == Decimal(found["captured_amount"]) else "partially_refunded"
         )
+    # Like real gateways, the webhook may reach the shop before the answer does.
+    deliver_notification(found, account, refund_event_for(found, refund))
     return JsonResponse(refund, status=201)
 
 
@@ -240,9 +242,29 @@ def notification_for(payment: dict[str, Any], event_id: str | None = None) -> di
     }
 
 
-def deliver_notification(payment: dict[str, Any], account: dict[str, Any]) -> bool:
+def refund_event_for(payment: dict[str, Any], refund: dict[str, Any]) -> dict[str, Any]:
+    """The event body the emulator sends when a refund settles."""
+    return {
+        "id": f"evt_{refund['id']}_{refund['status']}",
+        "type": f"refund.{refund['status']}",
+        "created": int(time.time()),
+        "data": {
+            "payment_id": payment["id"],
+            "reference": payment["reference"],
+            "refund_id": refund["id"],
+            "idempotency_key": refund["idempotency_key"],
+            "status": refund["status"],
+            "amount": refund["amount"],
+            "currency": refund["currency"],
+        },
+    }
+
+
+def deliver_notification(
+    payment: dict[str, Any], account: dict[str, Any], event: dict[str, Any] | None = None
+) -> bool:
     """POST a signed notification to the shop's notify URL; True if it answered 2xx."""
-    body = json.dumps(notification_for(payment)).encode()
+    body = json.dumps(event or notification_for(payment)).encode()
     header = sign(str(account["webhook_secret"]), int(time.time()), body)
     try:
         response = requests.post(
