@@ -20,9 +20,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from django_multipay import money
-from django_multipay.conf import multipay_settings
 from django_multipay.gateways.dummy import SIGNATURE_HEADER, DummyGateway, sign
-from django_multipay.registry import backend_class
+from django_multipay.sandbox.accounts import account_with
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.dummy")
@@ -38,18 +37,9 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
 def _account(request: HttpRequest) -> dict[str, Any] | None:
     """The dummy alias whose api_key the request carries (the emulator's merchant accounts)."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme != "Bearer" or not key:
+    if scheme != "Bearer":
         return None
-    for config in multipay_settings.GATEWAYS.values():
-        try:
-            if not issubclass(backend_class(config["BACKEND"]), DummyGateway):
-                continue
-        except Exception:  # noqa: S112 - a broken alias is not an emulator account
-            continue
-        options = config.get("OPTIONS") or {}
-        if secrets.compare_digest(str(options.get("api_key", "")), key):
-            return dict(options)
-    return None
+    return account_with(DummyGateway, "api_key", key)
 
 
 def _public(payment: dict[str, Any]) -> dict[str, Any]:
@@ -314,16 +304,8 @@ def hosted_page(request: HttpRequest, payment_id: str) -> HttpResponse:
             found["failure_reason"] = "Card declined (emulated)"
         else:
             found["status"] = "cancelled"
-    account = {"api_key": found["_api_key"], "webhook_secret": _secret_for(found["_api_key"])}
-    if account["webhook_secret"]:
+    account = account_with(DummyGateway, "api_key", found["_api_key"])
+    if account is not None and account.get("webhook_secret"):
         deliver_notification(found, account)
     target = found["_cancel_url"] if outcome == "cancelled" else found["_return_url"]
     return HttpResponseRedirect(target)
-
-
-def _secret_for(api_key: str) -> str:
-    for config in multipay_settings.GATEWAYS.values():
-        options = config.get("OPTIONS") or {}
-        if options.get("api_key") == api_key:
-            return str(options.get("webhook_secret", ""))
-    return ""
