@@ -35,6 +35,36 @@ PRODUCTS = [
         "description": "Conical steel burrs, 30 grind settings.",
         "price": Decimal("69.00"),
     },
+    # Priced for the gateways that take other currencies: PortPos and PortWallet (BDT),
+    # Postpay (AED).
+    {
+        "slug": "darjeeling-tea",
+        "name": "Darjeeling tea, 250 g",
+        "description": "First flush, loose leaf.",
+        "price": Decimal("1450.00"),
+        "currency": "BDT",
+    },
+    {
+        "slug": "brass-tea-set",
+        "name": "Brass tea set",
+        "description": "Teapot and four cups, hand-finished.",
+        "price": Decimal("6800.00"),
+        "currency": "BDT",
+    },
+    {
+        "slug": "cardamom-coffee",
+        "name": "Cardamom coffee, 500 g",
+        "description": "Light roast with green cardamom.",
+        "price": Decimal("89.00"),
+        "currency": "AED",
+    },
+    {
+        "slug": "dallah-pot",
+        "name": "Dallah coffee pot",
+        "description": "Traditional brass dallah, 1 litre.",
+        "price": Decimal("245.00"),
+        "currency": "AED",
+    },
 ]
 
 ADMIN_USERNAME = "admin"
@@ -48,7 +78,7 @@ class Command(BaseCommand):
         created = 0
         for data in PRODUCTS:
             _, new = Product.objects.get_or_create(
-                slug=data["slug"], defaults={**data, "currency": "EUR"}
+                slug=data["slug"], defaults={"currency": "EUR", **data}
             )
             created += new
         self.stdout.write(f"Products: {created} created, {len(PRODUCTS) - created} already there.")
