@@ -254,7 +254,7 @@ def test_customer_buys_in_a_browser(shop: Shop, browser: Any) -> None:
     """Cart, checkout, the pay page, the dummy's hosted page, back to a paid order."""
     page = browser.new_page()
     page.goto(shop.url + "/")
-    page.locator("form button").first.click()
+    page.locator("form[action='/cart/add/ceramic-mug/'] button").click()
     page.goto(shop.url + "/checkout/")
     for name, value in {
         "name": "Ada Lovelace",
