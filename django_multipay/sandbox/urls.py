@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path  # noqa: F401 - include: each emulator appends its own
 
 from django_multipay.sandbox import dummy
 
@@ -17,3 +17,5 @@ urlpatterns = [
     path("dummy/api/payments/<str:payment_id>/notify", dummy.resend, name="dummy-resend"),
     path("dummy/pay/<str:payment_id>", dummy.hosted_page, name="dummy-pay"),
 ]
+
+# Each gateway's emulator adds its own URLs below, under its name.
