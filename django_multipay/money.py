@@ -86,6 +86,14 @@ def format_decimal(amount: Decimal, currency: str) -> str:
     return f"{quantize(amount, currency):f}"
 
 
+def format_trimmed(amount: Decimal, currency: str) -> str:
+    """Decimal string without trailing zeros or exponent: ``"100"`` for 100.00, ``"100.5"``
+    for 100.50 (PortOne's signed amounts, written as Go's ``FormatFloat(x, 'f', -1)``)."""
+    exact = quantize(amount, currency)
+    text = f"{exact:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def to_minor_units(amount: Decimal, currency: str) -> int:
     """Integer minor units (cents, fils): 12.34 EUR → 1234, 500 JPY → 500, 1.234 KWD → 1234."""
     exact = quantize(amount, currency)

@@ -20,7 +20,7 @@ from django_multipay.exceptions import (
 from django_multipay.gateways.base import BaseGateway
 from django_multipay.gateways.results import InboundRequest, NotificationEvent, StatusResult
 from django_multipay.models import Invoice, Notification
-from django_multipay.processing import Outcome, apply_status, send_after_commit
+from django_multipay.processing import Outcome, send_after_commit
 from django_multipay.redaction import Redactor
 from django_multipay.registry import get_gateway
 from django_multipay.status import NotificationResult, is_stale
@@ -98,12 +98,8 @@ def verify_and_apply(
     else:
         status = gateway.verify_notification(invoice, event)
         check_claim(invoice, event.status, status)
-    return apply_status(
-        invoice.pk,
-        status,
-        notification=notification,
-        dedup_key=event.dedup_key,
-        gateway_data=gateway.redact(dict(status.raw)) if status.raw else None,
+    return payments.apply_verified(
+        invoice, status, notification=notification, dedup_key=event.dedup_key
     )
 
 

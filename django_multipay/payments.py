@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -22,11 +23,11 @@ from django_multipay.exceptions import (
     UnsupportedOperation,
 )
 from django_multipay.gateways.base import BaseGateway
-from django_multipay.gateways.results import PaymentAction, PaymentUrls
+from django_multipay.gateways.results import PaymentAction, PaymentUrls, StatusResult
 from django_multipay.models import Invoice, Order, OrderItem, Refund
 from django_multipay.processing import Outcome
 from django_multipay.registry import get_gateway, has_gateway
-from django_multipay.status import InvoiceStatus, OrderStatus, RefundStatus
+from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
 
 logger = logging.getLogger("django_multipay.payments")
 
@@ -133,7 +134,10 @@ def payment_urls(invoice: Invoice, request: HttpRequest | None = None) -> Paymen
 def check_payable(order: Order, gateway: BaseGateway) -> None:
     """Refuse orders that are settled, and currencies or amounts the gateway does not take."""
     if order.status in NOT_PAYABLE:
-        raise InvalidRequest(f"Order {order.reference} is {order.status} and cannot be paid.")
+        raise InvalidRequest(
+            f"Order {order.reference} is {order.status} and cannot be paid.",
+            code="order_not_payable",
+        )
     if not gateway.accepts_currency(order.currency):
         raise InvalidRequest(
             f"{gateway.display_name} does not take {order.currency}.", gateway=gateway.alias
@@ -160,6 +164,13 @@ def start_payment(
     Raises ``InvalidRequest`` for unknown aliases and unpayable orders, ``GatewayError`` when the
     gateway refuses (the invoice is then marked failed).
     """
+    return begin_payment(order, alias, request=request)[1]
+
+
+def begin_payment(
+    order: Order, alias: str | None = None, *, request: HttpRequest | None = None
+) -> tuple[Invoice, PaymentAction]:
+    """:func:`start_payment`, also returning the invoice it created (refreshed)."""
     alias = alias or multipay_settings.DEFAULT_GATEWAY
     if not alias or not has_gateway(alias):
         raise InvalidRequest(f"Unknown payment method {alias!r}.")
@@ -185,17 +196,36 @@ def start_payment(
         expires_at=started.expires_at,
         gateway_data=gateway.redact(dict(started.raw)),
     )
-    return started.action
+    invoice.refresh_from_db()
+    return invoice, started.action
 
 
 def refresh(invoice: Invoice) -> Outcome:
     """Read the invoice's true status from the gateway and apply it."""
     gateway = get_gateway(invoice.gateway)
     gateway.require("fetch_status")
-    result = gateway.fetch_status(invoice)
-    return processing.apply_status(
-        invoice.pk, result, gateway_data=gateway.redact(dict(result.raw)) if result.raw else None
+    return apply_verified(invoice, gateway.fetch_status(invoice))
+
+
+def apply_verified(invoice: Invoice, result: StatusResult, **kwargs: Any) -> Outcome:
+    """Apply a status read from the gateway; where it speaks of refunds, settle our refund
+    rows from the gateway's refund list too (refund amounts are only counted from them)."""
+    gateway = get_gateway(invoice.gateway)
+    outcome = processing.apply_status(
+        invoice.pk,
+        result,
+        gateway_data=gateway.redact(dict(result.raw)) if result.raw else None,
+        **kwargs,
     )
+    if result.status in processing.REFUND_STATUSES and gateway.supports("list_refunds"):
+        settled = sync_refunds(invoice)
+        if settled and outcome.result != NotificationResult.PROCESSED:
+            outcome = dataclasses.replace(
+                outcome,
+                result=NotificationResult.PROCESSED,
+                reason=f"{len(settled)} refund(s) settled",
+            )
+    return outcome
 
 
 def refund(
@@ -291,7 +321,8 @@ def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:
     gateway.require("capture")
     if invoice.status != InvoiceStatus.AUTHORIZED:
         raise InvalidRequest(
-            f"Only authorized invoices can be captured; this one is {invoice.status}."
+            f"Only authorized invoices can be captured; this one is {invoice.status}.",
+            code="invalid_status",
         )
     try:
         value = money.validate_amount(
@@ -324,7 +355,8 @@ def cancel(invoice: Invoice) -> Outcome:
         InvoiceStatus.AUTHORIZED,
     ):
         raise InvalidRequest(
-            f"Only unpaid invoices can be cancelled; this one is {invoice.status}."
+            f"Only unpaid invoices can be cancelled; this one is {invoice.status}.",
+            code="invalid_status",
         )
     result = gateway.cancel(invoice)
     return processing.apply_status(

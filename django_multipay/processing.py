@@ -24,6 +24,7 @@ from django_multipay.gateways.results import RefundResult, StatusResult
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.status import (
     CAPTURED,
+    OPEN,
     InvoiceStatus,
     NotificationResult,
     OrderStatus,
@@ -34,6 +35,9 @@ from django_multipay.status import (
 )
 
 logger = logging.getLogger("django_multipay.processing")
+
+#: Invoice statuses that only the refund flow sets.
+REFUND_STATUSES = frozenset({InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REFUNDED})
 
 #: Refunds that count against the refundable amount (money promised or already given back).
 RESERVING_REFUND_STATUSES = (RefundStatus.REQUESTED, RefundStatus.PENDING, RefundStatus.SUCCEEDED)
@@ -168,6 +172,12 @@ def apply_status(
             return Outcome(NotificationResult.DUPLICATE, invoice.pk, previous, previous, "seen")
         _check_money(invoice, result)
         target = result.status
+        if target in REFUND_STATUSES:
+            # Refunds are recorded by the refund flow: one Refund row each, settled once under
+            # this lock. A payment status saying "refunded" only tells us the money was taken;
+            # counting its refunded amount here too would count a refund twice when its row
+            # settles. The caller settles the refunds themselves (payments.sync_refunds).
+            target = InvoiceStatus.PAID if previous in OPEN else previous
         # What the gateway told us is kept even when the status does not move, but written
         # only when it differs: a storm of repeats costs no writes.
         noted: list[str] = []
@@ -211,11 +221,6 @@ def apply_status(
             captured = result.captured_amount
             invoice.captured_amount = (
                 money.to_decimal(captured) if captured is not None else invoice.amount
-            )
-        if target in (InvoiceStatus.REFUNDED, InvoiceStatus.PARTIALLY_REFUNDED):
-            refunded = result.refunded_amount
-            invoice.refunded_amount = (
-                money.to_decimal(refunded) if refunded is not None else invoice.captured_amount
             )
         _move(order, invoice, target, reason=result.failure_reason)
         if notification is not None and dedup_key:
@@ -272,12 +277,16 @@ def reserve_refund(
             existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
                 if existing.invoice_id != invoice.pk:
-                    raise RefundError("That idempotency key belongs to another invoice.")
+                    raise RefundError(
+                        "That idempotency key belongs to another invoice.",
+                        code="idempotency_key_reused",
+                    )
                 return existing, False
         if invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED):
             raise RefundError(
                 f"Only paid invoices can be refunded; this one is {invoice.status}.",
                 gateway=invoice.gateway,
+                code="invalid_status",
             )
         active = invoice.refunds.filter(status__in=RESERVING_REFUND_STATUSES)
         reserved = active.aggregate(total=Sum("amount"))["total"] or Decimal(0)
@@ -290,7 +299,7 @@ def reserve_refund(
         if value > available:
             raise RefundError(
                 f"Refund of {value} {invoice.currency} exceeds the refundable "
-                f"{available} {invoice.currency}.",
+                f"{money.format_decimal(available, invoice.currency)} {invoice.currency}.",
                 gateway=invoice.gateway,
                 code="refund_exceeds_captured",
             )
@@ -395,7 +404,10 @@ def run_refund(
             )
             raise
         fail_refund(refund.pk, str(exc))
-        raise RefundError(str(exc), gateway=exc.gateway, response=exc.response) from None
+        # The gateway's own error code (limit_exceeded, invalid_status...) is kept.
+        raise RefundError(
+            str(exc), gateway=exc.gateway, response=exc.response, code=exc.code
+        ) from None
     return apply_refund_result(refund.pk, result, gateway_data=redact(dict(result.raw)))
 
 

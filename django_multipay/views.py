@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from django_multipay import notifications, payments, processing
+from django_multipay import notifications, payments
 from django_multipay.conf import multipay_settings
 from django_multipay.exceptions import (
     GatewayConfigurationError,
@@ -112,11 +112,7 @@ def return_view(request: HttpRequest, invoice_id: UUID) -> HttpResponseBase:
         try:
             gateway = get_gateway(invoice.gateway)
             result = gateway.verify_return(invoice, InboundRequest.from_django(request))
-            processing.apply_status(
-                invoice.pk,
-                result,
-                gateway_data=gateway.redact(dict(result.raw)) if result.raw else None,
-            )
+            payments.apply_verified(invoice, result)
         except (MultipayError, GatewayConfigurationError) as exc:
             # The customer still needs a page; the notification or reconciliation settles it.
             logger.warning("Verifying invoice %s on return failed: %s", invoice.pk, exc)

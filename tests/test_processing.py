@@ -211,16 +211,29 @@ class TestApplyStatus:
         apply_status(invoice.pk, StatusResult(status=S.PENDING, gateway_id="pay_new"))
         assert Invoice.objects.get(pk=invoice.pk).gateway_id == "pay_new"
 
-    def test_refund_status_from_gateway_sets_refunded_amount(self) -> None:
+    def test_refund_status_from_a_status_read_counts_no_refund(self, signal_log: SignalLog) -> None:
+        """Refund amounts come from Refund rows only, or a refund would count twice."""
         invoice = paid_invoice()
-        apply_status(
+        signal_log.sent.clear()
+        outcome = apply_status(
             invoice.pk,
             StatusResult(status=S.PARTIALLY_REFUNDED, refunded_amount=Decimal("30.00")),
         )
+        assert outcome.result == NotificationResult.DUPLICATE
         invoice.refresh_from_db()
-        assert invoice.status == S.PARTIALLY_REFUNDED
-        assert invoice.refunded_amount == Decimal("30.00")
-        assert Order.objects.get(pk=invoice.order_id).status == OrderStatus.PARTIALLY_REFUNDED
+        assert (invoice.status, invoice.refunded_amount) == (S.PAID, Decimal(0))
+        assert signal_log.sent == []
+
+    def test_refund_status_on_an_open_invoice_means_paid(self) -> None:
+        invoice = pending_invoice()
+        outcome = apply_status(invoice.pk, StatusResult(status=S.REFUNDED))
+        assert (outcome.previous, outcome.current) == (S.PENDING, S.PAID)
+        invoice.refresh_from_db()
+        assert (invoice.status, invoice.captured_amount, invoice.refunded_amount) == (
+            S.PAID,
+            invoice.amount,
+            Decimal(0),
+        )
 
 
 @pytest.mark.django_db

@@ -96,3 +96,35 @@ def test_retry_refused_when_gateway_cannot_deduplicate():
     assert refund.status == RefundStatus.REQUESTED
     invoice.refresh_from_db()
     assert invoice.refunded_amount == 0
+
+
+def test_verify_after_a_lost_refund_answer_counts_the_refund_once():
+    """The gateway refunded but its answer was lost; a status read that says "partially
+    refunded" settles our refund row (matched by its key) and counts the amount once."""
+    store.reset()
+    with route_to_django() as router:
+        invoice = paid_invoice(router)
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as lossy:
+            # The request reaches the emulator (which refunds) but neither its answer nor its
+            # webhook reaches us: only a status read can tell.
+            lossy.add_passthru("http://testserver/sandbox/dummy/api/payments/pay_")
+
+            def refund_then_time_out(request):
+                router(request)
+                raise requests.ReadTimeout("answer lost")
+
+            lossy.add_callback(responses.POST, re.compile(".*/refunds$"), refund_then_time_out)
+            with pytest.raises(GatewayConnectionError):
+                payments.refund(invoice, Decimal("20.00"), idempotency_key="lost-answer")
+        refund = Refund.objects.get(idempotency_key="lost-answer")
+        assert refund.status == RefundStatus.REQUESTED
+
+        payments.refresh(invoice)
+        payments.refresh(invoice)
+
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert refund.gateway_refund_id.startswith("re_")
+    invoice.refresh_from_db()
+    assert invoice.refunded_amount == Decimal("20.00")
+    assert invoice.status == InvoiceStatus.PARTIALLY_REFUNDED

@@ -13,6 +13,7 @@ import responses
 from django.conf import settings
 from django.test import Client, override_settings
 
+from django_multipay import registry
 from django_multipay.gateways.base import Capabilities
 from django_multipay.gateways.dummy import SIGNATURE_HEADER, DummyGateway, sign
 from django_multipay.models import Invoice, Notification, Order
@@ -82,7 +83,14 @@ def test_pay_page_lists_aliases(client: Client) -> None:
     order = OrderFactory()
     response = client.get(f"/payments/pay/{order.public_id}/")
     assert response.status_code == 200
-    assert [a["alias"] for a in response.context["aliases"]] == ["dummy", "dummy-manual"]
+    listed = [a["alias"] for a in response.context["aliases"]]
+    # Every configured alias that takes the order's currency, dummy ones first.
+    assert listed[:2] == ["dummy", "dummy-manual"]
+    assert listed == [
+        alias
+        for alias in registry.gateway_aliases()
+        if registry.get_gateway(alias).accepts_currency(order.currency)
+    ]
     assert b'value="dummy"' in response.content
     assert b'value="dummy-manual"' in response.content
     assert not Invoice.objects.exists()
