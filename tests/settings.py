@@ -91,5 +91,101 @@ LOGGING = {
     "loggers": {"django_multipay": {"handlers": ["null"], "level": "DEBUG", "propagate": True}},
 }
 
-# The test runner forces DEBUG=False; the dummy gateway is exactly what tests are for.
-SILENCED_SYSTEM_CHECKS = ["multipay.E005"]
+# The test runner forces DEBUG=False; the dummy gateway and sandbox modes are what tests are for.
+SILENCED_SYSTEM_CHECKS = ["multipay.E005", "multipay.W001"]
+
+# PortOne: a channel alias, a PREAUTH alias and a payment-link (PortOne checkout) alias.
+MULTIPAY["GATEWAYS"]["portone"] = {
+    "BACKEND": "django_multipay.gateways.portone.PortOneGateway",
+    "OPTIONS": {
+        "client_key": "portone-client-key-one",
+        "secret_key": "portone-secret-key-one-0123456789abcdef0123",
+        "environment": "sandbox",
+        "pmt_channel": "STRIPE",
+        "pmt_method": "STRIPE_CARD",
+        "base_url": "http://testserver/sandbox/portone/",
+    },
+}
+MULTIPAY["GATEWAYS"]["portone-preauth"] = {
+    "BACKEND": "django_multipay.gateways.portone.PortOneGateway",
+    "OPTIONS": {
+        "client_key": "portone-client-key-two",
+        "secret_key": "portone-secret-key-two-0123456789abcdef0123",
+        "environment": "sandbox",
+        "pmt_channel": "STRIPE",
+        "pmt_method": "STRIPE_CARD",
+        "transaction_type": "PREAUTH",
+        "base_url": "http://testserver/sandbox/portone/",
+    },
+}
+MULTIPAY["GATEWAYS"]["portone-link"] = {
+    "BACKEND": "django_multipay.gateways.portone.PortOneGateway",
+    "OPTIONS": {
+        "client_key": "portone-client-key-three",
+        "secret_key": "portone-secret-key-three-0123456789abcdef0123",
+        "environment": "sandbox",
+        "country_code": "SG",
+        "merchant_name": "Test shop",
+        "base_url": "http://testserver/sandbox/portone/",
+    },
+}
+
+# PortWallet (API v1), served in-process by django_multipay.sandbox.portwallet.
+MULTIPAY["GATEWAYS"]["portwallet"] = {
+    "BACKEND": "django_multipay.gateways.portwallet.PortWalletGateway",
+    "OPTIONS": {
+        "app_key": "9c41cf8bce319cc6300cc2c4e9ef7c8f",
+        "secret_key": "portwallet-test-secret",
+        "sandbox": True,
+        "base_url": "http://testserver/sandbox/portwallet/",
+    },
+}
+
+# Postpay, served in-process by django_multipay.sandbox.postpay.
+MULTIPAY["GATEWAYS"]["postpay"] = {
+    "BACKEND": "django_multipay.gateways.postpay.PostpayGateway",
+    "OPTIONS": {
+        "merchant_id": "id_postpay_test_one",
+        "secret_key": "sk_test_postpay_secret_one",
+        "webhook_secret": "postpay-hook-secret-one",
+        "sandbox": True,
+        "base_url": "http://testserver/sandbox/postpay/",
+    },
+}
+
+# The REST API documents itself with drf-spectacular (used only when DRF is installed).
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+
+# PortPos (API v2), served by its emulator under /sandbox/portpos/.
+MULTIPAY["GATEWAYS"]["portpos"] = {
+    "BACKEND": "django_multipay.gateways.portpos.PortPosGateway",
+    "OPTIONS": {
+        "app_key": "portpos-app-key-one",
+        "secret_key": "portpos-secret-key-one",
+        "sandbox": True,
+        "base_url": "http://testserver/sandbox/portpos/",
+    },
+}
+
+# Paylands: a card account, and a second account holding DEFERRED payments (Bearer auth).
+MULTIPAY["GATEWAYS"]["paylands"] = {
+    "BACKEND": "django_multipay.gateways.paylands.PaylandsGateway",
+    "OPTIONS": {
+        "api_key": "paylands-api-key-one",
+        "signature": "paylands-signature-one",
+        "service": "B1F13B01-BA97-491C-BBDE-1C18988BD229",
+        "base_url": "http://testserver/sandbox/paylands/",
+        "rate_limit_backoff": 0,
+    },
+}
+MULTIPAY["GATEWAYS"]["paylands-deferred"] = {
+    "BACKEND": "django_multipay.gateways.paylands.PaylandsGateway",
+    "OPTIONS": {
+        "api_key": "paylands-api-key-two",
+        "signature": "paylands-signature-two",
+        "services": {"EUR": "0E6B6F0C-5D0B-4A4E-9C55-2E1B7C0F9A11"},
+        "operative": "DEFERRED",
+        "auth": "bearer",
+        "base_url": "http://testserver/sandbox/paylands/",
+    },
+}

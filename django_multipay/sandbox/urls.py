@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import include, path  # noqa: F401 - include: each emulator appends its own
+from django.urls import include, path
 
 from django_multipay.sandbox import dummy
 
@@ -19,3 +19,8 @@ urlpatterns = [
 ]
 
 # Each gateway's emulator adds its own URLs below, under its name.
+urlpatterns += [path("portone/", include("django_multipay.sandbox.portone"))]
+urlpatterns += [path("portwallet/", include("django_multipay.sandbox.portwallet"))]
+urlpatterns += [path("postpay/", include("django_multipay.sandbox.postpay"))]
+urlpatterns += [path("portpos/", include("django_multipay.sandbox.portpos"))]
+urlpatterns += [path("paylands/", include("django_multipay.sandbox.paylands"))]

@@ -118,3 +118,164 @@ LOGGING = {
         "shop": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# Paylands / Payshop POP (EUR): the card payment page, and Payshop references paid in cash at
+# an agent. Without credentials both use the built-in emulator under /sandbox/paylands/.
+_PAYLANDS_KEY = env.str("PAYLANDS_API_KEY", default="")
+_PAYLANDS = {
+    "api_key": _PAYLANDS_KEY or "paylands-dev-api-key",
+    "signature": env.str("PAYLANDS_SIGNATURE", default="paylands-dev-signature"),
+    "sandbox": env.bool("PAYLANDS_SANDBOX", default=True),
+    "base_url": env.str(
+        "PAYLANDS_BASE_URL",
+        # The emulator is served by the shop itself (http://127.0.0.1:8000 by default).
+        default="" if _PAYLANDS_KEY else f"{BASE_URL.rstrip('/')}/sandbox/paylands/",
+    )
+    or None,
+}
+MULTIPAY["GATEWAYS"]["paylands"] = {
+    "BACKEND": "django_multipay.gateways.paylands.PaylandsGateway",
+    "LABEL": "Card (Paylands)",
+    "OPTIONS": {
+        **_PAYLANDS,
+        "service": env.str("PAYLANDS_SERVICE", default="paylands-dev-card-service"),
+    },
+}
+MULTIPAY["GATEWAYS"]["paylands-payshop"] = {
+    "BACKEND": "django_multipay.gateways.paylands.PaylandsGateway",
+    "LABEL": "Payshop reference (Paylands)",
+    "OPTIONS": {
+        **_PAYLANDS,
+        "service": env.str("PAYLANDS_PAYSHOP_SERVICE", default="paylands-dev-payshop-service"),
+        "apm": "PAYSHOP",
+        "apms": ["PAYSHOP"],
+        "reference_valid_days": 3,
+    },
+}
+
+# PortPos (API v2), in BDT: on the built-in emulator (/sandbox/portpos/) until PORTPOS_APP_KEY
+# and PORTPOS_SECRET_KEY are set, then on PortPos's sandbox (PORTPOS_SANDBOX=False for live).
+_PORTPOS_KEY = env.str("PORTPOS_APP_KEY", default="")
+MULTIPAY["GATEWAYS"]["portpos"] = {
+    "BACKEND": "django_multipay.gateways.portpos.PortPosGateway",
+    "LABEL": "PortPos (cards, mobile banking)",
+    "OPTIONS": {
+        "app_key": _PORTPOS_KEY or "portpos-dev-app-key",
+        "secret_key": env.str("PORTPOS_SECRET_KEY", default="") or "portpos-dev-secret-key",
+        "sandbox": env.bool("PORTPOS_SANDBOX", default=True),
+        "base_url": env.str(
+            "PORTPOS_BASE_URL",
+            default="" if _PORTPOS_KEY else "http://127.0.0.1:8000/sandbox/portpos/",
+        )
+        or None,
+        "validity": env.int("PORTPOS_VALIDITY", default=3600),
+        # PortPos requires a state; the demo's checkout leaves it optional.
+        "defaults": {"state": env.str("PORTPOS_DEFAULT_STATE", default="N/A")},
+    },
+}
+
+# PortOne Global (api.portone.cloud). Without credentials it runs against the built-in
+# emulator under /sandbox/portone/; with them, against PortOne in its sandbox environment.
+# Without a channel the customer chooses on PortOne's own checkout page (a payment link).
+_PORTONE_LIVE = bool(env.str("PORTONE_CLIENT_KEY", default=""))
+MULTIPAY["GATEWAYS"]["portone"] = {
+    "BACKEND": "django_multipay.gateways.portone.PortOneGateway",
+    "LABEL": "PortOne (cards and wallets)",
+    "OPTIONS": {
+        "client_key": env.str("PORTONE_CLIENT_KEY", default="portone-dev-client-key"),
+        "secret_key": env.str(
+            "PORTONE_SECRET_KEY", default="portone-dev-secret-key-0123456789abcdef"
+        ),
+        "environment": env.str("PORTONE_ENVIRONMENT", default="sandbox"),
+        "pmt_channel": env.str("PORTONE_CHANNEL", default=""),
+        "pmt_method": env.str("PORTONE_METHOD", default=""),
+        "transaction_type": env.str("PORTONE_TRANSACTION_TYPE", default="PURCHASE"),
+        "country_code": env.str("PORTONE_COUNTRY_CODE", default="BD"),
+        "merchant_name": "django-multipay demo shop",
+        "base_url": env.str(
+            "PORTONE_BASE_URL",
+            default=None if _PORTONE_LIVE else "http://127.0.0.1:8000/sandbox/portone/",
+        ),
+    },
+}
+
+# The REST API under /api/ (with its OpenAPI schema, Swagger UI and ReDoc), when the
+# "api" extra is installed: pip install "django-multipay[api]".
+try:
+    import rest_framework  # noqa: F401
+except ImportError:  # pragma: no cover - the shop still works without the API
+    API_ENABLED = False
+else:
+    API_ENABLED = True
+    INSTALLED_APPS += [
+        "rest_framework",
+        "rest_framework.authtoken",
+        "django_filters",
+        "drf_spectacular",
+    ]
+    REST_FRAMEWORK = {
+        # Apps send "Authorization: Token <key>" (create one in the admin, or with
+        # `manage.py drf_create_token <username>`); the browser pages use the login session.
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "rest_framework.authentication.TokenAuthentication",
+            "rest_framework.authentication.SessionAuthentication",
+        ],
+        "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+        "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    }
+    SPECTACULAR_SETTINGS = {
+        "TITLE": "Example shop payments API",
+        "DESCRIPTION": "django-multipay's REST API as the example shop mounts it.",
+        "VERSION": "1",
+        "SERVE_INCLUDE_SCHEMA": False,
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+        "SCHEMA_PATH_PREFIX": "/api/",
+    }
+
+# PortWallet (legacy API v1), BDT only, 10.00 minimum: on the built-in emulator
+# (/sandbox/portwallet/) until PORTWALLET_APP_KEY and PORTWALLET_SECRET_KEY are set, then on
+# PortWallet's sandbox (PORTWALLET_SANDBOX=False for live).
+_PORTWALLET_KEY = env.str("PORTWALLET_APP_KEY", default="")
+MULTIPAY["GATEWAYS"]["portwallet"] = {
+    "BACKEND": "django_multipay.gateways.portwallet.PortWalletGateway",
+    "LABEL": "PortWallet (BDT)",
+    "OPTIONS": {
+        "app_key": _PORTWALLET_KEY or "portwallet-dev-app-key",
+        "secret_key": env.str("PORTWALLET_SECRET_KEY", default="") or "portwallet-dev-secret-key",
+        "sandbox": env.bool("PORTWALLET_SANDBOX", default=True),
+        "base_url": env.str(
+            "PORTWALLET_BASE_URL",
+            default="" if _PORTWALLET_KEY else "http://127.0.0.1:8000/sandbox/portwallet/",
+        )
+        or None,
+        # PortWallet requires a phone number; the demo's checkout leaves it optional, so the
+        # emulator gets a placeholder (never sent to PortWallet itself unless configured).
+        "defaults": {
+            "phone": env.str(
+                "PORTWALLET_DEFAULT_PHONE", default="" if _PORTWALLET_KEY else "+8801000000000"
+            )
+        },
+    },
+}
+
+# Postpay (buy now, pay later), AED: on the built-in emulator (/sandbox/postpay/) until
+# POSTPAY_MERCHANT_ID and POSTPAY_SECRET_KEY are set, then on Postpay's sandbox
+# (POSTPAY_SANDBOX=False for live). Register the webhook with
+# `manage.py multipay_postpay_hooks create` (optional: the customer's return captures).
+_POSTPAY_MERCHANT = env.str("POSTPAY_MERCHANT_ID", default="")
+MULTIPAY["GATEWAYS"]["postpay"] = {
+    "BACKEND": "django_multipay.gateways.postpay.PostpayGateway",
+    "LABEL": "Postpay: pay later in instalments (AED)",
+    "OPTIONS": {
+        "merchant_id": _POSTPAY_MERCHANT or "id_postpay_dev",
+        "secret_key": env.str("POSTPAY_SECRET_KEY", default="") or "sk_test_postpay_dev",
+        "webhook_secret": env.str("POSTPAY_WEBHOOK_SECRET", default="postpay-dev-hook-secret"),
+        "sandbox": env.bool("POSTPAY_SANDBOX", default=True),
+        "base_url": env.str(
+            "POSTPAY_BASE_URL",
+            # The emulator in this very shop (http://127.0.0.1:8000/sandbox/postpay/ by default).
+            default="" if _POSTPAY_MERCHANT else BASE_URL.rstrip("/") + "/sandbox/postpay/",
+        )
+        or None,
+    },
+}

@@ -1,0 +1,896 @@
+"""Paylands (Payshop POP) gateway: payment orders, APMs, saved cards, deferred holds, refunds.
+
+Wire format: the Payshop POP REST API manual (v1.1, May 2025) and docs/gateways/paylands.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from django_multipay import money
+from django_multipay.exceptions import (
+    GatewayAPIError,
+    GatewayError,
+    InvalidRequest,
+    NotificationRejected,
+    PaymentDeclined,
+    RefundError,
+)
+from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.paylands_hash import ALGORITHMS, hash_matches
+from django_multipay.gateways.results import (
+    InboundRequest,
+    NotificationEvent,
+    PaymentAction,
+    PaymentStart,
+    PaymentUrls,
+    RefundResult,
+    StatusResult,
+)
+from django_multipay.models import Invoice, Refund
+from django_multipay.status import CAPTURED, InvoiceStatus, RefundStatus
+
+logger = logging.getLogger("django_multipay.gateways.paylands")
+
+# "Environments": two hosts, each with its own API key, services, orders and cards.
+SANDBOX_URL = "https://api.paylands.com/v1/sandbox/"
+LIVE_URL = "https://api.paylands.com/v1/"
+
+# "Operational": AUTHORIZATION charges at once; DEFERRED holds for a later confirmation.
+OPERATIVES = ("AUTHORIZATION", "DEFERRED")
+
+#: Alternative methods whose order can be "pushed": the reference (and deadline) comes back
+#: to the server instead of being shown on the payment page ("Push payment integration").
+PUSH_APMS = ("MBWAY", "MULTIBANCO", "PAYSHOP")
+#: APMs enabled when the alias does not list its own (``apms`` option).
+DEFAULT_APMS = PUSH_APMS
+
+#: "Order status": the 19 documented values → ours. The one place this vocabulary is mapped.
+ORDER_STATUS_MAP: dict[str, str] = {
+    "CREATED": InvoiceStatus.PENDING,
+    "PENDING_CARD": InvoiceStatus.PENDING,
+    "PENDING_PROCESSOR_RESPONSE": InvoiceStatus.PENDING,
+    "PENDING_3DS_RESPONSE": InvoiceStatus.PENDING,
+    "REDIRECTED_TO_3DS": InvoiceStatus.PENDING,
+    "AUTHENTICATION_REQUIRED": InvoiceStatus.PENDING,
+    "PENDING_PAYMENT": InvoiceStatus.PENDING,
+    # A DEFERRED hold waiting for our confirmation (or cancellation).
+    "PENDING_CONFIRMATION": InvoiceStatus.AUTHORIZED,
+    "SUCCESS": InvoiceStatus.PAID,
+    # Part of the hold was confirmed: money taken, the captured amount is the confirmed part.
+    "PARTIALLY_CONFIRMED": InvoiceStatus.PAID,
+    "PARTIALLY_REFUNDED": InvoiceStatus.PARTIALLY_REFUNDED,
+    "REFUNDED": InvoiceStatus.REFUNDED,
+    "REFUSED": InvoiceStatus.FAILED,
+    "FRAUD": InvoiceStatus.FAILED,
+    "BLACKLISTED": InvoiceStatus.FAILED,
+    "CANCELLED": InvoiceStatus.CANCELLED,
+    "USER_CANCELLED": InvoiceStatus.CANCELLED,
+    "EXPIRED": InvoiceStatus.EXPIRED,
+    "THREEDS_EXPIRED": InvoiceStatus.EXPIRED,
+}
+
+#: Why an attempt ended without money, as the document words each status (kept on the invoice).
+FAILURE_REASONS: dict[str, str] = {
+    "REFUSED": "Transaction rejected by bank",
+    "FRAUD": "Transaction rejected by the anti-fraud system",
+    "BLACKLISTED": "Operation rejected by the black list",
+    "CANCELLED": "Preauthorization cancelled",
+    "USER_CANCELLED": "The user cancelled the payment from the payment page",
+    "EXPIRED": "The order expired",
+    "THREEDS_EXPIRED": "The user abandoned 3-D Secure and was not authenticated",
+}
+
+#: "Transaction status": the 6 documented values → the outcome of one operation (a refund's
+#: status, or whether a confirmation went through).
+TRANSACTION_STATUS_MAP: dict[str, str] = {
+    "CREATED": RefundStatus.PENDING,
+    "PENDING": RefundStatus.PENDING,
+    "SUCCESS": RefundStatus.SUCCEEDED,
+    "REFUSED": RefundStatus.FAILED,
+    "ERROR": RefundStatus.FAILED,
+    "CANCELLED": RefundStatus.FAILED,
+}
+
+#: "API error codes": HTTP status → (our error code, what the document says it means).
+#: The document swaps the 402 and 404 explanations; they are given here the right way round.
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "The request was unacceptable, often a missing required parameter"),
+    401: ("unauthorized", "No valid API key provided"),
+    402: ("failed", "The parameters were valid but the request failed"),
+    403: ("unauthenticated", "API key or signature incorrect, or not sent as they should be"),
+    404: ("not_found", "The requested resource doesn't exist"),
+    409: ("conflict", "The request conflicts with another request"),
+    429: ("too_many_requests", "Too many requests hit the API too quickly"),
+    500: ("server_error", "Something went wrong on the Paylands end"),
+    502: ("server_error", "Something went wrong on the Paylands end"),
+    503: ("server_error", "Something went wrong on the Paylands end"),
+    504: ("server_error", "Something went wrong on the Paylands end"),
+}
+
+#: Operatives of transactions that take money.
+CHARGING_OPERATIVES = ("AUTHORIZATION", "CONFIRMATION")
+
+#: Field (and date format) of a reference's expiry in ``extra_data.payment`` per APM
+#: ("Custom fields": Payshop takes Ymd, Multibanco Y-m-d).
+REFERENCE_EXPIRY_FIELDS: dict[str, tuple[str, str]] = {
+    "PAYSHOP": ("expiration_date", "%Y%m%d"),
+    "MULTIBANCO": ("deadline", "%Y-%m-%d"),
+}
+
+#: Keys of ``order.metadata["paylands"]`` that override the alias's options for one payment.
+PAYMENT_OVERRIDES = (
+    "operative",
+    "service",
+    "apm",
+    "push",
+    "card_uuid",
+    "customer_ip",
+    "customer_ext_id",
+    "secure",
+    "template_uuid",
+    "dcc_template_uuid",
+    "save_card",
+    "lang",
+    "extra_data",
+    "reference_valid_days",
+)
+
+#: ISO 3166 alpha-2 → alpha-3: Paylands wants three-letter countries in addresses.
+_ALPHA3_PAIRS = (
+    "ADAND AEARE AFAFG AGATG ALALB AMARM AOAGO ARARG ATAUT AUAUS AZAZE BABIH BBBRB BDBGD "
+    "BEBEL BFBFA BGBGR BHBHR BIBDI BJBEN BNBRN BOBOL BRBRA BSBHS BTBTN BWBWA BYBLR BZBLZ "
+    "CACAN CDCOD CFCAF CGCOG CHCHE CICIV CLCHL CMCMR CNCHN COCOL CRCRI CUCUB CVCPV CYCYP "
+    "CZCZE DEDEU DJDJI DKDNK DMDMA DODOM DZDZA ECECU EEEST EGEGY ERERI ESESP ETETH FIFIN "
+    "FJFJI FMFSM FRFRA GAGAB GBGBR GDGRD GEGEO GHGHA GMGMB GNGIN GQGNQ GRGRC GTGTM GWGNB "
+    "GYGUY HNHND HRHRV HTHTI HUHUN IDIDN IEIRL ILISR ININD IQIRQ IRIRN ISISL ITITA JMJAM "
+    "JOJOR JPJPN KEKEN KGKGZ KHKHM KIKIR KMCOM KNKNA KPPRK KRKOR KWKWT KZKAZ LALAO LBLBN "
+    "LCLCA LILIE LKLKA LRLBR LSLSO LTLTU LULUX LVLVA LYLBY MAMAR MCMCO MDMDA MEMNE MGMDG "
+    "MHMHL MKMKD MLMLI MMMMR MNMNG MRMRT MTMLT MUMUS MVMDV MWMWI MXMEX MYMYS MZMOZ NANAM "
+    "NENER NGNGA NINIC NLNLD NONOR NPNPL NRNRU NZNZL OMOMN PAPAN PEPER PGPNG PHPHL PKPAK "
+    "PLPOL PSPSE PTPRT PWPLW PYPRY QAQAT ROROU RSSRB RURUS RWRWA SASAU SBSLB SCSYC SDSDN "
+    "SESWE SGSGP SISVN SKSVK SLSLE SMSMR SNSEN SOSOM SRSUR STSTP SVSLV SYSYR SZSWZ TDTCD "
+    "TGTGO THTHA TJTJK TLTLS TMTKM TNTUN TOTON TRTUR TTTTO TVTUV TWTWN TZTZA UAUKR UGUGA "
+    "USUSA UYURY UZUZB VAVAT VCVCT VEVEN VNVNM VUVUT WSWSM YEYEM ZAZAF ZMZMB ZWZWE "
+    "HKHKG MOMAC PRPRI GIGIB GLGRL FOFRO REREU GPGLP MQMTQ GFGUF YTMYT NCNCL PFPYF AWABW "
+    "CWCUW BMBMU KYCYM VGVGB JEJEY GGGGY IMIMN AXALA"
+)
+_ALPHA3 = {pair[:2]: pair[2:] for pair in _ALPHA3_PAIRS.split()}
+
+
+@dataclass(frozen=True)
+class PaymentReference:
+    """What a customer needs to pay a pushed APM order another way (Payshop, Multibanco)."""
+
+    reference: str
+    entity: str = ""
+    deadline: date | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DirectPayment:
+    """The answer to a saved-card payment: a status, or a 3-D Secure page to send the
+    customer to (``redirect_url``) before the status is known."""
+
+    redirect_url: str = ""
+    status: StatusResult | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def needs_authentication(self) -> bool:
+        return bool(self.redirect_url)
+
+
+def currency_from_wire(value: Any) -> str:
+    """ISO alpha code from what Paylands sends: numeric in orders (``"978"``), alpha elsewhere."""
+    text = str(value).strip()
+    return money.from_numeric_code(text) if text.isdigit() else money.normalize_currency(text)
+
+
+def _lisbon_end_of(day: date) -> datetime:
+    """The end of ``day`` in Portugal, where Payshop and Multibanco references are paid."""
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo("Europe/Lisbon"))
+
+
+def _parse_day(value: Any) -> date | None:
+    text = str(value or "").strip()[:10]
+    for fmt in ("%Y-%m-%d", "%Y%m%d"):
+        try:
+            return datetime.strptime(text if fmt == "%Y-%m-%d" else text[:8], fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+class PaylandsGateway(BaseGateway):
+    """Paylands / Payshop POP. Notifications are checked by ``validation_hash`` and then the
+    order is always read back (``GET /order/{uuid}``) before anything changes."""
+
+    display_name = "Paylands"
+    capabilities = Capabilities(
+        refund=True,
+        partial_refund=True,
+        # No idempotency key exists at Paylands: a refund whose answer was lost is not re-sent.
+        idempotent_refunds=False,
+        capture=True,
+        cancel=True,
+        fetch_status=True,
+        list_refunds=True,
+        signed_notifications=True,
+        currencies=frozenset({"EUR"}),
+    )
+    required_options = ("api_key", "signature")
+    secret_options = ("api_key", "signature")
+    live_base_url = LIVE_URL
+    sandbox_base_url = SANDBOX_URL
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def missing_options(self) -> list[str]:
+        missing = super().missing_options()
+        if not self.options.get("service") and not self.options.get("services"):
+            missing.append("service")
+        return missing
+
+    @property
+    def services(self) -> dict[str, str]:
+        """Currency → service uuid, for shops with one Paylands service per currency."""
+        return {str(k).upper(): str(v) for k, v in (self.option("services") or {}).items()}
+
+    def accepts_currency(self, currency: str) -> bool:
+        currency = currency.upper()
+        if currency in self.services:
+            return True
+        listed = self.option("currencies")
+        allowed = (
+            {str(c).upper() for c in listed} if listed else set(self.capabilities.currencies or ())
+        )
+        return bool(self.option("service")) and currency in allowed
+
+    def service_for(self, currency: str, override: str | None = None) -> str:
+        service = override or self.services.get(currency.upper()) or self.option("service")
+        if not service:
+            raise InvalidRequest(
+                f"No Paylands service is configured for {currency}.", gateway=self.alias
+            )
+        return str(service)
+
+    @property
+    def apms(self) -> tuple[str, ...]:
+        listed = self.option("apms")
+        return tuple(str(a).upper() for a in listed) if listed is not None else DEFAULT_APMS
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP Basic with the API key as user name and no password ("Authentication"), or
+        Bearer where a shop needs it (``auth: "bearer"``)."""
+        key = str(self.options["api_key"])
+        if str(self.option("auth", "basic")).lower() == "bearer":
+            authorization = f"Bearer {key}"
+        else:
+            authorization = "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")
+        return {"Authorization": authorization, "Accept": "application/json"}
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    #: How the client waits before repeating a rate-limited read (tests replace it).
+    sleep = staticmethod(time.sleep)
+
+    def _error(self, status: int, body: Any, path: str) -> GatewayError:
+        """The project's exception for an error answer ("API error codes")."""
+        code, meaning = ERRORS.get(status, (f"http_{status}", "Unexpected answer"))
+        message = details = ""
+        if isinstance(body, Mapping):
+            message = str(body.get("message") or "")
+            details = str(body.get("details") or "")
+        text = f"Paylands {path} answered {status} {message or meaning}"
+        if details:
+            text += f": {details}"
+        text += f" ({meaning})."
+        if status == 402:
+            return PaymentDeclined(text, gateway=self.alias, response=body, code=code)
+        return GatewayAPIError(
+            text, gateway=self.alias, http_status=status, response=body, code=code
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        accept: tuple[int, ...] = (),
+    ) -> tuple[int, dict[str, Any]]:
+        """Send one request; return the HTTP status and the JSON answer, or raise.
+
+        Every POST carries the ``signature`` credential in its body. A 429 to a read is
+        retried with back-off; a write is never repeated."""
+        kwargs: dict[str, Any] = {"headers": self.headers, "allow_redirects": False}
+        if method == "POST":
+            kwargs["json"] = {**(body or {}), "signature": str(self.options["signature"])}
+        retries = int(self.option("rate_limit_retries", 3)) if method == "GET" else 0
+        for attempt in range(retries + 1):
+            try:
+                response = self.http.request(
+                    method, path, expected=(200, 201, 429, *accept), **kwargs
+                )
+            except GatewayAPIError as exc:
+                if exc.http_status is None:
+                    raise
+                raise self._error(exc.http_status, exc.response, path) from None
+            if response.status_code == 429 and attempt < retries:
+                self.sleep(self._retry_delay(response.headers.get("Retry-After"), attempt))
+                continue
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if response.status_code == 429:
+                raise self._error(429, self.redact(data), path)
+            if not isinstance(data, dict):
+                raise GatewayAPIError(
+                    f"Paylands {path} answered a body that is not a JSON object.",
+                    gateway=self.alias,
+                    http_status=response.status_code,
+                    code="unreadable",
+                )
+            # Errors come as JSON {code, message, details}; trust the body's code too.
+            code = data.get("code")
+            if isinstance(code, int) and code >= 400:
+                raise self._error(code, self.redact(data), path)
+            return response.status_code, data
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retry_delay(self, header: str | None, attempt: int) -> float:
+        if header:
+            try:
+                return max(0.0, float(header))
+            except ValueError:
+                pass
+        backoff = float(self.option("rate_limit_backoff", 1.0))
+        return backoff * float(2**attempt)
+
+    def _post(
+        self, path: str, body: Mapping[str, Any], accept: tuple[int, ...] = ()
+    ) -> tuple[int, dict[str, Any]]:
+        return self._call("POST", path, body, accept)
+
+    def read_order(self, order_uuid: str) -> dict[str, Any]:
+        """``GET /order/{uuid}``: the order as Paylands holds it (verification, reconciliation)."""
+        _status, data = self._call("GET", f"order/{order_uuid}")
+        return data
+
+    # -- reading orders ------------------------------------------------------------------------
+
+    def _order(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        order = data.get("order") if isinstance(data.get("order"), Mapping) else data
+        if not isinstance(order, Mapping) or "status" not in order:
+            raise GatewayAPIError(
+                "Paylands answered without an order.",
+                gateway=self.alias,
+                response=self.redact(data),
+            )
+        return dict(order)
+
+    def status_from(self, data: Mapping[str, Any], currency: str | None = None) -> StatusResult:
+        """Our status for a Paylands order (an answer with ``order``, or the order itself)."""
+        order = self._order(data)
+        try:
+            wire_status = str(order["status"]).upper()
+            status = ORDER_STATUS_MAP[wire_status]
+            reported = currency_from_wire(order["currency"]) if order.get("currency") else None
+            unit = reported or currency
+            if unit is None:
+                raise ValueError("no currency to read the amount in")
+            amount = money.from_minor_units(order["amount"], unit)
+            transactions = [t for t in order.get("transactions") or [] if isinstance(t, Mapping)]
+            captured = None
+            if status in CAPTURED:
+                charged = [
+                    money.from_minor_units(t.get("amount") or 0, unit)
+                    for t in transactions
+                    if str(t.get("operative", "")).upper() in CHARGING_OPERATIVES
+                    and str(t.get("status", "")).upper() == "SUCCESS"
+                ]
+                captured = sum(charged, Decimal(0)) if charged else None
+                if captured is not None and wire_status == "PARTIALLY_CONFIRMED":
+                    confirmed = [
+                        money.from_minor_units(t.get("amount") or 0, unit)
+                        for t in transactions
+                        if str(t.get("operative", "")).upper() == "CONFIRMATION"
+                        and str(t.get("status", "")).upper() == "SUCCESS"
+                    ]
+                    captured = sum(confirmed, Decimal(0))
+            refunded = (
+                money.from_minor_units(order.get("refunded") or 0, unit)
+                if status in (InvoiceStatus.REFUNDED, InvoiceStatus.PARTIALLY_REFUNDED)
+                else None
+            )
+        except KeyError as exc:
+            raise GatewayAPIError(
+                f"Paylands order has an unknown status or lacks {exc}.",
+                gateway=self.alias,
+                response=self.redact(order),
+                code="unknown_status",
+            ) from None
+        except (ValueError, TypeError, ValidationError) as exc:
+            raise GatewayAPIError(
+                f"Unreadable Paylands order: {type(exc).__name__}: {exc}",
+                gateway=self.alias,
+                response=self.redact(order),
+            ) from None
+        reason = ""
+        if wire_status in FAILURE_REASONS:
+            reason = f"{wire_status}: {FAILURE_REASONS[wire_status]}"
+            errors = [
+                str(t.get("error"))
+                for t in transactions
+                if t.get("error") not in (None, "NONE", "")
+            ]
+            if errors:
+                reason += f" ({errors[-1]})"
+        return StatusResult(
+            status=status,
+            gateway_id=str(order.get("uuid") or ""),
+            amount=amount,
+            currency=reported,
+            captured_amount=captured,
+            refunded_amount=refunded,
+            failure_reason=reason,
+            raw=dict(data),
+        )
+
+    def fetch_status(self, invoice: Invoice) -> StatusResult:
+        return self.status_from(self.read_order(invoice.gateway_id), invoice.currency)
+
+    def verify_notification(self, invoice: Invoice, event: NotificationEvent) -> StatusResult:
+        """Read the order back. It must be the order of this very attempt (its ``reference`` is
+        our invoice id), so a notification cannot settle one invoice with another's order."""
+        data = self.read_order(invoice.gateway_id or event.gateway_id)
+        order = self._order(data)
+        reference = str(order.get("reference") or "")
+        # Where Paylands does not echo the reference, the order must be the one we created.
+        ours = (
+            reference == str(invoice.pk)
+            if reference
+            else bool(invoice.gateway_id) and str(order.get("uuid") or "") == invoice.gateway_id
+        )
+        if not ours:
+            raise NotificationRejected(
+                "the order read back from Paylands belongs to another payment", code="disagrees"
+            )
+        return self.status_from(data, invoice.currency)
+
+    # -- paying --------------------------------------------------------------------------------
+
+    def payment_options(self, invoice: Invoice) -> dict[str, Any]:
+        """The alias's options with the order's ``metadata["paylands"]`` overrides applied."""
+        chosen = {name: self.options.get(name) for name in PAYMENT_OVERRIDES}
+        overrides = (invoice.order.metadata or {}).get("paylands") or {}
+        if not isinstance(overrides, Mapping):
+            raise InvalidRequest(
+                'order.metadata["paylands"] must be a mapping.', gateway=self.alias
+            )
+        unknown = sorted(set(overrides) - set(PAYMENT_OVERRIDES))
+        if unknown:
+            raise InvalidRequest(
+                f'Unknown keys in order.metadata["paylands"]: {", ".join(unknown)}.',
+                gateway=self.alias,
+            )
+        for key, value in overrides.items():
+            if key == "extra_data" and isinstance(value, Mapping):
+                chosen["extra_data"] = _deep_merge(
+                    copy.deepcopy(chosen.get("extra_data") or {}), value
+                )
+            else:
+                chosen[key] = value
+        operative = str(chosen.get("operative") or "AUTHORIZATION").upper()
+        if operative not in OPERATIVES:
+            raise InvalidRequest(
+                f"Paylands operative must be one of {', '.join(OPERATIVES)}, not {operative}.",
+                gateway=self.alias,
+            )
+        chosen["operative"] = operative
+        apm = str(chosen.get("apm") or "").upper()
+        if apm and apm not in self.apms:
+            raise InvalidRequest(f"{apm} is not enabled for {self.alias}.", gateway=self.alias)
+        chosen["apm"] = apm
+        if chosen.get("push") and apm not in PUSH_APMS:
+            raise InvalidRequest(
+                f"Push payments need one of {', '.join(PUSH_APMS)} as apm.", gateway=self.alias
+            )
+        return chosen
+
+    def customer_ext_id(self, invoice: Invoice, chosen: Mapping[str, Any]) -> str:
+        """The shop's id for the customer: saved cards belong to it."""
+        order = invoice.order
+        if chosen.get("customer_ext_id"):
+            return str(chosen["customer_ext_id"])
+        if order.user_id:
+            return f"user-{order.user_id}"
+        return order.customer_email or order.reference
+
+    @staticmethod
+    def _address(address: Mapping[str, Any]) -> dict[str, str]:
+        country = str(address.get("country") or "").upper()
+        wire = {
+            "address1": address.get("line1"),
+            "address2": address.get("line2"),
+            "city": address.get("city"),
+            "state_code": address.get("state"),
+            "country": _ALPHA3.get(country, country) if len(country) == 2 else country,
+            "zip_code": address.get("postal_code"),
+        }
+        return {k: str(v) for k, v in wire.items() if v}
+
+    def extra_data(self, invoice: Invoice, chosen: Mapping[str, Any]) -> dict[str, Any]:
+        """``extra_data``: profile, addresses, APM payment settings, then the shop's own."""
+        order = invoice.order
+        extra: dict[str, Any] = {}
+        profile: dict[str, Any] = {}
+        if order.customer_name or chosen.get("push"):
+            # MB WAY push needs first and last name; empty strings are allowed.
+            first, _, last = (order.customer_name or "").strip().partition(" ")
+            profile.update({"first_name": first, "last_name": last.strip()})
+        if order.customer_email:
+            profile["email"] = order.customer_email
+        if order.customer_phone:
+            text = order.customer_phone.strip()
+            prefix = ""
+            if text.startswith(("+", "00")) and " " in text:
+                head, _, text = text.partition(" ")
+                prefix = "".join(c for c in head if c.isdigit()).removeprefix("00")
+            phone = {"number": "".join(c for c in text if c.isdigit())}
+            prefix = prefix or str(self.option("phone_prefix") or "")
+            if prefix:
+                phone["prefix"] = prefix
+            profile["phone"] = phone
+        if profile:
+            extra["profile"] = profile
+        for name in ("billing_address", "shipping_address"):
+            value = getattr(order, name) or {}
+            if value:
+                extra[name] = self._address(value)
+        apm = chosen.get("apm") or ""
+        payment: dict[str, Any] = {}
+        if apm == "PAYSHOP":
+            # "Custom fields": the maximum number of payments with one reference must be 1.
+            payment["maxNbrPayments"] = "1"
+        days = chosen.get("reference_valid_days")
+        if days and apm in REFERENCE_EXPIRY_FIELDS:
+            name, fmt = REFERENCE_EXPIRY_FIELDS[apm]
+            payment[name] = (timezone.localdate() + timedelta(days=int(days))).strftime(fmt)
+        if payment:
+            extra["payment"] = payment
+        if chosen.get("extra_data"):
+            _deep_merge(extra, chosen["extra_data"])
+        return extra
+
+    def order_body(
+        self, invoice: Invoice, urls: PaymentUrls, chosen: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The ``POST /payment`` body (without the signature, added to every POST)."""
+        order = invoice.order
+        body: dict[str, Any] = {
+            # Integer minor units from the Decimal amount: never float truncation.
+            "amount": money.to_minor_units(invoice.amount, invoice.currency),
+            "currency": invoice.currency,
+            "operative": chosen["operative"],
+            "service": self.service_for(invoice.currency, chosen.get("service")),
+            "description": (order.description or f"Order {order.reference}")[:300],
+            # Must differ on every call: one invoice is one attempt.
+            "reference": str(invoice.pk),
+            "customer_ext_id": self.customer_ext_id(invoice, chosen),
+            "additional": order.reference,
+            "secure": bool(True if chosen.get("secure") is None else chosen["secure"]),
+            "url_ok": urls.return_url,
+            "url_ko": urls.return_url,
+            "url_post": urls.notify_url,
+        }
+        for name in ("template_uuid", "dcc_template_uuid"):
+            if chosen.get(name):
+                body[name] = str(chosen[name])
+        if chosen.get("save_card") is not None:
+            body["save_card"] = bool(chosen["save_card"])
+        extra = self.extra_data(invoice, chosen)
+        if extra:
+            body["extra_data"] = extra
+        return body
+
+    def payment_page_url(self, token: str, apm: str = "", lang: str = "") -> str:
+        """The payment page: ``/payment/process/{token}``, with ``?apm=`` for an APM. Send the
+        customer there, or show it in an iframe."""
+        query = "&".join(f"{k}={v}" for k, v in (("apm", apm), ("lang", lang)) if v)
+        return self.http.url(f"payment/process/{token}") + (f"?{query}" if query else "")
+
+    def create_order(
+        self, invoice: Invoice, urls: PaymentUrls, chosen: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``POST /payment``: the answer, with ``order.uuid`` and ``order.token``."""
+        chosen = self.payment_options(invoice) if chosen is None else chosen
+        _status, data = self._post("payment", self.order_body(invoice, urls, chosen))
+        order = data.get("order")
+        if not isinstance(order, Mapping) or not order.get("uuid") or not order.get("token"):
+            raise GatewayAPIError(
+                "Paylands created no order.", gateway=self.alias, response=self.redact(data)
+            )
+        return data
+
+    def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
+        chosen = self.payment_options(invoice)
+        data = self.create_order(invoice, urls, chosen)
+        order = data["order"]
+        uuid, token = str(order["uuid"]), str(order["token"])
+        if chosen.get("card_uuid"):
+            direct = self.direct_payment(
+                uuid,
+                str(chosen["card_uuid"]),
+                str(chosen.get("customer_ip") or ""),
+                invoice.currency,
+            )
+            if direct.status is not None and direct.status.status == InvoiceStatus.FAILED:
+                raise PaymentDeclined(
+                    f"Paylands refused the saved card: {direct.status.failure_reason}",
+                    gateway=self.alias,
+                    response=self.redact(dict(direct.raw)),
+                )
+            # 3-D Secure first, or straight back to us (the return view reads the order).
+            target = direct.redirect_url or urls.return_url
+            return PaymentStart(
+                action=PaymentAction(url=target),
+                gateway_id=uuid,
+                raw={**data, "direct": direct.raw},
+            )
+        if chosen.get("push"):
+            pushed = self.push(uuid, chosen["apm"])
+            reference = self.reference_from(pushed)
+            expires = (
+                _lisbon_end_of(reference.deadline) if reference and reference.deadline else None
+            )
+            # The customer pays elsewhere; our return view shows the order as pending.
+            return PaymentStart(
+                action=PaymentAction(url=urls.return_url),
+                gateway_id=uuid,
+                expires_at=expires,
+                raw=pushed,
+            )
+        url = self.payment_page_url(token, chosen["apm"], str(chosen.get("lang") or ""))
+        return PaymentStart(action=PaymentAction(url=url), gateway_id=uuid, raw=data)
+
+    # -- saved cards and push payments ---------------------------------------------------------
+
+    def direct_payment(
+        self, order_uuid: str, card_uuid: str, customer_ip: str = "", currency: str | None = None
+    ) -> DirectPayment:
+        """``POST /payment/direct``: charge a saved card for an order. An answer ``303`` (or a
+        body with ``code: 303``) carries in ``details`` the 3-D Secure page for the customer."""
+        body = {"order_uuid": order_uuid, "card_uuid": card_uuid}
+        if customer_ip:
+            body["customer_ip"] = customer_ip
+        http_status, data = self._post("payment/direct", body, accept=(303,))
+        if http_status == 303 or data.get("code") == 303:
+            url = str(data.get("details") or "")
+            if not url.startswith(("http://", "https://")):
+                raise GatewayAPIError(
+                    "Paylands asked for 3-D Secure without a page to send the customer to.",
+                    gateway=self.alias,
+                    response=self.redact(data),
+                )
+            return DirectPayment(redirect_url=url, raw=data)
+        return DirectPayment(status=self.status_from(data, currency), raw=data)
+
+    def pay_with_saved_card(
+        self, invoice: Invoice, card_uuid: str, customer_ip: str = ""
+    ) -> DirectPayment:
+        """Charge a saved card for an invoice whose order exists at Paylands. Apply the answer
+        with ``payments.refresh(invoice)``, or send the customer to ``redirect_url`` first."""
+        return self.direct_payment(invoice.gateway_id, card_uuid, customer_ip, invoice.currency)
+
+    def push(self, order_uuid: str, apm: str) -> dict[str, Any]:
+        """The push payment request for an order ("Push payment integration"): MB WAY sends
+        the customer a phone notification; Multibanco and Payshop answer with the reference."""
+        path = str(self.option("push_path") or "payment/push")
+        _status, data = self._post(path, {"order_uuid": order_uuid, "apm": apm})
+        return data
+
+    def reference_from(self, data: Mapping[str, Any]) -> PaymentReference | None:
+        """The reference in an answer's transactions (``payment_data``), if there is one."""
+        try:
+            order = self._order(data)
+        except GatewayAPIError:
+            return None
+        for transaction in reversed(order.get("transactions") or []):
+            payment = transaction.get("payment_data") if isinstance(transaction, Mapping) else None
+            if isinstance(payment, Mapping) and payment.get("reference"):
+                return PaymentReference(
+                    reference=str(payment["reference"]),
+                    entity=str(payment.get("entity") or ""),
+                    deadline=_parse_day(payment.get("deadline")),
+                    raw=dict(payment),
+                )
+        return None
+
+    def payment_reference(self, invoice: Invoice) -> PaymentReference | None:
+        """The Payshop or Multibanco reference (and deadline) of a pushed invoice, from what the
+        invoice keeps of the last answer, else read from Paylands."""
+        found = self.reference_from(invoice.gateway_data or {})
+        if found is None and invoice.gateway_id:
+            found = self.reference_from(self.read_order(invoice.gateway_id))
+        return found
+
+    # -- deferred: confirmation and cancellation -------------------------------------------------
+
+    def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:
+        """``POST /payment/confirmation``: take all or part of a held amount."""
+        _status, data = self._post(
+            "payment/confirmation",
+            {
+                "order_uuid": invoice.gateway_id,
+                "amount": money.to_minor_units(amount, invoice.currency),
+            },
+        )
+        return self._after_operation(invoice, data)
+
+    def cancel(self, invoice: Invoice) -> StatusResult:
+        """``POST /payment/cancellation``: release a held amount not yet confirmed."""
+        _status, data = self._post("payment/cancellation", {"order_uuid": invoice.gateway_id})
+        return self._after_operation(invoice, data)
+
+    def _after_operation(self, invoice: Invoice, data: Mapping[str, Any]) -> StatusResult:
+        if isinstance(data.get("order"), Mapping) and data["order"].get("status"):
+            return self.status_from(data, invoice.currency)
+        return self.fetch_status(invoice)
+
+    # -- refunds -------------------------------------------------------------------------------
+
+    def _refund_result(
+        self, transaction: Mapping[str, Any], currency: str, raw: Any
+    ) -> RefundResult:
+        status = str(transaction.get("status", "")).upper()
+        error = transaction.get("error")
+        return RefundResult(
+            status=TRANSACTION_STATUS_MAP.get(status, RefundStatus.PENDING),
+            gateway_refund_id=str(transaction.get("uuid") or ""),
+            amount=money.from_minor_units(transaction.get("amount") or 0, currency),
+            currency=currency,
+            failure_reason="" if error in (None, "", "NONE") else str(error),
+            raw=raw,
+        )
+
+    @staticmethod
+    def _refund_transactions(order: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        return [
+            t
+            for t in order.get("transactions") or []
+            if isinstance(t, Mapping) and str(t.get("operative", "")).upper() == "REFUND"
+        ]
+
+    def refund(self, refund: Refund) -> RefundResult:
+        """``POST /payment/refund`` with the amount always given (total or partial)."""
+        invoice = refund.invoice
+        left = Decimal(invoice.captured_amount) - Decimal(invoice.refunded_amount)
+        if refund.amount > left:
+            raise RefundError(
+                f"Refund of {refund.amount} exceeds the {left} {invoice.currency} left to refund.",
+                gateway=self.alias,
+                code="refund_exceeds_captured",
+            )
+        cents = money.to_minor_units(refund.amount, refund.currency)
+        try:
+            _status, data = self._post(
+                "payment/refund", {"order_uuid": invoice.gateway_id, "amount": cents}
+            )
+        except PaymentDeclined as exc:
+            raise RefundError(
+                exc.message, gateway=self.alias, response=exc.response, code=exc.code
+            ) from None
+        except GatewayAPIError as exc:
+            if (
+                exc.http_status is not None
+                and 400 <= exc.http_status < 500
+                and exc.http_status != 429
+            ):
+                raise RefundError(
+                    exc.message, gateway=self.alias, response=exc.response, code=exc.code
+                ) from None
+            raise
+        transaction = data.get("transaction")
+        if not isinstance(transaction, Mapping):
+            candidates = [
+                t for t in self._refund_transactions(self._order(data)) if t.get("amount") == cents
+            ]
+            if not candidates:
+                raise GatewayAPIError(
+                    "Paylands answered the refund without its transaction.",
+                    gateway=self.alias,
+                    response=self.redact(data),
+                )
+            transaction = candidates[-1]
+        return self._refund_result(transaction, refund.currency, data)
+
+    def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
+        data = self.read_order(invoice.gateway_id)
+        order = self._order(data)
+        return [
+            self._refund_result(t, invoice.currency, dict(t))
+            for t in self._refund_transactions(order)
+        ]
+
+    # -- notifications -------------------------------------------------------------------------
+
+    def check_validation_hash(self, payload: Mapping[str, Any]) -> None:
+        """Refuse a notification whose ``validation_hash`` is missing or not ours."""
+        algorithm = str(self.option("validation_hash", "sha256")).lower()
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"validation_hash must be one of {', '.join(ALGORITHMS)}")
+        if algorithm == "off":
+            return
+        if not payload.get("validation_hash"):
+            raise NotificationRejected("missing validation_hash", code="signature")
+        if not hash_matches(payload, str(self.options["signature"]), algorithm):
+            raise NotificationRejected("validation_hash does not match", code="signature")
+
+    def parse_notification(self, request: InboundRequest) -> NotificationEvent:
+        """A notification to ``url_post``: checked by hash, then only a hint. The order is read
+        back before any change, and what it claims is compared with that read."""
+        try:
+            payload = json.loads(request.body.decode("utf-8"))
+            order = payload["order"]
+            order_uuid = str(order["uuid"])
+            wire_status = str(order.get("status") or "").upper()
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            raise NotificationRejected("malformed notification body", code="malformed") from None
+        if not isinstance(order, Mapping):
+            raise NotificationRejected("malformed notification body", code="malformed")
+        self.check_validation_hash(payload)
+        claim = None
+        if wire_status in ORDER_STATUS_MAP and order.get("currency") and "amount" in order:
+            try:
+                currency = currency_from_wire(order["currency"])
+                claim = StatusResult(
+                    status=ORDER_STATUS_MAP[wire_status],
+                    gateway_id=order_uuid,
+                    amount=money.from_minor_units(order["amount"], currency),
+                    currency=currency,
+                )
+            except ValidationError:
+                raise NotificationRejected(
+                    "notification names an unreadable amount or currency", code="malformed"
+                ) from None
+        transactions = order.get("transactions") or []
+        last = (
+            transactions[-1].get("uuid", "")
+            if transactions and isinstance(transactions[-1], Mapping)
+            else ""
+        )
+        refunds = wire_status in ("REFUNDED", "PARTIALLY_REFUNDED")
+        return NotificationEvent(
+            invoice_id=str(order.get("reference") or ""),
+            gateway_id=order_uuid,
+            dedup_key=f"{order_uuid}:{wire_status}:{last}",
+            status=None if refunds else claim,
+            kind="refund" if refunds else "payment",
+            raw=payload,
+        )

@@ -1,0 +1,797 @@
+"""PortPos (PortWallet API v2): hosted invoices, IPN confirmed by IPN validate, refunds.
+
+Wire format: ../shared/gateway-docs/portpos-v2.txt (sections named in the comments below);
+choices where it is silent: docs/gateways/portpos.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils import timezone
+
+from django_multipay import money
+from django_multipay.exceptions import (
+    GatewayAPIError,
+    InvalidRequest,
+    NotificationRejected,
+    RefundError,
+)
+from django_multipay.gateways import portwallet_common
+from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.results import (
+    InboundRequest,
+    NotificationEvent,
+    PaymentAction,
+    PaymentStart,
+    PaymentUrls,
+    RefundResult,
+    StatusResult,
+)
+from django_multipay.models import Invoice, Order, Refund
+from django_multipay.status import InvoiceStatus, RefundStatus
+
+logger = logging.getLogger("django_multipay.gateways.portpos")
+
+LIVE_API = "https://api.portpos.com/payment/v2/"
+SANDBOX_API = "https://api-sandbox.portpos.com/payment/v2/"
+# Introduction: "PortPos payment URL is …/payment/?invoice=Your_Invoice_ID".
+LIVE_PAYMENT_PAGE = "https://payment.portpos.com/payment/?invoice={invoice_id}"
+SANDBOX_PAYMENT_PAGE = "https://payment-sandbox.portpos.com/payment/?invoice={invoice_id}"
+
+#: Currencies the official SDK's validator takes (gateway notes, order-validator.js).
+CURRENCIES = frozenset({"BDT", "USD", "GBP", "EUR"})
+MIN_AMOUNT = Decimal("0.1")
+MAX_AMOUNT = Decimal("99999999")
+#: Refund Request: "You can do so up to 5 times, until the entire transaction has been refunded."
+MAX_REFUNDS = 5
+
+
+def _codes(table: str) -> frozenset[str]:
+    return frozenset(table.split())
+
+
+# ISO 3166-1 (2024): alpha-2 and alpha-3 codes, as "billing.customer.address.country" asks.
+ISO_ALPHA2 = _codes(
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ "
+    "BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM "
+    "DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS "
+    "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
+    "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ "
+    "MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
+    "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
+    "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
+    "VN VU WF WS YE YT ZA ZM ZW"
+)
+ISO_ALPHA3 = _codes(
+    "ABW AFG AGO AIA ALA ALB AND ARE ARG ARM ASM ATA ATF ATG AUS AUT AZE BDI BEL BEN BES BFA BGD "
+    "BGR BHR BHS BIH BLM BLR BLZ BMU BOL BRA BRB BRN BTN BVT BWA CAF CAN CCK CHE CHL CHN CIV CMR "
+    "COD COG COK COL COM CPV CRI CUB CUW CXR CYM CYP CZE DEU DJI DMA DNK DOM DZA ECU EGY ERI ESH "
+    "ESP EST ETH FIN FJI FLK FRA FRO FSM GAB GBR GEO GGY GHA GIB GIN GLP GMB GNB GNQ GRC GRD GRL "
+    "GTM GUF GUM GUY HKG HMD HND HRV HTI HUN IDN IMN IND IOT IRL IRN IRQ ISL ISR ITA JAM JEY JOR "
+    "JPN KAZ KEN KGZ KHM KIR KNA KOR KWT LAO LBN LBR LBY LCA LIE LKA LSO LTU LUX LVA MAC MAF MAR "
+    "MCO MDA MDG MDV MEX MHL MKD MLI MLT MMR MNE MNG MNP MOZ MRT MSR MTQ MUS MWI MYS MYT NAM NCL "
+    "NER NFK NGA NIC NIU NLD NOR NPL NRU NZL OMN PAK PAN PCN PER PHL PLW PNG POL PRI PRK PRT PRY "
+    "PSE PYF QAT REU ROU RUS RWA SAU SDN SEN SGP SGS SHN SJM SLB SLE SLV SMR SOM SPM SRB SSD STP "
+    "SUR SVK SVN SWE SWZ SXM SYC SYR TCA TCD TGO THA TJK TKL TKM TLS TON TTO TUN TUR TUV TWN TZA "
+    "UGA UKR UMI URY USA UZB VAT VCT VEN VGB VIR VNM VUT WLF WSM YEM ZAF ZMB ZWE"
+)
+
+#: Create Invoice: (min, max) characters of each text field, in request order.
+TEXT_LIMITS: dict[str, tuple[int, int]] = {
+    "order.reference": (1, 100),
+    "product.name": (3, 150),
+    "product.description": (3, 300),
+    **{
+        f"{part}.customer.{name}": limits
+        for part in ("billing", "shipping")
+        for name, limits in (
+            ("name", (2, 50)),
+            ("email", (3, 50)),
+            ("phone", (9, 15)),
+            ("address.street", (2, 200)),
+            ("address.city", (2, 200)),
+            ("address.state", (2, 50)),
+            ("address.zipcode", (3, 8)),
+            ("address.country", (2, 3)),
+        )
+    },
+}
+URL_LIMITS = (10, 200)
+VALIDITY_LIMITS = (60, 31536000)
+MAX_CUSTOMS = 10
+MAX_CODES = 10
+MAX_TENURES = 10
+TENURE_LIMITS = (0, 60)
+CODE_LIMITS = (1, 100)
+
+DECIMAL_RX = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+PHONE_RX = re.compile(r"^\+?[0-9]+$")
+CURRENCY_RX = re.compile(r"^[A-Z]{3}$")
+RX_SPACE = re.compile(r"\s")
+INVOICE_ID_RX = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+_MISSING = object()
+
+
+def authorization(app_key: str, secret_key: str, timestamp: int) -> str:
+    """``Bearer base64(APPKEY:md5(SECRETKEY + TIMESTAMP))``, md5 in lower-case hex
+    (Create Invoice, Authentication)."""
+    token = portwallet_common.md5_token(secret_key, timestamp)
+    return "Bearer " + base64.b64encode(f"{app_key}:{token}".encode()).decode("ascii")
+
+
+def _get(data: Mapping[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
+def _is_http_url(value: str) -> bool:
+    """An absolute http(s) URL with a host and no spaces (any host name: shops run on
+    ``localhost`` or single-label hosts in development)."""
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not RX_SPACE.search(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def request_errors(body: Mapping[str, Any]) -> dict[str, str]:
+    """Every field of a Create Invoice body that breaks the documented limits, by its path.
+
+    The same rules serve the backend (before sending) and the emulator (on receipt)."""
+    errors: dict[str, str] = {}
+
+    amount = _get(body, "order.amount")
+    if amount is _MISSING or amount in (None, ""):
+        errors["order.amount"] = "required"
+    elif not isinstance(amount, str) or not DECIMAL_RX.match(amount):
+        errors["order.amount"] = "must be a decimal string of digits and '.'"
+    elif not MIN_AMOUNT <= Decimal(amount) <= MAX_AMOUNT:
+        errors["order.amount"] = f"must be between {MIN_AMOUNT} and {MAX_AMOUNT}"
+
+    currency = _get(body, "order.currency")
+    if currency is _MISSING or currency in (None, ""):
+        errors["order.currency"] = "required"
+    elif not isinstance(currency, str) or not CURRENCY_RX.match(currency):
+        errors["order.currency"] = "must be three letters A-Z"
+
+    for name, required in (("order.redirect_url", True), ("order.ipn_url", False)):
+        url = _get(body, name)
+        if url is _MISSING or url in (None, ""):
+            if required:
+                errors[name] = "required"
+            continue
+        low, high = URL_LIMITS
+        if not isinstance(url, str) or not low <= len(url) <= high:
+            errors[name] = f"must be a URL of {low} to {high} characters"
+            continue
+        if not _is_http_url(url):
+            errors[name] = "must be a valid http URL"
+
+    validity = _get(body, "order.validity")
+    if validity is not _MISSING and validity is not None:
+        low, high = VALIDITY_LIMITS
+        if not _is_int(validity) or not low <= validity <= high:
+            errors["order.validity"] = f"must be whole seconds from {low} to {high}"
+
+    optional = {"order.reference"}
+    for name, (low, high) in TEXT_LIMITS.items():
+        value = _get(body, name)
+        if value is _MISSING or value in (None, ""):
+            if name not in optional:
+                errors[name] = "required"
+            continue
+        if not isinstance(value, str) or not low <= len(value) <= high:
+            errors[name] = f"must be {low} to {high} characters"
+            continue
+        if name.endswith(".email"):
+            try:
+                validate_email(value)
+            except ValidationError:
+                errors[name] = "must be a valid email address"
+        elif name.endswith(".phone") and not PHONE_RX.match(value):
+            errors[name] = "must be a phone number of digits, optionally after '+'"
+        elif name.endswith(".country") and value not in ISO_ALPHA2 | ISO_ALPHA3:
+            errors[name] = "must be an ISO 3166-1 alpha-2 or alpha-3 country code"
+
+    customs = body.get("customs", _MISSING)
+    if customs is not _MISSING:
+        if not isinstance(customs, list) or len(customs) > MAX_CUSTOMS:
+            errors["customs"] = f"must be a list of at most {MAX_CUSTOMS} key/value pairs"
+        elif not all(
+            isinstance(item, Mapping)
+            and len(item) == 1
+            and all(isinstance(k, str) and k and isinstance(v, str) for k, v in item.items())
+            for item in customs
+        ):
+            errors["customs"] = 'each item must be one {"key": "value"} pair of strings'
+
+    for section, key, limit in (("discount", "codes", MAX_CODES), ("emi", "tenures", MAX_TENURES)):
+        part = body.get(section, _MISSING)
+        if part is _MISSING:
+            continue
+        if not isinstance(part, Mapping):
+            errors[section] = "must be an object"
+            continue
+        if part.get("enable") not in (0, 1) or isinstance(part.get("enable"), bool):
+            errors[f"{section}.enable"] = "must be 0 or 1"
+        items = part.get(key, _MISSING)
+        if items is _MISSING:
+            continue
+        if not isinstance(items, list) or len(items) > limit:
+            errors[f"{section}.{key}"] = f"must be a list of at most {limit} items"
+        elif section == "discount" and not all(
+            isinstance(c, str) and CODE_LIMITS[0] <= len(c) <= CODE_LIMITS[1] for c in items
+        ):
+            errors["discount.codes"] = "each code must be 1 to 100 characters"
+        elif section == "emi" and not all(
+            _is_int(t) and TENURE_LIMITS[0] <= t <= TENURE_LIMITS[1] for t in items
+        ):
+            errors["emi.tenures"] = "each tenure must be whole months from 0 to 60"
+    return errors
+
+
+def _clean_phone(value: str) -> str:
+    """Drop the separators people type (spaces, dashes, dots, brackets); keep digits and '+'."""
+    return re.sub(r"[\s().-]", "", value)
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _customs(value: Any) -> list[dict[str, str]]:
+    """Customs from an option: a mapping, or a list of one-pair mappings, in order."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [{str(k): str(v)} for k, v in value.items()]
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        pairs: list[dict[str, str]] = []
+        for item in value:
+            if isinstance(item, Mapping):
+                pairs.extend({str(k): str(v)} for k, v in item.items())
+            else:
+                pairs.append(item)  # reported by request_errors
+        return pairs
+    return [value]
+
+
+class PortPosGateway(BaseGateway):
+    """PortPos API v2. Options: ``app_key``, ``secret_key``, ``sandbox``, ``base_url`` and the
+    invoice options described in docs/gateways/portpos.md."""
+
+    display_name = "PortPos"
+    capabilities = Capabilities(
+        refund=True,
+        partial_refund=True,
+        max_refunds=MAX_REFUNDS,
+        # No idempotency key in the API: a refund whose answer was lost is never resent.
+        idempotent_refunds=False,
+        capture=False,
+        # POST /invoice/cancel appears only in a third-party client, not in the vendor's
+        # documents: not offered (an unpaid invoice expires after its validity).
+        cancel=False,
+        fetch_status=True,
+        list_refunds=True,
+        # IPN: invoice, amount, status, reference, unsigned.
+        signed_notifications=False,
+        currencies=CURRENCIES,
+        min_amount=MIN_AMOUNT,
+        max_amount=MAX_AMOUNT,
+    )
+    required_options = ("app_key", "secret_key")
+    secret_options = ("app_key", "secret_key")
+    live_base_url = LIVE_API
+    sandbox_base_url = SANDBOX_API
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def headers(self) -> dict[str, str]:
+        """Fresh headers: the token is rebuilt from the current time for every request."""
+        timestamp = portwallet_common.unix_time()
+        return {
+            "Authorization": authorization(
+                str(self.options["app_key"]), str(self.options["secret_key"]), timestamp
+            ),
+            "Accept": "application/json",
+        }
+
+    def _fail(
+        self, message: str, *, response: Any = None, status: int | None = None
+    ) -> GatewayAPIError:
+        return GatewayAPIError(
+            self.redactor.text(message),
+            gateway=self.alias,
+            http_status=status,
+            response=self.redact(response),
+        )
+
+    def _api_error(self, exc: GatewayAPIError, method: str, path: str) -> GatewayAPIError:
+        """The gateway's own message from its error envelope (cause, explanation, property)."""
+        status = exc.http_status
+        answer = exc.response
+        error = answer.get("error") if isinstance(answer, Mapping) else None
+        where = f"{method} {path}"
+        if isinstance(error, Mapping):
+            explanation = str(error.get("explanation") or error.get("message") or "").strip()
+            prop = str(error.get("property") or "").strip()
+            cause = str(error.get("cause") or "").strip()
+            detail = explanation or cause or "no explanation"
+            if prop:
+                detail = f"{prop}: {detail}"
+            message = f"PortPos refused {where} (HTTP {status}): {detail}"
+            code = re.sub(r"[^a-z0-9_]+", "_", cause.lower()).strip("_") or None
+        else:
+            snippet = answer.strip()[:200] if isinstance(answer, str) else ""
+            message = f"PortPos answered {where} with HTTP {status}" + (
+                f": {snippet}" if snippet else ""
+            )
+            code = None
+        if status in (401, 403):
+            message += " (check the app_key and secret_key of this alias)"
+        err = GatewayAPIError(
+            self.redactor.text(message), gateway=self.alias, http_status=status, response=answer
+        )
+        if code:
+            err.code = code
+        return err
+
+    def _call(
+        self, method: str, path: str, *, expected: Iterable[int], json: Any = None
+    ) -> dict[str, Any]:
+        """One API call; returns the envelope's ``data``. Every failure is a clear error."""
+        kwargs: dict[str, Any] = {"headers": self.headers()}
+        if json is not None:
+            kwargs["json"] = json
+        try:
+            response = self.http.request(method, path, expected=tuple(expected), **kwargs)
+        except GatewayAPIError as exc:
+            raise self._api_error(exc, method, path) from None
+        return self._envelope(response, method, path)
+
+    def _envelope(self, response: requests.Response, method: str, path: str) -> dict[str, Any]:
+        # Response format: {"result": "success", "data": {...}} (the refund sample says
+        # "SUCCESS"); errors: {"result": ..., "error": {cause, explanation, property}}.
+        where = f"{method} {path}"
+        try:
+            payload = response.json()
+        except ValueError:
+            raise self._fail(
+                f"PortPos answered {where} (HTTP {response.status_code}) with a body that is "
+                "not JSON",
+                response=response.text[:500],
+                status=response.status_code,
+            ) from None
+        if not isinstance(payload, dict):
+            raise self._fail(
+                f"PortPos answered {where} with JSON that is not an object",
+                response=payload,
+                status=response.status_code,
+            )
+        if payload.get("error") or str(payload.get("result", "")).lower() != "success":
+            raise self._api_error(
+                GatewayAPIError(http_status=response.status_code, response=self.redact(payload)),
+                method,
+                path,
+            )
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise self._fail(
+                f"PortPos answered {where} without a data object",
+                response=payload,
+                status=response.status_code,
+            )
+        return data
+
+    # -- create invoice ----------------------------------------------------------------------
+
+    def _customer(self, order: Order, address: Mapping[str, str]) -> dict[str, Any]:
+        defaults: Mapping[str, Any] = self.option("defaults", {})
+        street = ", ".join(p for p in (address.get("line1"), address.get("line2")) if p)
+
+        def pick(*values: Any, default: str) -> str:
+            found = next((str(v).strip() for v in values if v and str(v).strip()), "")
+            return found or str(defaults.get(default) or "").strip()
+
+        phone = pick(address.get("phone"), order.customer_phone, default="phone")
+        return {
+            "name": pick(address.get("name"), order.customer_name, default="name"),
+            "email": pick(address.get("email"), order.customer_email, default="email"),
+            "phone": _clean_phone(phone),
+            "address": {
+                "street": pick(street, default="street"),
+                "city": pick(address.get("city"), default="city"),
+                "state": pick(address.get("state"), default="state"),
+                "zipcode": pick(address.get("postal_code"), default="zipcode"),
+                "country": pick(address.get("country"), default="country").upper(),
+            },
+        }
+
+    def _product(self, order: Order) -> dict[str, str]:
+        items = list(order.items.all())
+        if self.option("product_name"):
+            name = str(self.option("product_name"))
+        elif len(items) == 1:
+            name = items[0].name
+        elif items:
+            name = f"{items[0].name} and {len(items) - 1} more"
+        else:
+            name = order.description or f"Order {order.reference}"
+        if order.description:
+            description = order.description
+        elif items:
+            description = ", ".join(f"{i.quantity} x {i.name}" for i in items)
+        else:
+            description = f"Order {order.reference}"
+        return {"name": _shorten(name, 150), "description": _shorten(description, 300)}
+
+    def invoice_request(self, invoice: Invoice, urls: PaymentUrls) -> dict[str, Any]:
+        """The Create Invoice body for ``invoice``, from its order and this alias's options."""
+        order = invoice.order
+        reference = order.reference if self.option("reference") == "order" else str(invoice.pk)
+        body: dict[str, Any] = {
+            "order": {
+                "amount": money.format_decimal(invoice.amount, invoice.currency),
+                "currency": invoice.currency,
+                "redirect_url": urls.return_url,
+                "reference": reference,
+            },
+            "product": self._product(order),
+        }
+        if self.option("send_ipn_url", True):
+            body["order"]["ipn_url"] = urls.notify_url
+        if self.option("validity") is not None:
+            body["order"]["validity"] = self.option("validity")
+        billing = order.billing_address or {}
+        # Both customers are compulsory; an order without a shipping address ships to billing.
+        shipping = order.shipping_address or billing
+        body["billing"] = {"customer": self._customer(order, billing)}
+        body["shipping"] = {"customer": self._customer(order, shipping)}
+        codes = self.option("discount_codes")
+        if self.option("discount") is not None or codes:
+            body["discount"] = {"enable": int(bool(self.option("discount", bool(codes))))}
+            if codes:
+                body["discount"]["codes"] = list(codes)
+        tenures = self.option("emi_tenures")
+        if self.option("emi") is not None or tenures:
+            body["emi"] = {"enable": int(bool(self.option("emi", bool(tenures))))}
+            if tenures:
+                body["emi"]["tenures"] = list(tenures)
+        customs = _customs(self.option("customs"))
+        customs += _customs((order.metadata or {}).get("portpos_customs"))
+        if customs:
+            body["customs"] = customs
+        return body
+
+    def payment_page(self, invoice_id: str) -> str:
+        """The documented payment URL, used when the answer has no ``action.url``."""
+        template = self.option("payment_url") or (
+            SANDBOX_PAYMENT_PAGE if self.sandbox else LIVE_PAYMENT_PAGE
+        )
+        return str(template).format(invoice_id=invoice_id)
+
+    def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
+        body = self.invoice_request(invoice, urls)
+        errors = request_errors(body)
+        if errors:
+            # Nothing is sent: the gateway would refuse it anyway, one field at a time.
+            raise InvalidRequest(
+                "PortPos cannot take this order: "
+                + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
+                fields=errors,
+                gateway=self.alias,
+            )
+        # Create Invoice: POST /invoice, answered 201.
+        data = self._call("POST", "invoice", json=body, expected=(200, 201))
+        invoice_id = data.get("invoice_id")
+        if not isinstance(invoice_id, str) or not INVOICE_ID_RX.match(invoice_id):
+            raise self._fail(
+                "PortPos created an invoice without a usable invoice_id", response=data
+            )
+        order = data.get("order")
+        if isinstance(order, Mapping) and order.get("amount") is not None:
+            try:
+                same = money.same_money(
+                    money.to_decimal(order["amount"]),
+                    str(order.get("currency") or invoice.currency),
+                    invoice.amount,
+                    invoice.currency,
+                )
+            except ValidationError:
+                same = False
+            if not same:
+                raise self._fail(
+                    f"PortPos created invoice {invoice_id} for {order.get('amount')} "
+                    f"{order.get('currency')}, not {invoice.amount} {invoice.currency}",
+                    response=data,
+                )
+        action = data.get("action")
+        url = action.get("url") if isinstance(action, Mapping) else None
+        if not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+            url = self.payment_page(invoice_id)
+        validity = self.option("validity")
+        expires = timezone.now() + timedelta(seconds=int(validity)) if validity else None
+        return PaymentStart(
+            action=PaymentAction(url=url), gateway_id=invoice_id, expires_at=expires, raw=data
+        )
+
+    # -- invoice status ----------------------------------------------------------------------
+
+    def _status(self, invoice: Invoice, data: Mapping[str, Any]) -> StatusResult:
+        """An invoice envelope's ``data`` (Retrieving an invoice, IPN validate) as our status."""
+        try:
+            order = data["order"]
+            name = str(order["status"]).strip().upper()
+            currency = money.normalize_currency(order["currency"])
+            amount = money.validate_amount(order["amount"], currency)
+            gateway_id = str(data.get("invoice_id") or invoice.gateway_id)
+            transactions = data.get("transactions") or []
+            if not isinstance(transactions, list):
+                raise TypeError("transactions is not a list")
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            raise self._fail(
+                f"PortPos answered an invoice that cannot be read ({type(exc).__name__}: {exc})",
+                response=data,
+            ) from None
+        if gateway_id != invoice.gateway_id and invoice.gateway_id:
+            raise self._fail(
+                f"PortPos answered invoice {gateway_id} when {invoice.gateway_id} was asked for",
+                response=data,
+            )
+        status = portwallet_common.invoice_status(name)
+        if status is None:
+            # Unknown to the documents: say so, and leave the invoice as it is.
+            logger.warning(
+                "PortPos reports unknown status %r for invoice %s; left %s",
+                name,
+                invoice.pk,
+                invoice.status,
+            )
+            return StatusResult(
+                status=invoice.status,
+                gateway_id=gateway_id,
+                amount=amount,
+                currency=currency,
+                raw=data,
+            )
+        captured = None
+        if status == InvoiceStatus.PAID:
+            captured = self._captured(transactions, currency, amount)
+        reason = ""
+        if status == InvoiceStatus.FAILED:
+            gateway = _get(data, "billing.gateway")
+            detail = gateway.get("reason") if isinstance(gateway, Mapping) else None
+            reason = f"PortPos: {name}" + (f" ({str(detail).strip()})" if detail else "")
+        return StatusResult(
+            status=status,
+            gateway_id=gateway_id,
+            amount=amount,
+            currency=currency,
+            captured_amount=captured,
+            failure_reason=reason,
+            raw=data,
+        )
+
+    @staticmethod
+    def _captured(transactions: list[Any], currency: str, amount: Decimal) -> Decimal | None:
+        """What the accepted purchase lines add up to (the negative fee line is the gateway's
+        charge to the shop, not money back to the customer). ``None`` when there are none."""
+        total = Decimal(0)
+        found = False
+        for line in transactions:
+            if not isinstance(line, Mapping):
+                continue
+            kind = str(line.get("type") or "").lower()
+            if "purchase" not in kind or str(line.get("status", "")).upper() != "ACCEPTED":
+                continue
+            try:
+                value = money.to_decimal(line.get("amount"))
+            except ValidationError:
+                continue
+            if value > 0 and str(line.get("currency") or currency).upper() == currency:
+                total += value
+                found = True
+        return min(total, amount) if found else None
+
+    def fetch_status(self, invoice: Invoice) -> StatusResult:
+        # Retrieving an invoice: GET /invoice/{id}.
+        data = self._call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
+        return self._status(invoice, data)
+
+    # -- IPN ---------------------------------------------------------------------------------
+
+    def parse_notification(self, request: InboundRequest) -> NotificationEvent:
+        """Instant Payment Notification: POST with invoice, amount, status and reference.
+
+        Unsigned, so only a hint: :meth:`verify_notification` asks IPN validate."""
+        try:
+            fields: dict[str, Any] = {}
+            if request.content_type == "application/json":
+                payload = request.json()
+                if not isinstance(payload, dict):
+                    raise ValueError("not an object")
+                fields = payload
+            elif request.body:
+                fields = request.form()
+            if not fields.get("invoice"):
+                fields = {**request.query.dict(), **fields}
+        except (ValueError, UnicodeDecodeError):
+            raise NotificationRejected("malformed IPN body", code="malformed") from None
+        invoice_id = str(fields.get("invoice") or "").strip()
+        if not INVOICE_ID_RX.match(invoice_id):
+            raise NotificationRejected("IPN without a valid invoice", code="malformed")
+        amount_text = str(fields.get("amount") or "").strip()
+        if not DECIMAL_RX.match(amount_text):
+            raise NotificationRejected("IPN without a valid amount", code="malformed")
+        name = str(fields.get("status") or "").strip().upper()
+        reference = str(fields.get("reference") or "").strip()
+        raw = {"invoice": invoice_id, "amount": amount_text, "status": name, "reference": reference}
+        if portwallet_common.is_refund_state(name):
+            # A refund moved: our refunds are settled from the invoice's refund lines.
+            return NotificationEvent(
+                invoice_id=reference, gateway_id=invoice_id, kind="refund", raw=raw
+            )
+        mapped = portwallet_common.invoice_status(name) if name else None
+        claim = (
+            StatusResult(status=mapped, gateway_id=invoice_id, amount=Decimal(amount_text))
+            if mapped is not None
+            else None
+        )
+        return NotificationEvent(
+            invoice_id=reference,
+            gateway_id=invoice_id,
+            dedup_key=f"ipn:{invoice_id}:{name or 'none'}",
+            status=claim,
+            raw=raw,
+        )
+
+    def verify_notification(self, invoice: Invoice, event: NotificationEvent) -> StatusResult:
+        """IPN validate: GET /invoice/ipn/{invoice}/{amount}, then the core compares the
+        status, amount and currency it confirms with the IPN's claim and the invoice."""
+        if event.gateway_id and event.gateway_id != invoice.gateway_id:
+            raise NotificationRejected(
+                "IPN names another PortPos invoice than the reference's", code="mismatch"
+            )
+        claim = event.status
+        if claim is not None and claim.amount is not None and claim.amount != invoice.amount:
+            raise NotificationRejected("IPN names another amount than the invoice", code="amount")
+        claimed = str(event.raw.get("amount") or "") if event.raw else ""
+        # The amount is echoed as it came (PHP may send "100" for 100.00), once checked.
+        if not (DECIMAL_RX.match(claimed) and Decimal(claimed) == invoice.amount):
+            claimed = money.format_decimal(invoice.amount, invoice.currency)
+        path = f"invoice/ipn/{invoice.gateway_id}/{claimed}"
+        try:
+            data = self._call("GET", path, expected=(200,))
+        except GatewayAPIError as exc:
+            if exc.http_status in (400, 404):
+                raise NotificationRejected(
+                    f"PortPos does not confirm the IPN: {exc.message}", code="not_confirmed"
+                ) from None
+            raise
+        return self._status(invoice, data)
+
+    # -- refunds -----------------------------------------------------------------------------
+
+    def refund(self, refund: Refund) -> RefundResult:
+        invoice = refund.invoice
+        amount = money.to_decimal(refund.amount)
+        if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+            # Refund Request: refund.amount 0.1 to 99999999; nothing is sent.
+            raise RefundError(
+                f"PortPos refunds between {MIN_AMOUNT} and {MAX_AMOUNT}; {amount} asked.",
+                gateway=self.alias,
+                code="refund_amount",
+            )
+        body = {
+            "refund": {
+                "amount": money.format_decimal(amount, refund.currency),
+                "currency": refund.currency,
+            }
+        }
+        try:
+            # Refund Request: POST /invoice/refund/{id}, answered 202.
+            data = self._call(
+                "POST", f"invoice/refund/{invoice.gateway_id}", json=body, expected=(200, 201, 202)
+            )
+        except GatewayAPIError as exc:
+            if exc.http_status is not None and 400 <= exc.http_status < 500:
+                raise RefundError(
+                    exc.message, gateway=self.alias, response=exc.response, code=exc.code
+                ) from None
+            raise
+        return self._refund_answer(data, refund)
+
+    def _refund_answer(self, data: Mapping[str, Any], refund: Refund) -> RefundResult:
+        """``{"order": {invoice, amount, currency, status}, "refund": {amount, status}}``.
+
+        ``refund.status`` APPROVED with the invoice in REFUND_PENDING is a refund under way;
+        once the invoice says REFUNDED or PARTIALLY_REFUNDED the money has gone back."""
+        part = data.get("refund")
+        order = data.get("order")
+        if not isinstance(part, Mapping) or not isinstance(order, Mapping):
+            raise self._fail("PortPos answered a refund without refund and order", response=data)
+        refund_name = str(part.get("status") or "").strip().upper()
+        order_name = str(order.get("status") or "").strip().upper()
+        status = portwallet_common.refund_status(refund_name)
+        if status is None:
+            raise self._fail(
+                f"PortPos answered a refund with unknown status {refund_name!r}", response=data
+            )
+        if status == RefundStatus.PENDING and order_name in ("REFUNDED", "PARTIALLY_REFUNDED"):
+            status = RefundStatus.SUCCEEDED
+        try:
+            amount = money.to_decimal(part.get("amount", refund.amount))
+        except ValidationError:
+            raise self._fail(
+                "PortPos answered a refund without a readable amount", response=data
+            ) from None
+        currency = str(order.get("currency") or refund.currency).upper()
+        return RefundResult(
+            status=status,
+            amount=amount,
+            currency=currency,
+            failure_reason=f"PortPos: {refund_name}" if status == RefundStatus.FAILED else "",
+            idempotency_key=refund.idempotency_key,
+            raw=data,
+        )
+
+    def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
+        """The refund lines of the invoice (``transactions`` of type ``refund``), each matched
+        to the oldest of our refunds with the same amount, since PortPos gives refunds no id."""
+        data = self._call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
+        transactions = data.get("transactions") or []
+        if not isinstance(transactions, list):
+            raise self._fail("PortPos answered transactions that are not a list", response=data)
+        ours = [
+            r
+            for r in invoice.refunds.order_by("created_at", "pk")
+            if r.status != RefundStatus.FAILED or r.gateway_data
+        ]
+        found: list[RefundResult] = []
+        for line in transactions:
+            if not isinstance(line, Mapping) or str(line.get("type", "")).lower() != "refund":
+                continue
+            try:
+                amount = abs(money.to_decimal(line.get("amount")))
+                currency = money.normalize_currency(line.get("currency") or invoice.currency)
+            except ValidationError:
+                raise self._fail(
+                    "PortPos answered a refund line without a readable amount", response=data
+                ) from None
+            name = str(line.get("status") or "").strip().upper()
+            status = portwallet_common.refund_status(name)
+            if status is None:
+                logger.warning("PortPos refund line with unknown status %r left alone", name)
+                continue
+            match = next((r for r in ours if r.amount == amount and r.currency == currency), None)
+            if match is not None:
+                ours.remove(match)
+            found.append(
+                RefundResult(
+                    status=status,
+                    amount=amount,
+                    currency=currency,
+                    failure_reason=f"PortPos: {name}" if status == RefundStatus.FAILED else "",
+                    idempotency_key=match.idempotency_key if match is not None else "",
+                    raw=dict(line),
+                )
+            )
+        return found

@@ -1,0 +1,635 @@
+"""PortWallet (legacy API v1): form-encoded calls with an md5 token, numeric status codes.
+
+Specification: the vendor's "PortWallet API" v1 document (Create Invoice, Verify transaction,
+Get invoice, Refund Request, Status codes) and the PortWallet section of the wire notes.
+Wire format and the choices made where the document is silent: docs/gateways/portwallet.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from django_multipay import money
+from django_multipay.exceptions import (
+    GatewayAPIError,
+    GatewayConfigurationError,
+    InvalidRequest,
+    NotificationRejected,
+    RefundError,
+)
+from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.portwallet_common import md5_token, unix_time
+from django_multipay.gateways.results import (
+    InboundRequest,
+    NotificationEvent,
+    PaymentAction,
+    PaymentStart,
+    PaymentUrls,
+    RefundResult,
+    StatusResult,
+)
+from django_multipay.models import Invoice, Order, Refund
+from django_multipay.status import InvoiceStatus, RefundStatus
+
+logger = logging.getLogger("django_multipay.gateways.portwallet")
+
+#: "Only BDT acceptable." (Create Invoice, ``currency``)
+CURRENCY = "BDT"
+#: "The amount you want to charge. Minimum 10.00" (Create Invoice, ``amount``)
+MIN_AMOUNT = Decimal("10.00")
+#: "Character limit (Max): 8 digit" (Create Invoice, ``amount``): read as 8 digits before the
+#: decimal point, the same ceiling PortPos v2 documents (99999999).
+MAX_AMOUNT = Decimal("99999999.99")
+
+#: Payment page, "PortWallet payment URL is: …/payment/?invoice=Your_Invoice_ID" (Introduction).
+LIVE_PAYMENT_URL = "https://payment.portwallet.com/payment/"
+SANDBOX_PAYMENT_URL = "https://payment-sandbox.portwallet.com/payment/"
+
+
+@dataclass(frozen=True)
+class StatusCode:
+    """One documented status code: its name, what it means for the payment (an
+    ``InvoiceStatus``) and for a refund we asked for (a ``RefundStatus``). ``None``: the code
+    is an error answer, or says nothing about that side."""
+
+    name: str
+    invoice: str | None
+    refund: str | None
+
+
+#: The "Status codes" section of the document, the one place this vocabulary is mapped.
+#: The refund codes (210-230) describe the invoice's refunds, not the payment: a status read
+#: reports the payment as paid, and the invoice moves to (partially) refunded when our refund
+#: rows settle (``refund`` / ``list_refunds``), so refunded totals are never counted twice.
+STATUS_CODES: dict[int, StatusCode] = {
+    # "The transaction is pending. The user has not completed the transaction yet."
+    100: StatusCode("PENDING", InvoiceStatus.PENDING, None),
+    # "Either the user or merchant has cancelled the payment."
+    120: StatusCode("CANCELLED", InvoiceStatus.CANCELLED, None),
+    # "The request is successful or the transaction has been accepted."
+    200: StatusCode("ACCEPTED", InvoiceStatus.PAID, RefundStatus.PENDING),
+    # "The refund request has been submitted."
+    210: StatusCode("REFUND_PENDING", InvoiceStatus.PAID, RefundStatus.PENDING),
+    # "The refund request has been submitted to the acquiring bank."
+    215: StatusCode("REFUND_PROCESSING", InvoiceStatus.PAID, RefundStatus.PENDING),
+    # "The transaction is fully refunded."
+    220: StatusCode("REFUNDED", InvoiceStatus.PAID, RefundStatus.SUCCEEDED),
+    # "The transaction is partially refunded"
+    230: StatusCode("PARTIALLY_REFUNDED", InvoiceStatus.PAID, RefundStatus.SUCCEEDED),
+    # "We received a charge back request from the issuing bank and we have deducted the
+    # transaction amount from your account."
+    240: StatusCode("CHARGED_BACK", InvoiceStatus.CHARGED_BACK, None),
+    # "User attempted to pay with his/her card but the payment could not be completed. Either
+    # the issuing bank declined the transaction or the card is restricted by the acquiring bank."
+    300: StatusCode("REJECTED", InvoiceStatus.FAILED, None),
+    # "Your request could not completed. Either you provided wrong parameters or you forgot to
+    # provide some mandatory parameters"
+    400: StatusCode("INVALID_REQUEST", None, None),
+    # "You are not allowed to perform this action."
+    500: StatusCode("NOT_ALLOWED", None, None),
+}
+CODES_BY_NAME: dict[str, int] = {entry.name: code for code, entry in STATUS_CODES.items()}
+ERROR_CODES = frozenset({400, 500})
+#: IPN statuses about refunds: the IPN "will notify only on success/failed/refund payment".
+REFUND_NAMES = frozenset({"REFUND_PENDING", "REFUND_PROCESSING", "REFUNDED", "PARTIALLY_REFUNDED"})
+
+#: "Character limit (Max)" of each Create Invoice field.
+FIELD_LIMITS: dict[str, int] = {
+    "product_name": 150,
+    "product_description": 300,
+    "name": 50,
+    "email": 50,
+    "phone": 15,
+    "address": 200,
+    "city": 50,
+    "state": 50,
+    "country": 3,
+    "ipn_url": 250,
+    "ship_to_name": 50,
+    "ship_to_email": 50,
+    "ship_to_phone": 15,
+    "ship_to_address": 200,
+    "ship_to_city": 50,
+    "ship_to_state": 50,
+    "ship_to_zipcode": 8,
+    "ship_to_country": 3,
+}
+#: Create Invoice fields marked "(required)" besides the four every call carries.
+REQUIRED_FIELDS = (
+    "amount",
+    "currency",
+    "product_name",
+    "product_description",
+    "name",
+    "email",
+    "phone",
+    "address",
+    "city",
+    "state",
+    "zipcode",
+    "country",
+    "redirect_url",
+)
+#: Customer fields the ``defaults`` option may fill in (and their ``ship_to_`` forms).
+CUSTOMER_FIELDS = ("name", "email", "phone", "address", "city", "state", "zipcode", "country")
+COUNTRY_RE = re.compile(r"^[A-Z]{2,3}$")
+PHONE_SEPARATORS_RE = re.compile(r"[\s\-().]")
+
+
+class PortWalletError(GatewayAPIError):
+    """PortWallet answered 400 INVALID_REQUEST or 500 NOT_ALLOWED. ``fields`` holds its
+    per-field messages when ``message`` was an object."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        gateway_status: int,
+        fields: Mapping[str, str] | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(message, **kw)
+        self.gateway_status = gateway_status
+        self.fields = dict(fields or {})
+
+
+def describe_message(message: Any) -> tuple[str, dict[str, str]]:
+    """The gateway's ``message`` as text, and its field → message pairs when it is an object."""
+    if isinstance(message, Mapping):
+        fields = {str(k): str(v) for k, v in message.items()}
+        return "; ".join(f"{k}: {v}" for k, v in fields.items()) or "no message", fields
+    if message in (None, ""):
+        return "no message", {}
+    return str(message), {}
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _join(*parts: str | None) -> str:
+    return ", ".join(p.strip() for p in parts if p and p.strip())
+
+
+def _phone(value: str | None) -> str:
+    return PHONE_SEPARATORS_RE.sub("", value or "")
+
+
+class PortWalletGateway(BaseGateway):
+    """PortWallet API v1: ``gen_invoice``, ``ipn_validate``, ``get_invoice``, ``refund_request``."""
+
+    display_name = "PortWallet"
+    capabilities = Capabilities(
+        refund=True,
+        # 230 PARTIALLY_REFUNDED, and "Refund amount exceeded. Refundable amount is 19.00".
+        partial_refund=True,
+        # The document sets no limit on the number of refunds (only on their total).
+        max_refunds=None,
+        # No idempotency key in refund_request: a refund that timed out is never re-sent.
+        idempotent_refunds=False,
+        fetch_status=True,
+        # Synthesised from get_invoice (see list_refunds): PortWallet has no refund list.
+        list_refunds=True,
+        # The IPN carries no signature; ipn_validate is the truth.
+        signed_notifications=False,
+        currencies=frozenset({CURRENCY}),
+        min_amount=MIN_AMOUNT,
+        max_amount=MAX_AMOUNT,
+    )
+    required_options = ("app_key", "secret_key")
+    secret_options = ("app_key", "secret_key")
+    # "Live endpoint" / "Sandbox endpoint" of every call.
+    live_base_url = "https://api.portwallet.com/api/v1/"
+    sandbox_base_url = "https://api-sandbox.portwallet.com/api/v1/"
+
+    # -- the wire ----------------------------------------------------------------------------
+
+    def payment_page(self, invoice_id: str) -> str:
+        """The hosted payment page of an invoice: ``payment_url`` option, else the emulator's
+        (``base_url`` + ``payment/``) when ``base_url`` is set, else the documented page."""
+        page = self.option("payment_url")
+        if not page:
+            if self.options.get("base_url"):
+                page = str(self.options["base_url"]).rstrip("/") + "/payment/"
+            else:
+                page = SANDBOX_PAYMENT_URL if self.sandbox else LIVE_PAYMENT_URL
+        return f"{page}?{urlencode({'invoice': invoice_id})}"
+
+    def signed_fields(self, call: str) -> dict[str, str]:
+        """``app_key``, ``timestamp``, ``token = md5(secret + timestamp)`` and ``call``: the
+        four parameters every call starts with, with a fresh timestamp for each request."""
+        timestamp = unix_time()
+        return {
+            "app_key": str(self.options["app_key"]),
+            "timestamp": str(timestamp),
+            "token": md5_token(str(self.options["secret_key"]), timestamp),
+            "call": call,
+        }
+
+    def call(self, call: str, fields: Mapping[str, str]) -> dict[str, Any]:
+        """POST one form-encoded call; return the answer's envelope. A 400 or 500 answer
+        raises :class:`PortWalletError` with the gateway's message; an answer that is not a
+        ``{"status": <code>}`` object raises ``GatewayAPIError`` (with no HTTP status when the
+        HTTP status was 2xx, so a refund's outcome counts as unknown)."""
+        body = {**self.signed_fields(call), **fields}
+        try:
+            response = self.http.request(
+                "POST", "", data=body, headers={"Accept": "application/json"}
+            )
+            http_status = response.status_code
+            try:
+                envelope = response.json()
+            except ValueError:
+                raise GatewayAPIError(
+                    f"PortWallet {call} answered a body that is not JSON",
+                    gateway=self.alias,
+                    response=self.redactor.text(response.text[:500]),
+                ) from None
+        except GatewayAPIError as exc:
+            # A 4xx with PortWallet's own envelope is still PortWallet's answer; a 5xx is a
+            # server fault whatever its body says (the outcome of a write is then unknown).
+            answer = exc.response
+            if (
+                exc.http_status is None
+                or exc.http_status >= 500
+                or not isinstance(answer, Mapping)
+                or "status" not in answer
+            ):
+                raise
+            envelope, http_status = dict(answer), exc.http_status
+        if not isinstance(envelope, dict):
+            raise GatewayAPIError(
+                f"PortWallet {call} answered JSON that is not an object",
+                gateway=self.alias,
+                response=self.redact(envelope),
+            )
+        code = self._code(envelope, call)
+        if code in ERROR_CODES:
+            text, field_messages = describe_message(envelope.get("message"))
+            text = self.redactor.text(text)
+            raise PortWalletError(
+                f"PortWallet refused {call} ({code} {STATUS_CODES[code].name}): {text}",
+                gateway=self.alias,
+                gateway_status=code,
+                fields=field_messages,
+                code=STATUS_CODES[code].name.lower(),
+                http_status=http_status,
+                response=self.redact(envelope),
+            )
+        return envelope
+
+    def _code(self, envelope: Mapping[str, Any], call: str) -> int:
+        raw = envelope.get("status")
+        if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdecimal():
+            raise GatewayAPIError(
+                f"PortWallet {call} answered without a numeric status",
+                gateway=self.alias,
+                response=self.redact(dict(envelope)),
+            )
+        code = int(raw)
+        if code not in STATUS_CODES:
+            logger.warning(
+                "PortWallet %s answered unknown status code %s [%s]", call, code, self.alias
+            )
+            raise GatewayAPIError(
+                f"PortWallet {call} answered unknown status code {code}; nothing was changed",
+                gateway=self.alias,
+                response=self.redact(dict(envelope)),
+                code="unknown_status",
+            )
+        return code
+
+    def _data(self, envelope: Mapping[str, Any], call: str, invoice_id: str) -> dict[str, Any]:
+        """The answer's ``data``, checked to be about ``invoice_id`` and to agree with itself."""
+        data = envelope.get("data")
+        code = int(envelope["status"])
+        problem = ""
+        if not isinstance(data, dict):
+            problem = "no data object"
+        elif str(data.get("invoice_id") or "") != invoice_id:
+            problem = f"data for invoice {data.get('invoice_id')!r}, not {invoice_id!r}"
+        elif data.get("status") not in (None, "") and data["status"] != STATUS_CODES[code].name:
+            problem = f"status {code} but data.status {data['status']!r}"
+        if problem:
+            raise GatewayAPIError(
+                f"Unreadable PortWallet {call} answer: {problem}",
+                gateway=self.alias,
+                response=self.redact(dict(envelope)),
+            )
+        assert isinstance(data, dict)
+        return data
+
+    def _status(self, envelope: Mapping[str, Any], call: str, invoice_id: str) -> StatusResult:
+        data = self._data(envelope, call, invoice_id)
+        entry = STATUS_CODES[int(envelope["status"])]
+        assert entry.invoice is not None  # error codes were raised by call()
+        try:
+            # The PENDING sample of ipn_validate has no currency: absent means not reported.
+            currency = money.normalize_currency(data["currency"]) if data.get("currency") else None
+            amount = money.validate_amount(data["amount"], currency or CURRENCY)
+        except (KeyError, ValidationError, TypeError) as exc:
+            raise GatewayAPIError(
+                f"Unreadable PortWallet {call} answer: amount/currency ({type(exc).__name__})",
+                gateway=self.alias,
+                response=self.redact(dict(envelope)),
+            ) from None
+        reason = ""
+        if entry.invoice in (InvoiceStatus.FAILED, InvoiceStatus.CANCELLED):
+            reason = str(data.get("reason") or entry.name.capitalize())
+        return StatusResult(
+            status=entry.invoice,
+            gateway_id=invoice_id,
+            amount=amount,
+            currency=currency,
+            failure_reason=reason,
+            raw=dict(envelope),
+        )
+
+    # -- gen_invoice -------------------------------------------------------------------------
+
+    def invoice_fields(self, invoice: Invoice, urls: PaymentUrls) -> dict[str, str]:
+        """Every Create Invoice field, from the order; ``InvalidRequest`` naming every field
+        that is missing or over its documented limit (nothing is sent then)."""
+        order: Order = invoice.order
+        errors: dict[str, str] = {}
+        if invoice.currency != CURRENCY:
+            errors["currency"] = f"PortWallet takes only {CURRENCY}, not {invoice.currency}."
+        if invoice.amount < MIN_AMOUNT:
+            errors["amount"] = f"PortWallet takes at least {MIN_AMOUNT} {CURRENCY}."
+        elif invoice.amount > MAX_AMOUNT:
+            errors["amount"] = f"PortWallet takes at most {MAX_AMOUNT} {CURRENCY}."
+        amount = money.format_decimal(invoice.amount, invoice.currency)
+        billing = dict(order.billing_address or {})
+        shipping = dict(order.shipping_address or {})
+        name = billing.get("name") or order.customer_name
+        email = order.customer_email or billing.get("email", "")
+        phone = _phone(order.customer_phone or billing.get("phone"))
+        city = billing.get("city", "")
+        product_name, product_description = self.product(order)
+        fields: dict[str, str] = {
+            "amount": amount,
+            "currency": invoice.currency,
+            "product_name": product_name,
+            "product_description": product_description,
+            "name": name,
+            "email": email,
+            "phone": phone,
+            "address": _join(billing.get("line1"), billing.get("line2")),
+            "city": city,
+            # "If there is no state, re-enter city."
+            "state": billing.get("state") or city,
+            "zipcode": billing.get("postal_code", ""),
+            "country": billing.get("country", "").upper(),
+            "redirect_url": urls.return_url,
+            "ipn_url": urls.notify_url,
+        }
+        if shipping:
+            ship_city = shipping.get("city", "")
+            fields.update(
+                {
+                    "ship_to_name": shipping.get("name") or name,
+                    "ship_to_email": shipping.get("email") or email,
+                    "ship_to_phone": _phone(shipping.get("phone")) or phone,
+                    "ship_to_address": _join(shipping.get("line1"), shipping.get("line2")),
+                    "ship_to_city": ship_city,
+                    "ship_to_state": shipping.get("state") or ship_city,
+                    "ship_to_zipcode": shipping.get("postal_code", ""),
+                    "ship_to_country": shipping.get("country", "").upper(),
+                }
+            )
+        fields = {k: v.strip() for k, v in fields.items() if v and v.strip()}
+        for name, value in self.defaults().items():
+            fields.setdefault(name, value)
+        errors.update(self.field_errors(fields))
+        if errors:
+            raise InvalidRequest(
+                "PortWallet cannot take this order: "
+                + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                gateway=self.alias,
+                fields=errors,
+            )
+        return fields
+
+    def defaults(self) -> dict[str, str]:
+        """The ``defaults`` option: customer fields to send when the order has none."""
+        configured = self.option("defaults", {})
+        allowed = {*CUSTOMER_FIELDS, *(f"ship_to_{n}" for n in CUSTOMER_FIELDS)}
+        unknown = sorted(set(configured) - allowed) if isinstance(configured, Mapping) else ["?"]
+        if unknown:
+            raise GatewayConfigurationError(
+                f"MULTIPAY['GATEWAYS'][{self.alias!r}]['OPTIONS']['defaults'] is a mapping of "
+                f"customer fields ({', '.join(CUSTOMER_FIELDS)}); not {', '.join(unknown)}."
+            )
+        return {str(k): str(v).strip() for k, v in configured.items() if str(v).strip()}
+
+    @staticmethod
+    def field_errors(fields: Mapping[str, str]) -> dict[str, str]:
+        """Every Create Invoice field that is missing or breaks its documented limit."""
+        errors: dict[str, str] = {}
+        for name in REQUIRED_FIELDS:
+            if not fields.get(name):
+                errors[name] = "is required"
+        for name, limit in FIELD_LIMITS.items():
+            value = fields.get(name, "")
+            if len(value) > limit:
+                errors[name] = f"is {len(value)} characters; at most {limit}"
+        for name in ("country", "ship_to_country"):
+            # "It is 2 or 3 digit iso code."
+            if fields.get(name) and not COUNTRY_RE.match(fields[name]):
+                errors[name] = "must be a 2- or 3-letter ISO country code"
+        for name in ("email", "ship_to_email"):
+            if fields.get(name) and name not in errors:
+                try:
+                    validate_email(fields[name])
+                except ValidationError:
+                    errors[name] = "is not an email address"
+        return errors
+
+    @staticmethod
+    def product(order: Order) -> tuple[str, str]:
+        """``product_name`` ("1x Polo T-shirt") and ``product_description``, from the items,
+        shortened to their limits (these two are ours to write, so they are never refused)."""
+        items = list(order.items.all())
+        listed = ", ".join(f"{item.quantity}x {item.name}" for item in items)
+        name = listed or order.description or f"Order {order.reference}"
+        described = [
+            f"{item.quantity}x {item.name}" + (f" ({item.description})" if item.description else "")
+            for item in items
+        ]
+        description = order.description or ", ".join(described) or name
+        if order.description and listed:
+            description = f"{listed}: {order.description}"
+        return (
+            _shorten(name, FIELD_LIMITS["product_name"]),
+            _shorten(description, FIELD_LIMITS["product_description"]),
+        )
+
+    def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
+        fields = self.invoice_fields(invoice, urls)
+        envelope = self.call("gen_invoice", fields)
+        data = envelope.get("data")
+        gateway_id = str(data.get("invoice_id") or "") if isinstance(data, dict) else ""
+        if int(envelope["status"]) != 200 or not gateway_id:
+            raise GatewayAPIError(
+                f"PortWallet gen_invoice answered {envelope['status']} without an invoice_id",
+                gateway=self.alias,
+                response=self.redact(envelope),
+            )
+        # The answer names the invoice; its page is the documented payment URL for it.
+        return PaymentStart(
+            action=PaymentAction(url=self.payment_page(gateway_id)),
+            gateway_id=gateway_id,
+            raw=envelope,
+        )
+
+    # -- get_invoice / ipn_validate ----------------------------------------------------------
+
+    def fetch_status(self, invoice: Invoice) -> StatusResult:
+        envelope = self.call("get_invoice", {"invoice": invoice.gateway_id})
+        return self._status(envelope, "get_invoice", invoice.gateway_id)
+
+    def verify_notification(self, invoice: Invoice, event: NotificationEvent) -> StatusResult:
+        """``ipn_validate`` with our invoice's id and amount; a 400 ("Invalid IPN Request")
+        means PortWallet disowns the IPN."""
+        try:
+            envelope = self.call(
+                "ipn_validate",
+                {
+                    "amount": money.format_decimal(invoice.amount, invoice.currency),
+                    "invoice": invoice.gateway_id,
+                },
+            )
+        except PortWalletError as exc:
+            if exc.gateway_status == 400:
+                raise NotificationRejected(
+                    f"PortWallet ipn_validate refused the IPN: {exc.message}", code="disowned"
+                ) from None
+            raise
+        return self._status(envelope, "ipn_validate", invoice.gateway_id)
+
+    def parse_notification(self, request: InboundRequest) -> NotificationEvent:
+        """The IPN names the invoice (``invoice``) and says ``amount`` and ``status``; none of
+        it is trusted: it is the claim that ipn_validate must confirm."""
+        try:
+            if request.content_type == "application/json":
+                payload = request.json()
+                if not isinstance(payload, dict):
+                    raise ValueError("not an object")
+                data = {str(k): "" if v is None else str(v) for k, v in payload.items()}
+            elif request.body:
+                data = request.form()
+            else:
+                data = {k: request.query.get(k, "") for k in request.query}
+        except (ValueError, UnicodeDecodeError):
+            raise NotificationRejected("malformed IPN body", code="malformed") from None
+        gateway_id = data.get("invoice", "").strip()
+        if not gateway_id:
+            raise NotificationRejected("IPN without an invoice", code="malformed")
+        name = data.get("status", "").strip().upper()
+        if name.isdecimal() and int(name) in STATUS_CODES:
+            name = STATUS_CODES[int(name)].name
+        amount: Decimal | None = None
+        if data.get("amount"):
+            try:
+                amount = money.to_decimal(data["amount"])
+            except ValidationError:
+                raise NotificationRejected(
+                    "IPN amount is not an amount", code="malformed"
+                ) from None
+        if name in REFUND_NAMES:
+            # Settled from get_invoice through list_refunds; the claim is not needed.
+            return NotificationEvent(gateway_id=gateway_id, kind="refund", raw=data)
+        claim = None
+        code = CODES_BY_NAME.get(name)
+        entry = STATUS_CODES.get(code) if code is not None else None
+        if entry is not None and entry.invoice is not None:
+            claim = StatusResult(
+                status=entry.invoice,
+                gateway_id=gateway_id,
+                amount=amount,
+                currency=data.get("currency", "").upper() or None,
+            )
+        elif name:
+            # Still a hint: ipn_validate is asked, and its answer applied.
+            logger.warning("PortWallet IPN with unknown status %r [%s]", name, self.alias)
+        return NotificationEvent(
+            gateway_id=gateway_id,
+            dedup_key=f"ipn:{gateway_id}:{name}" if claim is not None else "",
+            status=claim,
+            raw=data,
+        )
+
+    # -- refund_request ----------------------------------------------------------------------
+
+    def refund(self, refund: Refund) -> RefundResult:
+        invoice = refund.invoice
+        if refund.currency != CURRENCY:
+            raise RefundError(f"PortWallet refunds only {CURRENCY}.", gateway=self.alias)
+        try:
+            envelope = self.call(
+                "refund_request",
+                {
+                    "invoice": invoice.gateway_id,
+                    "amount": money.format_decimal(refund.amount, refund.currency),
+                },
+            )
+        except PortWalletError as exc:
+            # A definite refusal: "Refund amount exceeded. Refundable amount is 19.00".
+            raise RefundError(
+                exc.message, gateway=self.alias, response=exc.response, code=exc.code
+            ) from None
+        # Anything unreadable below raises GatewayAPIError without an HTTP status: whether the
+        # refund was made is then unknown, and it stays requested.
+        data = self._data(envelope, "refund_request", invoice.gateway_id)
+        code = int(envelope["status"])
+        status = STATUS_CODES[code].refund
+        if status is None:
+            raise GatewayAPIError(
+                f"PortWallet refund_request answered {code} {STATUS_CODES[code].name}",
+                gateway=self.alias,
+                response=self.redact(envelope),
+            )
+        return RefundResult(
+            status=status,
+            # data.amount is the invoice's amount, not the refund's: not compared.
+            currency=money.normalize_currency(data["currency"]) if data.get("currency") else None,
+            idempotency_key=refund.idempotency_key,
+            raw=envelope,
+        )
+
+    def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
+        """PortWallet lists no refunds; ``get_invoice`` says whether the invoice's refunds are
+        done (220/230). Then every refund it acknowledged (ours in ``pending``) is done too.
+        Refunds whose answer was lost (``requested``) are left for an operator."""
+        envelope = self.call("get_invoice", {"invoice": invoice.gateway_id})
+        self._data(envelope, "get_invoice", invoice.gateway_id)
+        entry = STATUS_CODES[int(envelope["status"])]
+        if entry.refund != RefundStatus.SUCCEEDED:
+            return []
+        ours = list(invoice.refunds.filter(status=RefundStatus.PENDING))
+        if not invoice.refunds.exclude(status=RefundStatus.FAILED).exists():
+            # No refund of ours at all: one made in the PortWallet panel (or a forged IPN).
+            logger.warning(
+                "PortWallet says invoice %s is %s but it has no refund here; "
+                "check the PortWallet panel [%s]",
+                invoice.pk,
+                entry.name,
+                self.alias,
+            )
+        return [
+            RefundResult(
+                status=RefundStatus.SUCCEEDED,
+                idempotency_key=refund.idempotency_key,
+                raw=envelope,
+            )
+            for refund in ours
+        ]

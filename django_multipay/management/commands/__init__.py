@@ -1,0 +1,1 @@
+"""django-multipay's management commands."""

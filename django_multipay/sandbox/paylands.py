@@ -1,0 +1,653 @@
+"""Emulator of the Paylands (Payshop POP) REST API, payment page, APM pages and notifications."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import secrets
+import uuid as uuidlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from django_multipay import money
+from django_multipay.gateways.paylands import OPERATIVES, PaylandsGateway
+from django_multipay.gateways.paylands_hash import php_json, validation_hash
+from django_multipay.sandbox.accounts import account_with, accounts
+from django_multipay.sandbox.store import store
+
+logger = logging.getLogger("django_multipay.sandbox.paylands")
+
+ORDERS = "paylands.orders"
+TOKENS = "paylands.tokens"
+CARDS = "paylands.cards"
+
+#: Card orders not paid within this time read as EXPIRED.
+ORDER_TTL = timedelta(hours=1)
+#: Payshop references are valid 3 days unless the order says otherwise ("Custom fields").
+REFERENCE_DAYS = 3
+
+#: The sandbox test cards (docs.paylands.com, "Paylands" payment service): number → behaviour.
+TEST_CARDS: dict[str, str] = {
+    "4761739000091011": "3ds_ok",
+    "5150796024238164": "3ds_ko",
+    "5590337536718399": "ok",
+    "5223798193659108": "sca",
+    "5485009949201879": "ko",
+}
+APM_NAMES = ("MBWAY", "MULTIBANCO", "PAYSHOP", "BIZUM", "PICPAY", "PIX")
+OPEN_STATUSES = (
+    "CREATED",
+    "PENDING_CARD",
+    "PENDING_PROCESSOR_RESPONSE",
+    "PENDING_3DS_RESPONSE",
+    "REDIRECTED_TO_3DS",
+    "AUTHENTICATION_REQUIRED",
+    "PENDING_PAYMENT",
+)
+
+
+def _now() -> str:
+    return timezone.now().strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _answer(status: int = 200, **fields: Any) -> HttpResponse:
+    """A JSON answer in the API's envelope (``message``, ``code``, ``current_time``)."""
+    messages = {200: "OK", 303: "See Other"}
+    body = {"message": messages.get(status, "OK"), "code": status, "current_time": _now(), **fields}
+    return HttpResponse(php_json(body), status=status, content_type="application/json")
+
+
+def _error(status: int, message: str, details: str) -> JsonResponse:
+    return JsonResponse({"message": message, "code": status, "details": details}, status=status)
+
+
+def _client_uuid(account: dict[str, Any]) -> str:
+    return str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"paylands:{account['api_key']}")).upper()
+
+
+def _api_key(request: HttpRequest) -> str:
+    """The API key from ``Basic base64(key:)`` (password empty or absent) or ``Bearer key``."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme == "Bearer":
+        return value.strip()
+    if scheme == "Basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[0]
+    return ""
+
+
+def public(order: dict[str, Any]) -> dict[str, Any]:
+    """The order as the API shows it (private bookkeeping keys start with ``_``)."""
+    return {k: v for k, v in order.items() if not k.startswith("_")}
+
+
+def _load(order_uuid: str, account: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    with store.table(ORDERS) as orders:
+        order = orders.get(str(order_uuid).upper())
+        if order is None or (account is not None and order["_api_key"] != account["api_key"]):
+            return None
+        if order["status"] in OPEN_STATUSES and timezone.now() > order["_expires"]:
+            order["status"] = "EXPIRED"
+        assert isinstance(order, dict)
+        return order
+
+
+def _api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Authenticate like the real API: 401 without a known API key; 403 when a POST body lacks
+    the account's ``signature``; 400 for a body that is not JSON or misses a field."""
+
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        key = _api_key(request)
+        account = account_with(PaylandsGateway, "api_key", key)
+        if account is None:
+            return _error(401, "Unauthorized", "No valid API key provided")
+        body: dict[str, Any] = {}
+        if request.method == "POST":
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                return _error(400, "Bad Request", "The body is not JSON")
+            if not isinstance(body, dict):
+                return _error(400, "Bad Request", "The body is not a JSON object")
+            given = str(body.get("signature") or "")
+            if not given or not secrets.compare_digest(given, str(account.get("signature") or "")):
+                return _error(403, "Unauthenticated", "Api key or signature are incorrect")
+        try:
+            return view(request, account, body, *args, **kwargs)
+        except (KeyError, ValueError, TypeError) as exc:
+            return _error(400, "Bad Request", f"Invalid request: {type(exc).__name__} {exc}")
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return csrf_exempt(wrapper)
+
+
+def _integer(body: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+    """Amounts are integer minor units: a string, a float or a bool is refused."""
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer amount in cents")
+    return value
+
+
+def _order_for(body: dict[str, Any], account: dict[str, Any]) -> dict[str, Any] | None:
+    return _load(str(body["order_uuid"]), account)
+
+
+def _transaction(
+    operative: str, amount: int, status: str = "SUCCESS", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "uuid": str(uuidlib.uuid4()).upper(),
+        "created": _now(),
+        "created_from_client_timezone": _now(),
+        "operative": operative,
+        "amount": amount,
+        "authorization": secrets.token_hex(3) if status == "SUCCESS" else None,
+        "processor_id": secrets.token_hex(8).upper(),
+        "status": status,
+        "error": "NONE" if status == "SUCCESS" else extra.pop("error", "DECLINED"),
+        "source": extra.pop("source", None),
+        "antifraud": None,
+        "device": None,
+        "error_details": None,
+        **extra,
+    }
+
+
+def _answer_for(order: dict[str, Any], account: dict[str, Any], **extra: Any) -> HttpResponse:
+    return _answer(order=public(order), client={"uuid": _client_uuid(account)}, **extra)
+
+
+# -- API ---------------------------------------------------------------------------------------
+
+
+@_api
+@require_http_methods(["POST"])
+def create_payment(
+    request: HttpRequest, account: dict[str, Any], body: dict[str, Any]
+) -> HttpResponse:
+    """``POST /payment``: a payment order, with the token for the payment page."""
+    amount = _integer(body, "amount")
+    assert amount is not None
+    operative = str(body["operative"])
+    if operative not in OPERATIVES:
+        return _error(400, "Bad Request", f"Invalid operative {operative}")
+    for name in ("service", "customer_ext_id", "description", "url_post", "url_ok", "url_ko"):
+        if not str(body.get(name) or "").strip():
+            return _error(400, "Bad Request", f"{name} is required")
+    # One merchant may run several aliases (one per service) with the same credentials.
+    services: set[str] = set()
+    for alias in accounts(PaylandsGateway):
+        if alias.get("api_key") == account["api_key"]:
+            services.add(str(alias.get("service") or ""))
+            services.update(str(v) for v in (alias.get("services") or {}).values())
+    if body["service"] not in services - {""}:
+        return _error(400, "Bad Request", f"Service not found: {body['service']}")
+    currency = money.normalize_currency(str(body.get("currency") or "EUR"))
+    extra_data = body.get("extra_data") or {}
+    if not isinstance(extra_data, dict):
+        return _error(400, "Bad Request", "extra_data must be an object")
+    payment = extra_data.get("payment") or {}
+    if "maxNbrPayments" in payment and str(payment["maxNbrPayments"]) != "1":
+        return _error(400, "Bad Request", "maxNbrPayments must be 1")
+    order_uuid = str(uuidlib.uuid4()).upper()
+    token = secrets.token_hex(64)
+    now = timezone.now()
+    order = {
+        "uuid": order_uuid,
+        "created": _now(),
+        "created_from_client_timezone": _now(),
+        "amount": amount,
+        # Orders carry the ISO numeric code, as in the documented notification.
+        "currency": money.numeric_code(currency),
+        "paid": False,
+        "status": "CREATED",
+        "safe": bool(body.get("secure", False)),
+        "refunded": 0,
+        "additional": body.get("additional"),
+        "service": "PAYLANDS",
+        "service_uuid": body["service"],
+        "customer": str(body["customer_ext_id"]),
+        "cof_txnid": None,
+        "transactions": [],
+        "token": token,
+        "ip": None,
+        "reference": body.get("reference"),
+        "dynamic_descriptor": None,
+        "threeds_data": None,
+        "dcc": None,
+        "_api_key": account["api_key"],
+        "_operative": operative,
+        "_description": str(body["description"]),
+        "_url_ok": str(body["url_ok"]),
+        "_url_ko": str(body["url_ko"]),
+        "_url_post": str(body["url_post"]),
+        "_extra_data": extra_data,
+        "_save_card": bool(body.get("save_card", False)),
+        "_expires": now + ORDER_TTL,
+        "_currency": currency,
+    }
+    with store.table(ORDERS) as orders:
+        orders[order_uuid] = order
+    with store.table(TOKENS) as tokens:
+        tokens[token] = order_uuid
+    return _answer_for(order, account)
+
+
+@_api
+@require_http_methods(["GET"])
+def read_order(
+    request: HttpRequest, account: dict[str, Any], body: dict[str, Any], order_uuid: str
+) -> HttpResponse:
+    """``GET /order/{uuid}``."""
+    order = _load(order_uuid, account)
+    if order is None:
+        return _error(404, "Not Found", "Order not found")
+    return _answer_for(order, account)
+
+
+@_api
+@require_http_methods(["POST"])
+def confirmation(
+    request: HttpRequest, account: dict[str, Any], body: dict[str, Any]
+) -> HttpResponse:
+    """``POST /payment/confirmation``: take all or part of a DEFERRED hold."""
+    order = _order_for(body, account)
+    if order is None:
+        return _error(404, "Not Found", "Order not found")
+    amount = _integer(body, "amount", required=False) or order["amount"]
+    with store.table(ORDERS):
+        if order["status"] != "PENDING_CONFIRMATION":
+            return _error(409, "Conflict", f"Order is {order['status']}")
+        if amount > order["amount"]:
+            return _error(400, "Bad Request", "Amount exceeds the held amount")
+        order["transactions"].append(_transaction("CONFIRMATION", amount))
+        order["status"] = "SUCCESS" if amount == order["amount"] else "PARTIALLY_CONFIRMED"
+        order["paid"] = True
+    deliver_notification(order)
+    return _answer_for(order, account)
+
+
+@_api
+@require_http_methods(["POST"])
+def cancellation(
+    request: HttpRequest, account: dict[str, Any], body: dict[str, Any]
+) -> HttpResponse:
+    """``POST /payment/cancellation``: release a DEFERRED hold not yet confirmed."""
+    order = _order_for(body, account)
+    if order is None:
+        return _error(404, "Not Found", "Order not found")
+    with store.table(ORDERS):
+        if order["status"] != "PENDING_CONFIRMATION":
+            return _error(409, "Conflict", f"Order is {order['status']}")
+        order["transactions"].append(_transaction("CANCELLATION", order["amount"]))
+        order["status"] = "CANCELLED"
+    deliver_notification(order)
+    return _answer_for(order, account)
+
+
+def _charged(order: dict[str, Any]) -> int:
+    return sum(
+        t["amount"]
+        for t in order["transactions"]
+        if t["operative"] in ("AUTHORIZATION", "CONFIRMATION") and t["status"] == "SUCCESS"
+    )
+
+
+@_api
+@require_http_methods(["POST"])
+def refund(request: HttpRequest, account: dict[str, Any], body: dict[str, Any]) -> HttpResponse:
+    """``POST /payment/refund``: all (no amount) or part of what was charged, never more."""
+    order = _order_for(body, account)
+    if order is None:
+        return _error(404, "Not Found", "Order not found")
+    with store.table(ORDERS):
+        if order["status"] not in ("SUCCESS", "PARTIALLY_CONFIRMED", "PARTIALLY_REFUNDED"):
+            return _error(409, "Conflict", f"Order is {order['status']}")
+        left = _charged(order) - order["refunded"]
+        amount = _integer(body, "amount", required=False) or left
+        if amount > left:
+            return _error(402, "Failed", "Refund amount exceeds what is left to refund")
+        transaction = _transaction("REFUND", amount)
+        order["transactions"].append(transaction)
+        order["refunded"] += amount
+        order["status"] = (
+            "REFUNDED" if order["refunded"] == _charged(order) else "PARTIALLY_REFUNDED"
+        )
+    # As at the real gateway, the notification may reach the shop before the answer does.
+    deliver_notification(order)
+    return _answer_for(order, account, transaction=transaction)
+
+
+@_api
+@require_http_methods(["POST"])
+def direct(request: HttpRequest, account: dict[str, Any], body: dict[str, Any]) -> HttpResponse:
+    """``POST /payment/direct``: charge a saved card; ``303`` with the 3-D Secure page when
+    the bank asks for authentication."""
+    order = _order_for(body, account)
+    if order is None:
+        return _error(404, "Not Found", "Order not found")
+    with store.table(CARDS) as cards:
+        card = cards.get(str(body["card_uuid"]).upper())
+    if (
+        card is None
+        or card["api_key"] != account["api_key"]
+        or card["customer"] != order["customer"]
+    ):
+        return _error(404, "Not Found", "Card not found")
+    if order["status"] not in ("CREATED", "PENDING_CARD"):
+        return _error(409, "Conflict", f"Order is {order['status']}")
+    behaviour = TEST_CARDS.get(card["number"], "ko")
+    if behaviour in ("sca", "3ds_ok", "3ds_ko"):
+        with store.table(ORDERS):
+            order["status"] = "REDIRECTED_TO_3DS"
+            order["_card"] = card["number"]
+            order["ip"] = body.get("customer_ip")
+        url = request.build_absolute_uri(f"threeds/{order['token']}")
+        return _answer(303, details=url, order=public(order))
+    _settle_card(order, card["number"], behaviour == "ok")
+    return _answer_for(order, account)
+
+
+@_api
+@require_http_methods(["POST"])
+def push(request: HttpRequest, account: dict[str, Any], body: dict[str, Any]) -> HttpResponse:
+    """The push payment request: the reference (and deadline) in ``payment_data``."""
+    order = _order_for(body, account)
+    if order is None:
+        return _error(404, "Not Found", "Order not found")
+    apm = str(body.get("apm") or "").upper()
+    if apm not in ("MBWAY", "MULTIBANCO", "PAYSHOP"):
+        return _error(400, "Bad Request", "apm must be MBWAY, MULTIBANCO or PAYSHOP")
+    if apm == "MBWAY":
+        profile = order["_extra_data"].get("profile") or {}
+        if not (profile.get("phone") or {}).get("number") or "first_name" not in profile:
+            return _error(400, "Bad Request", "MB WAY needs first_name, last_name and phone")
+    if order["status"] != "CREATED":
+        return _error(409, "Conflict", f"Order is {order['status']}")
+    issue_reference(order, apm)
+    return _answer_for(order, account)
+
+
+# -- references, cards, outcomes ----------------------------------------------------------------
+
+
+def issue_reference(order: dict[str, Any], apm: str) -> dict[str, Any]:
+    """Give the order a pending APM transaction with its ``payment_data`` (once)."""
+    with store.table(ORDERS):
+        for transaction in order["transactions"]:
+            if transaction.get("payment_data") is not None:
+                return dict(transaction["payment_data"])
+        payment = order["_extra_data"].get("payment") or {}
+        deadline = timezone.localdate() + timedelta(days=REFERENCE_DAYS)
+        for name in ("expiration_date", "deadline"):
+            if payment.get(name):
+                text = str(payment[name]).replace("-", "")
+                deadline = datetime.strptime(text[:8], "%Y%m%d").date()
+        data: dict[str, Any] = {}
+        if apm == "PAYSHOP":
+            data = {
+                "reference": f"{secrets.randbelow(10**13):013d}",
+                "deadline": deadline.isoformat(),
+            }
+        elif apm == "MULTIBANCO":
+            data = {
+                "entity": "81921",
+                "reference": f"{secrets.randbelow(10**9):09d}",
+                "deadline": deadline.isoformat(),
+            }
+        order["transactions"].append(
+            _transaction(
+                "AUTHORIZATION",
+                order["amount"],
+                "PENDING",
+                error="NONE",
+                payment_data=data,
+                apm=apm,
+            )
+        )
+        order["status"] = "PENDING_PAYMENT"
+        order["_apm"] = apm
+        # The reference lives until its deadline (end of that day).
+        order["_expires"] = timezone.make_aware(
+            datetime.combine(deadline + timedelta(days=1), datetime.min.time())
+        )
+        return data
+
+
+def register_card(api_key: str, customer_ext_id: str, number: str) -> str:
+    """Save a card for a customer (as the payment page does with ``save_card``); its uuid."""
+    card_uuid = str(uuidlib.uuid4()).upper()
+    with store.table(CARDS) as cards:
+        cards[card_uuid] = {"api_key": api_key, "customer": customer_ext_id, "number": number}
+    return card_uuid
+
+
+def _card_source(number: str) -> dict[str, Any]:
+    return {
+        "object": "CARD",
+        "type": "CREDIT",
+        "brand": "VISA" if number.startswith("4") else "MASTERCARD",
+        "bin": int(number[:6]),
+        "last4": number[-4:],
+        "holder": "Test Holder",
+        "expire_month": "12",
+        "expire_year": "34",
+        "origin": "PAYMENT_CARD",
+    }
+
+
+def _settle_card(order: dict[str, Any], number: str, approved: bool) -> None:
+    """The bank's answer for a card payment; then the shop is notified."""
+    with store.table(ORDERS):
+        deferred = order["_operative"] == "DEFERRED"
+        operative = "DEFERRED" if deferred else "AUTHORIZATION"
+        if approved:
+            order["transactions"].append(
+                _transaction(operative, order["amount"], source=_card_source(number))
+            )
+            order["status"] = "PENDING_CONFIRMATION" if deferred else "SUCCESS"
+            order["paid"] = not deferred
+        else:
+            order["transactions"].append(
+                _transaction(operative, order["amount"], "REFUSED", source=_card_source(number))
+            )
+            order["status"] = "REFUSED"
+    if approved and order["_save_card"]:
+        register_card(order["_api_key"], order["customer"], number)
+    deliver_notification(order)
+
+
+def settle_apm(order: dict[str, Any], approved: bool) -> None:
+    """The customer paid (or refused) the APM: Payshop agent, ATM, MB WAY app."""
+    with store.table(ORDERS):
+        pending = [t for t in order["transactions"] if t["status"] == "PENDING"]
+        if pending:
+            pending[-1]["status"] = "SUCCESS" if approved else "REFUSED"
+            pending[-1]["error"] = "NONE" if approved else "DECLINED"
+        else:
+            status = "SUCCESS" if approved else "REFUSED"
+            order["transactions"].append(_transaction("AUTHORIZATION", order["amount"], status))
+        order["status"] = "SUCCESS" if approved else "REFUSED"
+        order["paid"] = approved
+    deliver_notification(order)
+
+
+def expire(order: dict[str, Any], notify: bool = True) -> None:
+    """The order expires; with "Notify expired orders" enabled the shop is told."""
+    with store.table(ORDERS):
+        order["status"] = "EXPIRED"
+    if notify:
+        deliver_notification(order)
+
+
+# -- notifications --------------------------------------------------------------------------------
+
+
+def notification_for(order: dict[str, Any]) -> dict[str, Any]:
+    """The body sent to ``url_post``: order, client, extra_data (if sent) and the hash."""
+    account = account_with(PaylandsGateway, "api_key", order["_api_key"]) or {"api_key": ""}
+    body: dict[str, Any] = {
+        "message": "OK",
+        "code": 200,
+        "current_time": _now(),
+        "order": public(order),
+        "client": {"uuid": _client_uuid(account)},
+    }
+    if order["_extra_data"]:
+        body["extra_data"] = order["_extra_data"]
+    algorithm = str(account.get("validation_hash") or "sha256").lower()
+    if algorithm == "off":
+        algorithm = "sha256"
+    body["validation_hash"] = validation_hash(body, str(account.get("signature") or ""), algorithm)
+    return body
+
+
+def deliver_notification(order: dict[str, Any]) -> bool:
+    """POST the notification to the order's ``url_post``; True if it answered 2xx."""
+    body = php_json(notification_for(order)).encode()
+    try:
+        response = requests.post(
+            order["_url_post"],
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=(5, 30),
+        )
+    except requests.RequestException as exc:
+        logger.warning("Paylands notification to %s failed: %s", order["_url_post"], exc)
+        return False
+    return 200 <= response.status_code < 300
+
+
+# -- customer pages -------------------------------------------------------------------------------
+
+
+def _by_token(token: str) -> dict[str, Any] | None:
+    with store.table(TOKENS) as tokens:
+        order_uuid = tokens.get(token)
+    return _load(order_uuid) if order_uuid else None
+
+
+def _page(
+    request: HttpRequest, template: str, order: dict[str, Any], **context: Any
+) -> HttpResponse:
+    currency = order["_currency"]
+    return render(
+        request,
+        f"django_multipay/sandbox/paylands_{template}.html",
+        {
+            "order": public(order),
+            "amount": money.from_minor_units(order["amount"], currency),
+            "currency": currency,
+            "description": order["_description"],
+            **context,
+        },
+    )
+
+
+def _back(order: dict[str, Any]) -> HttpResponseRedirect:
+    ok = order["status"] in ("SUCCESS", "PENDING_CONFIRMATION", "PENDING_PAYMENT")
+    return HttpResponseRedirect(order["_url_ok"] if ok else order["_url_ko"])
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def process(request: HttpRequest, token: str) -> HttpResponse:
+    """``/payment/process/{token}``: the card form, or with ``?apm=`` that method's page."""
+    order = _by_token(token)
+    if order is None:
+        return HttpResponse("Unknown or expired token.", status=404, content_type="text/plain")
+    apm = (request.GET.get("apm") or "").upper()
+    if apm and apm not in APM_NAMES:
+        return HttpResponse(f"Unknown APM {apm}.", status=400, content_type="text/plain")
+    if order["status"] not in (*OPEN_STATUSES, "PENDING_PAYMENT"):
+        return _back(order)
+    if apm:
+        return _apm_page(request, order, apm)
+    if request.method == "GET":
+        with store.table(ORDERS):
+            order["status"] = "PENDING_CARD"
+        return _page(request, "card", order, cards=TEST_CARDS)
+    if request.POST.get("action") == "cancel":
+        with store.table(ORDERS):
+            order["status"] = "USER_CANCELLED"
+        deliver_notification(order)
+        return _back(order)
+    number = "".join(c for c in request.POST.get("card_number", "") if c.isdigit())
+    if request.POST.get("cvv", "123") != "123":
+        return _page(request, "card", order, cards=TEST_CARDS, error="The CVV is always 123.")
+    behaviour = TEST_CARDS.get(number, "ko")
+    if behaviour in ("sca", "3ds_ok", "3ds_ko"):
+        with store.table(ORDERS):
+            order["status"] = "REDIRECTED_TO_3DS"
+            order["_card"] = number
+        return HttpResponseRedirect(f"../threeds/{token}")
+    _settle_card(order, number, behaviour == "ok")
+    return _back(order)
+
+
+def _apm_page(request: HttpRequest, order: dict[str, Any], apm: str) -> HttpResponse:
+    reference = issue_reference(order, apm) if apm in ("PAYSHOP", "MULTIBANCO") else {}
+    if request.method == "GET":
+        return _page(request, "apm", order, apm=apm, reference=reference)
+    outcome = request.POST.get("outcome", "")
+    if outcome == "paid":
+        settle_apm(order, True)
+    elif outcome == "refused":
+        settle_apm(order, False)
+    elif outcome == "expired":
+        expire(order)
+    elif outcome != "later":
+        return HttpResponse("Choose an outcome.", status=400, content_type="text/plain")
+    return _back(order)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def threeds(request: HttpRequest, token: str) -> HttpResponse:
+    """The bank's 3-D Secure step: authenticate, or abandon (THREEDS_EXPIRED)."""
+    order = _by_token(token)
+    if order is None or order["status"] not in ("REDIRECTED_TO_3DS", "PENDING_3DS_RESPONSE"):
+        return HttpResponse("No authentication pending.", status=404, content_type="text/plain")
+    if request.method == "GET":
+        with store.table(ORDERS):
+            order["status"] = "PENDING_3DS_RESPONSE"
+        return _page(request, "3ds", order)
+    if request.POST.get("result") == "abandon":
+        with store.table(ORDERS):
+            order["status"] = "THREEDS_EXPIRED"
+        deliver_notification(order)
+        return _back(order)
+    number = order.get("_card", "")
+    _settle_card(order, number, TEST_CARDS.get(number) in ("3ds_ok", "sca"))
+    return _back(order)
+
+
+urlpatterns = [
+    path("payment", create_payment, name="paylands-payment"),
+    path("payment/direct", direct, name="paylands-direct"),
+    path("payment/confirmation", confirmation, name="paylands-confirmation"),
+    path("payment/cancellation", cancellation, name="paylands-cancellation"),
+    path("payment/refund", refund, name="paylands-refund"),
+    path("payment/push", push, name="paylands-push"),
+    path("payment/process/<str:token>", process, name="paylands-process"),
+    path("payment/threeds/<str:token>", threeds, name="paylands-threeds"),
+    path("order/<str:order_uuid>", read_order, name="paylands-order"),
+]

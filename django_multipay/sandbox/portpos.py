@@ -1,0 +1,474 @@
+"""Emulator of PortPos API v2: invoices, hosted payment page, IPN, IPN validate and refunds."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import requests
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.urls import path
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from django_multipay import money
+from django_multipay.gateways import portwallet_common
+from django_multipay.gateways.portpos import (
+    DECIMAL_RX,
+    MAX_AMOUNT,
+    MAX_REFUNDS,
+    MIN_AMOUNT,
+    PortPosGateway,
+    request_errors,
+)
+from django_multipay.sandbox.accounts import account_with
+from django_multipay.sandbox.store import store
+
+logger = logging.getLogger("django_multipay.sandbox.portpos")
+
+TABLE = "portpos.invoices"
+SETTINGS = "portpos.settings"
+#: How far a token's timestamp may be from the emulator's clock.
+TOKEN_TOLERANCE = 300
+#: An invoice without ``validity`` stays payable this long.
+DEFAULT_VALIDITY = 24 * 3600
+#: The emulated fee, as a share of the payment (the document's sample charges about 3%).
+FEE_RATE = Decimal("0.03")
+OUTCOMES = {"pay": "ACCEPTED", "decline": "REJECTED", "cancel": "CANCELLED"}
+REFUND_MODES = ("instant", "pending")
+
+
+def set_refund_mode(mode: str) -> None:
+    """``instant`` (default): refunds are paid back at once; ``pending``: they wait in
+    REFUND_PENDING until :func:`settle_refunds` (or the panel) settles them."""
+    if mode not in REFUND_MODES:
+        raise ValueError(f"refund mode is one of {REFUND_MODES}")
+    with store.table(SETTINGS) as settings:
+        settings["refunds"] = mode
+
+
+def _refund_mode() -> str:
+    with store.table(SETTINGS) as settings:
+        return str(settings.get("refunds", "instant"))
+
+
+def _error(status: int, cause: str, explanation: str, prop: str = "") -> JsonResponse:
+    # Response and error format: {"result": ..., "error": {cause, explanation, property}}.
+    return JsonResponse(
+        {
+            "result": "error",
+            "error": {"cause": cause, "explanation": explanation, "property": prop or None},
+        },
+        status=status,
+    )
+
+
+def _success(data: dict[str, Any], status: int = 200, result: str = "success") -> JsonResponse:
+    return JsonResponse({"result": result, "data": data}, status=status)
+
+
+def _time(moment: datetime) -> str:
+    """``Sun, 14 Oct 2018 14:35:09 +0600``, as the document's samples write times."""
+    return moment.astimezone(timezone.get_fixed_timezone(360)).strftime("%a, %d %b %Y %H:%M:%S %z")
+
+
+def _account(request: HttpRequest) -> dict[str, Any] | None:
+    """The alias whose app key signs ``Authorization: Bearer base64(APPKEY:md5(SECRET+TIME))``
+    with a time close to the emulator's clock (lower-case hex only, like PHP's md5)."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    app_key, _, token = decoded.partition(":")
+    account = account_with(PortPosGateway, "app_key", app_key)
+    if account is None or len(token) != 32:
+        return None
+    secret = str(account.get("secret_key") or "")
+    now = portwallet_common.unix_time()
+    for stamp in range(now - TOKEN_TOLERANCE, now + TOKEN_TOLERANCE + 1):
+        if secrets.compare_digest(portwallet_common.md5_token(secret, stamp), token):
+            return account
+    return None
+
+
+def _load(invoice_id: str, app_key: str | None = None) -> dict[str, Any] | None:
+    with store.table(TABLE) as invoices:
+        found = invoices.get(invoice_id)
+        if found is None or (app_key is not None and found["_app_key"] != app_key):
+            return None
+        if found["order"]["status"] == "PENDING" and timezone.now() > found["_expires"]:
+            found["order"]["status"] = "EXPIRED"
+        assert isinstance(found, dict)
+        return found
+
+
+def _public(invoice: dict[str, Any]) -> dict[str, Any]:
+    data = {k: v for k, v in invoice.items() if not k.startswith("_") and k != "action"}
+    copy: dict[str, Any] = json.loads(json.dumps(data))  # the caller may change it freely
+    return copy
+
+
+def _api(methods: list[str]) -> Callable[[Any], Any]:
+    """Answer 401 without a valid token, 404 for another account's invoice, 405 otherwise."""
+
+    def decorate(view: Any) -> Any:
+        def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                return _error(405, "method_not_allowed", f"Use {' or '.join(methods)}.")
+            account = _account(request)
+            if account is None:
+                return _error(401, "unauthorized", "Invalid authorization token.", "Authorization")
+            if "invoice_id" in kwargs:
+                found = _load(kwargs.pop("invoice_id"), str(account["app_key"]))
+                if found is None:
+                    return _error(404, "not_found", "Invoice not found.", "invoice_id")
+                kwargs["found"] = found
+            return view(request, account, **kwargs)  # type: ignore[no-any-return]
+
+        wrapper.__name__ = view.__name__
+        wrapper.__doc__ = view.__doc__
+        return csrf_exempt(wrapper)
+
+    return decorate
+
+
+@_api(["POST"])
+def create_invoice(request: HttpRequest, account: dict[str, Any]) -> HttpResponse:
+    """Create Invoice: every field checked against the documented limits; 201."""
+    try:
+        body = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "invalid_json", "Request body should be valid JSON format.")
+    if not isinstance(body, dict):
+        return _error(400, "invalid_json", "Request body should be a JSON object.")
+    errors = request_errors(body)
+    if errors:
+        prop, explanation = sorted(errors.items())[0]
+        return _error(400, "validation_error", f"{prop} {explanation}.", prop)
+    order = body["order"]
+    currency = str(order["currency"])
+    try:
+        amount = money.validate_amount(order["amount"], currency)
+    except Exception:
+        return _error(400, "validation_error", "order.amount is not valid.", "order.amount")
+    invoice_id = secrets.token_hex(8).upper()
+    now = timezone.now()
+    validity = int(order.get("validity") or DEFAULT_VALIDITY)
+    emi = body.get("emi") or {}
+    discount = body.get("discount") or {}
+    customs = list(body.get("customs") or [])
+    if discount.get("codes"):
+        customs.append({"discount_code": ",".join(discount["codes"])})
+    base = request.path[: -len("invoice")]
+    page = request.build_absolute_uri(f"{base}payment/?invoice={invoice_id}")
+    invoice: dict[str, Any] = {
+        "invoice_id": invoice_id,
+        "reference": order.get("reference"),
+        "order": {
+            "amount": money.format_decimal(amount, currency),
+            "currency": currency,
+            "type": "emi_purchase" if emi.get("enable") else "purchase",
+            "has_emi": int(bool(emi.get("enable"))),
+            "discount_availed": 0,
+            "redirect_url": order["redirect_url"],
+            "created_at": _time(now),
+            "status": "PENDING",
+        },
+        "product": dict(body["product"]),
+        "billing": {"customer": body["billing"]["customer"]},
+        "shipping": {"customer": body["shipping"]["customer"]},
+        "transactions": [],
+        "customs": customs,
+        "_app_key": account["app_key"],
+        "_ipn_url": order.get("ipn_url") or "",
+        "_expires": now + timedelta(seconds=validity),
+        "_page": page,
+        "_refunds": [],
+    }
+    with store.table(TABLE) as invoices:
+        invoices[invoice_id] = invoice
+    data = _public(invoice)
+    data["order"].update(
+        {
+            "has_discount": int(bool(discount.get("enable"))),
+            "emi": {"partner": None, "tenor": None, "is_used": 0},
+        }
+    )
+    data["order"].pop("discount_availed")
+    data.pop("transactions")
+    data["action"] = {"type": "redirect", "url": page, "payload": None, "method": "GET"}
+    return _success(data, status=201)
+
+
+@_api(["GET"])
+def get_invoice(
+    request: HttpRequest, account: dict[str, Any], found: dict[str, Any]
+) -> HttpResponse:
+    """Retrieving an invoice."""
+    return _success(_public(found))
+
+
+@_api(["GET"])
+def ipn_validate(
+    request: HttpRequest, account: dict[str, Any], found: dict[str, Any], amount: str
+) -> HttpResponse:
+    """IPN validate: the invoice, if ``amount`` is its amount."""
+    if not DECIMAL_RX.match(amount) or Decimal(amount) != Decimal(found["order"]["amount"]):
+        return _error(400, "invalid_amount", "Amount does not match the invoice.", "amount")
+    return _success(_public(found))
+
+
+def _remaining(invoice: dict[str, Any]) -> Decimal:
+    taken = sum(
+        (Decimal(r["amount"]) for r in invoice["_refunds"] if r["status"] != "REJECTED"),
+        Decimal(0),
+    )
+    return Decimal(invoice["order"]["amount"]) - taken
+
+
+def _refund_state(invoice: dict[str, Any]) -> str:
+    live = [r for r in invoice["_refunds"] if r["status"] != "REJECTED"]
+    if any(r["status"] == "REFUND_PENDING" for r in live):
+        return "REFUND_PENDING"
+    if not live:
+        return "ACCEPTED"
+    return "REFUNDED" if _remaining(invoice) == 0 else "PARTIALLY_REFUNDED"
+
+
+def _refund_lines(invoice: dict[str, Any]) -> None:
+    """Rewrite the invoice's refund transaction lines from its refunds."""
+    others = [t for t in invoice["transactions"] if t["type"] != "refund"]
+    invoice["transactions"] = others + [
+        {
+            "amount": f"-{r['amount']}",
+            "currency": invoice["order"]["currency"],
+            "status": r["status"],
+            "type": "refund",
+            "time": r["time"],
+        }
+        for r in invoice["_refunds"]
+    ]
+
+
+@_api(["POST"])
+def refund(request: HttpRequest, account: dict[str, Any], found: dict[str, Any]) -> HttpResponse:
+    """Refund Request: partial or full, at most 5 times, never above what is left; 202."""
+    try:
+        body = json.loads(request.body or b"")
+        data = body["refund"]
+        raw_amount = data["amount"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return _error(400, "validation_error", "refund.amount is required.", "refund.amount")
+    currency = found["order"]["currency"]
+    if not isinstance(raw_amount, str) or not DECIMAL_RX.match(raw_amount):
+        return _error(
+            400, "validation_error", "refund.amount must be a decimal string.", "refund.amount"
+        )
+    amount = Decimal(raw_amount)
+    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+        return _error(400, "validation_error", "refund.amount is out of range.", "refund.amount")
+    if data.get("currency") != currency:
+        return _error(
+            400, "validation_error", "refund.currency must be the invoice's.", "refund.currency"
+        )
+    with store.table(TABLE):
+        status = found["order"]["status"]
+        if status not in ("ACCEPTED", "PARTIALLY_REFUNDED", "REFUND_PENDING"):
+            return _error(400, "not_allowed", f"Invoice is {status}; it cannot be refunded.")
+        live = [r for r in found["_refunds"] if r["status"] != "REJECTED"]
+        if len(live) >= MAX_REFUNDS:
+            return _error(400, "refund_limit", f"At most {MAX_REFUNDS} refunds per invoice.")
+        if amount > _remaining(found):
+            return _error(
+                400,
+                "refund_amount",
+                "amount can not be more than the remaining invoice amount.",
+                "refund.amount",
+            )
+        instant = _refund_mode() == "instant"
+        found["_refunds"].append(
+            {
+                "amount": money.format_decimal(amount, currency),
+                "status": "REFUNDED" if instant else "REFUND_PENDING",
+                "time": _time(timezone.now()),
+            }
+        )
+        _refund_lines(found)
+        found["order"]["status"] = _refund_state(found)
+        answer = {
+            "order": {
+                "invoice": found["invoice_id"],
+                "amount": found["order"]["amount"],
+                "currency": currency,
+                "status": found["order"]["status"],
+            },
+            "refund": {"amount": money.format_decimal(amount, currency), "status": "APPROVED"},
+        }
+    if instant:
+        send_ipn(found)
+    return _success(answer, status=202, result="SUCCESS")
+
+
+def settle_refunds(invoice_id: str, outcome: str = "refunded", *, notify: bool = True) -> int:
+    """Settle every pending refund of an invoice (``refunded`` or ``rejected``); how many."""
+    found = _load(invoice_id)
+    if found is None:
+        raise KeyError(invoice_id)
+    final = {"refunded": "REFUNDED", "rejected": "REJECTED"}[outcome]
+    with store.table(TABLE):
+        pending = [r for r in found["_refunds"] if r["status"] == "REFUND_PENDING"]
+        for item in pending:
+            item["status"] = final
+        _refund_lines(found)
+        found["order"]["status"] = _refund_state(found)
+    if pending and notify:
+        send_ipn(found)
+    return len(pending)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def panel_refunds(request: HttpRequest, invoice_id: str) -> HttpResponse:
+    """The merchant panel's view of refunds: settle the pending ones (emulator only)."""
+    outcome = request.POST.get("outcome", "refunded")
+    if outcome not in ("refunded", "rejected"):
+        return HttpResponse("Choose refunded or rejected.", status=400, content_type="text/plain")
+    try:
+        count = settle_refunds(invoice_id, outcome)
+    except KeyError:
+        return HttpResponse("No such invoice.", status=404, content_type="text/plain")
+    return HttpResponse(f"{count} refund(s) {outcome}.", content_type="text/plain")
+
+
+def ipn_fields(invoice: dict[str, Any]) -> dict[str, str]:
+    """The IPN's parameters for an invoice's current state (invoice, amount, status, reference)."""
+    return {
+        "invoice": invoice["invoice_id"],
+        "amount": invoice["order"]["amount"],
+        "status": invoice["order"]["status"],
+        "reference": str(invoice.get("reference") or ""),
+    }
+
+
+def send_ipn(invoice: dict[str, Any]) -> bool:
+    """POST the IPN (form-encoded) to the invoice's ``ipn_url``; True if it answered 2xx."""
+    url = invoice["_ipn_url"]
+    if not url:
+        return False
+    try:
+        response = requests.post(url, data=ipn_fields(invoice), timeout=(5, 30))
+    except requests.RequestException as exc:
+        logger.warning("PortPos IPN to %s failed: %s", url, exc)
+        return False
+    return 200 <= response.status_code < 300
+
+
+def settle_payment(invoice: dict[str, Any], outcome: str) -> None:
+    """Apply the customer's choice (pay, decline, cancel) to a pending invoice."""
+    status = OUTCOMES[outcome]
+    order = invoice["order"]
+    now = _time(timezone.now())
+    order["status"] = status
+    if status == "ACCEPTED":
+        amount = Decimal(order["amount"])
+        fee = (amount * FEE_RATE).quantize(Decimal("0.01"))
+        customer = invoice["billing"]["customer"]
+        invoice["billing"].update(
+            {
+                "payer": {
+                    "name": customer.get("name"),
+                    "account": "411111xxxxxx1111",
+                    "ip_address": "127.0.0.1",
+                    "user_agent": "PortPos emulator",
+                },
+                "gateway": {
+                    "category": "card",
+                    "network": "visa",
+                    "status": "APPROVED",
+                    "approve_code": secrets.token_hex(6).upper(),
+                    "reason": "APPROVED (emulated)",
+                },
+                "source": {
+                    "category": "card",
+                    "number": "411111xxxxxx1111",
+                    "brand": {"name": "VISA", "type": None, "category": None},
+                    "issuer": {"name": "EMULATED BANK", "country": {"iso2": "BD", "iso3": "BGD"}},
+                },
+            }
+        )
+        invoice["transactions"] = [
+            {
+                "amount": order["amount"],
+                "currency": order["currency"],
+                "status": "ACCEPTED",
+                "type": order["type"],
+                "time": now,
+            },
+            {
+                "amount": f"-{fee}",
+                "currency": order["currency"],
+                "status": "ACCEPTED",
+                "type": "fee",
+                "time": now,
+            },
+        ]
+    elif status == "REJECTED":
+        invoice["billing"]["gateway"] = {
+            "category": "card",
+            "network": "visa",
+            "status": "DECLINED",
+            "reason": "Card declined (emulated)",
+        }
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def payment_page(request: HttpRequest) -> HttpResponse:
+    """The hosted payment page (``/payment/?invoice=ID``): pay, decline or cancel."""
+    invoice_id = request.GET.get("invoice", "")
+    found = _load(invoice_id)
+    if found is None:
+        return HttpResponse("No such invoice.", status=404, content_type="text/plain")
+    if request.method == "GET":
+        return render(
+            request,
+            "django_multipay/sandbox/portpos_pay.html",
+            {"invoice": _public(found), "outcomes": list(OUTCOMES)},
+        )
+    outcome = request.POST.get("outcome", "")
+    if outcome not in OUTCOMES:
+        return HttpResponse("Choose pay, decline or cancel.", status=400, content_type="text/plain")
+    with store.table(TABLE):
+        if found["order"]["status"] != "PENDING":
+            return HttpResponse(
+                f"Invoice is already {found['order']['status']}.",
+                status=409,
+                content_type="text/plain",
+            )
+        settle_payment(found, outcome)
+    # IPN: "This will notify only on success/failed payment."
+    if OUTCOMES[outcome] in ("ACCEPTED", "REJECTED"):
+        send_ipn(found)
+    return HttpResponseRedirect(found["order"]["redirect_url"])
+
+
+urlpatterns = [
+    path("invoice", create_invoice, name="portpos-invoices"),
+    path("invoice/<str:invoice_id>", get_invoice, name="portpos-invoice"),
+    path("invoice/ipn/<str:invoice_id>/<str:amount>", ipn_validate, name="portpos-ipn"),
+    path("invoice/refund/<str:invoice_id>", refund, name="portpos-refund"),
+    path("payment/", payment_page, name="portpos-pay"),
+    path("panel/invoice/<str:invoice_id>/refunds", panel_refunds, name="portpos-panel-refunds"),
+]

@@ -1,0 +1,575 @@
+"""Paylands wire format: every call's method, path, headers and body; errors; status maps."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import responses
+from django.test import override_settings
+
+from django_multipay import payments
+from django_multipay.checks import check_settings
+from django_multipay.exceptions import (
+    GatewayAPIError,
+    InvalidRequest,
+    PaymentDeclined,
+    RefundError,
+)
+from django_multipay.gateways import paylands
+from django_multipay.gateways.paylands import (
+    ERRORS,
+    ORDER_STATUS_MAP,
+    TRANSACTION_STATUS_MAP,
+    PaylandsGateway,
+)
+from django_multipay.gateways.paylands_hash import hash_matches, php_json, validation_hash
+from django_multipay.models import Invoice, Order
+from django_multipay.registry import get_gateway
+from django_multipay.sandbox import paylands as emulator
+from django_multipay.sandbox.store import store
+from django_multipay.status import InvoiceStatus, RefundStatus
+from django_multipay.testing.factories import OrderFactory
+from django_multipay.testing.router import EmulatorRouter
+
+BASE = "http://testserver/sandbox/paylands/"
+BASIC = "Basic " + base64.b64encode(b"paylands-api-key-one:").decode()
+SIGNATURE = "paylands-signature-one"
+SERVICE = "B1F13B01-BA97-491C-BBDE-1C18988BD229"
+
+
+def body_of(request: Any) -> dict[str, Any]:
+    return json.loads(request.body)
+
+
+def make_order(**fields: Any) -> Order:
+    order = OrderFactory(**fields)  # type: ignore[no-untyped-call]
+    assert isinstance(order, Order)
+    return order
+
+
+def start(order: Order, alias: str = "paylands") -> Invoice:
+    payments.start_payment(order, alias)
+    return Invoice.objects.filter(order=order).latest("created_at")
+
+
+def wire_order(status: str, amount: int = 10000, **extra: Any) -> dict[str, Any]:
+    return {
+        "uuid": "D16004FF-3421-409C-ADFC-DA2618D36135",
+        "amount": amount,
+        "currency": "978",
+        "status": status,
+        "refunded": 0,
+        "reference": "ref",
+        "transactions": [],
+        **extra,
+    }
+
+
+# -- POST /payment --------------------------------------------------------------------------------
+
+
+def test_payment_order_carries_every_field(router: EmulatorRouter) -> None:
+    order = make_order(
+        amount=Decimal("10.50"),
+        customer_name="Ana Sousa",
+        customer_email="ana@example.pt",
+        customer_phone="+351 912345678",
+        billing_address={
+            "line1": "Rua A 1",
+            "city": "Lisboa",
+            "postal_code": "1000",
+            "country": "PT",
+        },
+        shipping_address={},
+        description="Two books",
+    )
+    invoice = start(order)
+    [call] = router.requests_to(r"/payment$", "POST")
+    assert call.headers["Authorization"] == BASIC
+    body = body_of(call)
+    assert body == {
+        "amount": 1050,
+        "currency": "EUR",
+        "operative": "AUTHORIZATION",
+        "service": SERVICE,
+        "description": "Two books",
+        "reference": str(invoice.pk),
+        "customer_ext_id": "ana@example.pt",
+        "additional": order.reference,
+        "secure": True,
+        "url_ok": f"http://testserver/payments/return/{invoice.pk}/",
+        "url_ko": f"http://testserver/payments/return/{invoice.pk}/",
+        "url_post": "http://testserver/payments/notify/paylands/",
+        "extra_data": {
+            "profile": {
+                "first_name": "Ana",
+                "last_name": "Sousa",
+                "email": "ana@example.pt",
+                "phone": {"number": "912345678", "prefix": "351"},
+            },
+            "billing_address": {
+                "address1": "Rua A 1",
+                "city": "Lisboa",
+                "country": "PRT",
+                "zip_code": "1000",
+            },
+        },
+        "signature": SIGNATURE,
+    }
+    token = emulator._load(invoice.gateway_id)["token"]  # type: ignore[index]
+    assert invoice.redirect_url == f"{BASE}payment/process/{token}"
+    assert invoice.status == InvoiceStatus.PENDING
+
+
+def test_amounts_are_exact_integer_cents(router: EmulatorRouter) -> None:
+    # floor(100 * 0.29) is 28 in floating point; the money module gives 29.
+    start(make_order(amount=Decimal("0.29")))
+    assert body_of(router.requests_to(r"/payment$")[0])["amount"] == 29
+
+
+def test_bearer_auth_service_per_currency_and_alias_operative(router: EmulatorRouter) -> None:
+    start(make_order(), "paylands-deferred")
+    [call] = router.requests_to(r"/payment$")
+    assert call.headers["Authorization"] == "Bearer paylands-api-key-two"
+    body = body_of(call)
+    assert body["service"] == "0E6B6F0C-5D0B-4A4E-9C55-2E1B7C0F9A11"
+    assert body["operative"] == "DEFERRED"
+    assert body["signature"] == "paylands-signature-two"
+
+
+def test_per_payment_overrides_from_order_metadata(router: EmulatorRouter) -> None:
+    order = make_order(
+        metadata={
+            "paylands": {
+                "operative": "deferred",
+                "apm": "PAYSHOP",
+                "customer_ext_id": "cust-7",
+                "template_uuid": "T-1",
+                "dcc_template_uuid": "T-2",
+                "secure": False,
+                "save_card": True,
+                "lang": "pt",
+                "reference_valid_days": 5,
+                "extra_data": {"checkout": {"uuid": "CHK"}, "profile": {"first_name": "Rui"}},
+            }
+        }
+    )
+    invoice = start(order)
+    body = body_of(router.requests_to(r"/payment$")[0])
+    assert body["operative"] == "DEFERRED"
+    assert body["customer_ext_id"] == "cust-7"
+    assert (body["template_uuid"], body["dcc_template_uuid"]) == ("T-1", "T-2")
+    assert body["secure"] is False
+    assert body["save_card"] is True
+    assert body["extra_data"]["checkout"] == {"uuid": "CHK"}
+    assert body["extra_data"]["profile"]["first_name"] == "Rui"
+    payment = body["extra_data"]["payment"]
+    assert payment["maxNbrPayments"] == "1"
+    assert re.fullmatch(r"\d{8}", payment["expiration_date"])
+    assert invoice.redirect_url.endswith("?apm=PAYSHOP&lang=pt")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"operative": "PAYOUT"}, "operative"),
+        ({"apm": "BIZUM"}, "not enabled"),
+        ({"push": True}, "Push payments"),
+        ({"colour": "red"}, "Unknown keys"),
+    ],
+)
+def test_bad_per_payment_options_fail_the_attempt(
+    router: EmulatorRouter, metadata: dict[str, Any], message: str
+) -> None:
+    order = make_order(metadata={"paylands": metadata})
+    with pytest.raises(InvalidRequest, match=message):
+        payments.start_payment(order, "paylands")
+    assert Invoice.objects.get(order=order).status == InvoiceStatus.FAILED
+    assert router.calls == []
+
+
+def test_unknown_currency_is_not_offered() -> None:
+    gateway = get_gateway("paylands")
+    assert gateway.accepts_currency("EUR")
+    assert not gateway.accepts_currency("BDT")
+    assert PaylandsGateway("x", {"services": {"AED": "S"}}).accepts_currency("AED")
+    assert not PaylandsGateway("x", {"services": {"AED": "S"}}).accepts_currency("EUR")
+
+
+def test_environments_and_base_url_override() -> None:
+    assert (
+        PaylandsGateway("x", {"sandbox": True}).base_url == "https://api.paylands.com/v1/sandbox/"
+    )
+    assert PaylandsGateway("x", {}).base_url == "https://api.paylands.com/v1/"
+    assert PaylandsGateway("x", {"base_url": "http://proxy/"}).base_url == "http://proxy/"
+
+
+def test_missing_credentials_fail_the_system_check() -> None:
+    config = {"GATEWAYS": {"p": {"BACKEND": "django_multipay.gateways.paylands.PaylandsGateway"}}}
+    with override_settings(MULTIPAY=config, DEBUG=True):
+        [message] = check_settings()
+    assert message.id == "multipay.E004"
+    assert "api_key, signature, service" in message.msg
+
+
+# -- the other calls ------------------------------------------------------------------------------
+
+
+def test_read_back_is_an_authenticated_get(router: EmulatorRouter) -> None:
+    invoice = start(make_order())
+    result = get_gateway("paylands").fetch_status(invoice)
+    [call] = router.requests_to(rf"/order/{invoice.gateway_id}$", "GET")
+    assert call.headers["Authorization"] == BASIC
+    assert not call.body
+    assert (result.status, result.amount, result.currency) == ("pending", Decimal("100.00"), "EUR")
+
+
+def test_confirmation_cancellation_refund_direct_and_push_bodies(router: EmulatorRouter) -> None:
+    gateway = get_gateway("paylands")
+    invoice = start(make_order(metadata={"paylands": {"operative": "DEFERRED"}}))
+    order = emulator._load(invoice.gateway_id)
+    assert order is not None
+    emulator._settle_card(order, "5590337536718399", True)
+    gateway.capture(invoice, Decimal("40.00"))
+    assert body_of(router.requests_to(r"/payment/confirmation$", "POST")[0]) == {
+        "order_uuid": invoice.gateway_id,
+        "amount": 4000,
+        "signature": SIGNATURE,
+    }
+    invoice.refresh_from_db()
+    refund = payments.refund(invoice, Decimal("15.00"))
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert body_of(router.requests_to(r"/payment/refund$", "POST")[0]) == {
+        "order_uuid": invoice.gateway_id,
+        "amount": 1500,
+        "signature": SIGNATURE,
+    }
+    other = start(make_order(metadata={"paylands": {"operative": "DEFERRED"}}))
+    held = emulator._load(other.gateway_id)
+    assert held is not None
+    emulator._settle_card(held, "5590337536718399", True)
+    gateway.cancel(other)
+    assert body_of(router.requests_to(r"/payment/cancellation$", "POST")[0]) == {
+        "order_uuid": other.gateway_id,
+        "signature": SIGNATURE,
+    }
+    third = start(make_order())
+    card = emulator.register_card(
+        "paylands-api-key-one", third.order.customer_email, "5590337536718399"
+    )
+    gateway.pay_with_saved_card(third, card, "10.0.0.1")
+    assert body_of(router.requests_to(r"/payment/direct$", "POST")[0]) == {
+        "order_uuid": third.gateway_id,
+        "card_uuid": card,
+        "customer_ip": "10.0.0.1",
+        "signature": SIGNATURE,
+    }
+    fourth = start(make_order())
+    gateway.push(fourth.gateway_id, "PAYSHOP")
+    assert body_of(router.requests_to(r"/payment/push$", "POST")[0]) == {
+        "order_uuid": fourth.gateway_id,
+        "apm": "PAYSHOP",
+        "signature": SIGNATURE,
+    }
+    assert all(
+        c.headers["Authorization"] == BASIC for c in router.calls if "/sandbox/paylands/" in c.url
+    )
+
+
+def test_emulator_is_strict(router: EmulatorRouter) -> None:
+    client = router.client
+    url = "/sandbox/paylands/payment"
+    good = {
+        "amount": 100,
+        "operative": "AUTHORIZATION",
+        "service": SERVICE,
+        "customer_ext_id": "c",
+        "description": "d",
+        "url_ok": "http://x/",
+        "url_ko": "http://x/",
+        "url_post": "http://x/n",
+        "signature": SIGNATURE,
+    }
+
+    def post(body: dict[str, Any], auth: str = BASIC) -> int:
+        return client.post(
+            url, body, content_type="application/json", headers={"Authorization": auth}
+        ).status_code
+
+    assert post(good) == 200
+    assert post(good, auth="Basic " + base64.b64encode(b"nobody:").decode()) == 401
+    assert post({**good, "signature": "wrong"}) == 403
+    assert post({k: v for k, v in good.items() if k != "signature"}) == 403
+    assert post({**good, "amount": "1.00"}) == 400
+    assert post({**good, "amount": 1.5}) == 400
+    assert post({k: v for k, v in good.items() if k != "url_post"}) == 400
+    assert post({**good, "service": "unknown"}) == 400
+    assert post({**good, "operative": "PAYOUT"}) == 400
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", sorted(ERRORS))
+def test_every_documented_error_becomes_a_clear_exception(status: int) -> None:
+    gateway = PaylandsGateway(
+        "paylands", {**get_gateway("paylands").options, "rate_limit_retries": 0}
+    )
+    answer = {"message": "Boom", "code": status, "details": "Service not found: F46ER1Q8"}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{BASE}payment/cancellation", json=answer, status=status)
+        with pytest.raises((GatewayAPIError, PaymentDeclined)) as caught:
+            gateway.cancel(Invoice(gateway_id="U", currency="EUR"))
+    error = caught.value
+    code, meaning = ERRORS[status]
+    assert error.code == code
+    assert "Service not found: F46ER1Q8" in error.message
+    assert meaning in error.message
+    assert SIGNATURE not in str(error)
+    if status == 402:
+        assert isinstance(error, PaymentDeclined)
+    else:
+        assert isinstance(error, GatewayAPIError)
+        assert error.http_status == status
+
+
+def test_error_code_in_a_200_body_is_an_error() -> None:
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, f"{BASE}order/U", json={"code": 404, "message": "Not Found"})
+        with pytest.raises(GatewayAPIError) as caught:
+            get_gateway("paylands").read_order("U")
+    assert caught.value.code == "not_found"
+
+
+def test_rate_limited_reads_back_off_and_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    gateway = PaylandsGateway(
+        "paylands", {**get_gateway("paylands").options, "rate_limit_backoff": 0.5}
+    )
+    monkeypatch.setattr(gateway, "sleep", waits.append)
+    answer = {"code": 200, "message": "OK", "order": wire_order("SUCCESS")}
+    limited = {"code": 429, "message": "Too Many Requests"}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, f"{BASE}order/U", json=limited, status=429)
+        mock.add(
+            responses.GET, f"{BASE}order/U", json=limited, status=429, headers={"Retry-After": "2"}
+        )
+        mock.add(responses.GET, f"{BASE}order/U", json=answer)
+        assert gateway.read_order("U")["order"]["status"] == "SUCCESS"
+        assert len(mock.calls) == 3
+    assert waits == [0.5, 2.0]
+
+
+def test_rate_limited_reads_give_up_and_writes_never_repeat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gateway = PaylandsGateway(
+        "paylands", {**get_gateway("paylands").options, "rate_limit_retries": 2}
+    )
+    monkeypatch.setattr(gateway, "sleep", lambda seconds: None)
+    limited = {"code": 429, "message": "Too Many Requests"}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.GET, f"{BASE}order/U", json=limited, status=429)
+        with pytest.raises(GatewayAPIError) as caught:
+            gateway.read_order("U")
+        assert caught.value.code == "too_many_requests"
+        assert len(mock.calls) == 3
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{BASE}payment/cancellation", json=limited, status=429)
+        with pytest.raises(GatewayAPIError):
+            gateway.cancel(Invoice(gateway_id="U", currency="EUR"))
+        assert len(mock.calls) == 1
+
+
+def test_refund_refusals_are_refund_errors() -> None:
+    refund = payments.Refund(amount=Decimal("1.00"), currency="EUR")
+    refund.invoice = Invoice(gateway_id="U", currency="EUR", captured_amount=Decimal("5.00"))
+    for status in (400, 402, 409):
+        with responses.RequestsMock() as mock:
+            mock.add(responses.POST, f"{BASE}payment/refund", json={"code": status}, status=status)
+            with pytest.raises(RefundError):
+                get_gateway("paylands").refund(refund)
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{BASE}payment/refund", json={"code": 503}, status=503)
+        with pytest.raises(GatewayAPIError) as caught:
+            get_gateway("paylands").refund(refund)
+        assert caught.value.http_status == 503  # outcome unknown: the refund stays requested
+
+
+def test_refund_above_what_is_left_is_refused_without_a_call() -> None:
+    refund = payments.Refund(amount=Decimal("6.00"), currency="EUR")
+    refund.invoice = Invoice(gateway_id="U", currency="EUR", captured_amount=Decimal("5.00"))
+    with responses.RequestsMock(), pytest.raises(RefundError, match="exceeds"):
+        get_gateway("paylands").refund(refund)
+
+
+# -- statuses -------------------------------------------------------------------------------------
+
+EXPECTED_ORDER_STATUSES = {
+    "BLACKLISTED": "failed",
+    "CANCELLED": "cancelled",
+    "CREATED": "pending",
+    "EXPIRED": "expired",
+    "FRAUD": "failed",
+    "PARTIALLY_REFUNDED": "partially_refunded",
+    "PARTIALLY_CONFIRMED": "paid",
+    "PENDING_CONFIRMATION": "authorized",
+    "REFUNDED": "refunded",
+    "SUCCESS": "paid",
+    "REFUSED": "failed",
+    "PENDING_PROCESSOR_RESPONSE": "pending",
+    "PENDING_3DS_RESPONSE": "pending",
+    "PENDING_CARD": "pending",
+    "USER_CANCELLED": "cancelled",
+    "REDIRECTED_TO_3DS": "pending",
+    "AUTHENTICATION_REQUIRED": "pending",
+    "PENDING_PAYMENT": "pending",
+    "THREEDS_EXPIRED": "expired",
+}
+
+
+def test_all_nineteen_order_statuses_are_mapped() -> None:
+    assert len(EXPECTED_ORDER_STATUSES) == 19
+    assert ORDER_STATUS_MAP == EXPECTED_ORDER_STATUSES
+
+
+@pytest.mark.parametrize(("wire", "ours"), sorted(EXPECTED_ORDER_STATUSES.items()))
+def test_order_status_maps(wire: str, ours: str) -> None:
+    result = get_gateway("paylands").status_from({"order": wire_order(wire, refunded=2500)}, "EUR")
+    assert result.status == ours
+    assert (result.amount, result.currency) == (Decimal("100.00"), "EUR")
+    if ours in ("failed", "cancelled", "expired"):
+        assert result.failure_reason.startswith(wire)
+    else:
+        assert result.failure_reason == ""
+    if ours in ("refunded", "partially_refunded"):
+        assert result.refunded_amount == Decimal("25.00")
+
+
+@pytest.mark.parametrize("wire", ["FRAUD", "BLACKLISTED"])
+def test_fraud_and_blacklist_fail_with_their_reason(wire: str) -> None:
+    tx = {"operative": "AUTHORIZATION", "amount": 10000, "status": "REFUSED", "error": "ANTIFRAUD"}
+    result = get_gateway("paylands").status_from(wire_order(wire, transactions=[tx]), "EUR")
+    assert result.status == InvoiceStatus.FAILED
+    assert wire in result.failure_reason
+    assert "ANTIFRAUD" in result.failure_reason
+
+
+def test_partially_confirmed_captures_the_confirmed_part() -> None:
+    transactions = [
+        {"operative": "DEFERRED", "amount": 10000, "status": "SUCCESS"},
+        {"operative": "CONFIRMATION", "amount": 4000, "status": "SUCCESS"},
+    ]
+    result = get_gateway("paylands").status_from(
+        wire_order("PARTIALLY_CONFIRMED", transactions=transactions), "EUR"
+    )
+    assert (result.status, result.captured_amount) == ("paid", Decimal("40.00"))
+
+
+def test_unknown_status_is_an_error_not_a_guess() -> None:
+    with pytest.raises(GatewayAPIError, match="unknown status"):
+        get_gateway("paylands").status_from(wire_order("TELEPORTED"), "EUR")
+
+
+@pytest.mark.parametrize(
+    ("wire", "ours"),
+    [
+        ("CREATED", RefundStatus.PENDING),
+        ("SUCCESS", RefundStatus.SUCCEEDED),
+        ("REFUSED", RefundStatus.FAILED),
+        ("ERROR", RefundStatus.FAILED),
+        ("PENDING", RefundStatus.PENDING),
+        ("CANCELLED", RefundStatus.FAILED),
+    ],
+)
+def test_all_six_transaction_statuses_are_mapped(wire: str, ours: str) -> None:
+    assert len(TRANSACTION_STATUS_MAP) == 6
+    tx = {"uuid": "T", "operative": "REFUND", "amount": 150, "status": wire, "error": "NONE"}
+    result = get_gateway("paylands")._refund_result(tx, "EUR", tx)
+    assert (result.status, result.amount, result.gateway_refund_id) == (ours, Decimal("1.50"), "T")
+
+
+@pytest.mark.parametrize(
+    ("wire", "alpha"), [("978", "EUR"), (978, "EUR"), ("840", "USD"), ("EUR", "EUR")]
+)
+def test_currencies_are_read_as_iso_numeric(wire: Any, alpha: str) -> None:
+    assert paylands.currency_from_wire(wire) == alpha
+
+
+# -- validation_hash ------------------------------------------------------------------------------
+
+NOTIFICATION = {
+    "message": "OK",
+    "code": 200,
+    "order": {"uuid": "D16004FF", "amount": 1050, "currency": "978", "status": "SUCCESS"},
+    "client": {"uuid": "42B8CF56"},
+    "extra_data": {"profile": {"first_name": "José"}},
+}
+
+
+def signed() -> dict[str, Any]:
+    body = json.loads(json.dumps(NOTIFICATION))
+    body["validation_hash"] = validation_hash(body, SIGNATURE)
+    return body
+
+
+def test_good_hash_matches() -> None:
+    assert hash_matches(signed(), SIGNATURE)
+
+
+def test_hash_covers_order_client_and_extra_data_as_php_encodes_them() -> None:
+    text = php_json({k: NOTIFICATION[k] for k in ("order", "client", "extra_data")})
+    assert '"first_name":"Jos\\u00e9"' in text
+    assert " " not in text
+    assert php_json({"ua": "Mozilla/5.0"}) == '{"ua":"Mozilla\\/5.0"}'
+    assert (
+        validation_hash(NOTIFICATION, SIGNATURE)
+        == hashlib.sha256((text + SIGNATURE).encode()).hexdigest()
+    )
+
+
+def test_altered_order_fails() -> None:
+    body = signed()
+    body["order"]["status"] = "REFUSED"
+    assert not hash_matches(body, SIGNATURE)
+
+
+def test_altered_amount_fails() -> None:
+    body = signed()
+    body["order"]["amount"] = 1
+    assert not hash_matches(body, SIGNATURE)
+
+
+def test_missing_hash_fails() -> None:
+    body = signed()
+    del body["validation_hash"]
+    assert not hash_matches(body, SIGNATURE)
+    body["validation_hash"] = ""
+    assert not hash_matches(body, SIGNATURE)
+
+
+def test_other_signature_and_other_algorithm_fail() -> None:
+    assert not hash_matches(signed(), "another-signature")
+    assert not hash_matches(signed(), SIGNATURE, "hmac-sha256")
+    body = signed()
+    body["validation_hash"] = validation_hash(body, SIGNATURE, "hmac-sha256")
+    assert hash_matches(body, SIGNATURE, "hmac-sha256")
+
+
+def test_hash_without_extra_data_covers_order_and_client_only() -> None:
+    body = {k: v for k, v in NOTIFICATION.items() if k != "extra_data"}
+    text = php_json({"order": body["order"], "client": body["client"]})
+    assert (
+        validation_hash(body, SIGNATURE) == hashlib.sha256((text + SIGNATURE).encode()).hexdigest()
+    )
+
+
+def test_emulator_state_is_per_test(router: EmulatorRouter) -> None:
+    with store.table(emulator.ORDERS) as orders:
+        assert orders == {}
