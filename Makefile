@@ -39,10 +39,11 @@ STAMP_LINT := $(VENV)/.stamp-lint
 STAMP_TYPE := $(VENV)/.stamp-type
 STAMP_DOCS := $(VENV)/.stamp-docs
 
-.PHONY: help install test demo lint format type docs migrations-check package-check check clean distclean
+.PHONY: help install test api-fuzz demo lint format type docs migrations-check package-check check clean distclean
 
 help:
 	@echo "make test              run the test suite (PYTEST_ARGS=... to pass options; DATABASE_URL selects the database)"
+	@echo "make api-fuzz          fuzz the REST API against its OpenAPI schema (schemathesis; API_FUZZ_EXAMPLES=10)"
 	@echo "make demo              migrate, load demo data and serve the example shop on $(DEMO_ADDR)"
 	@echo "make lint              ruff check and ruff format --check"
 	@echo "make format            ruff check --fix and ruff format"
@@ -86,6 +87,12 @@ install: $(STAMP_TEST)
 
 test: $(STAMP_TEST)
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+# In-process (WSGI) against the example shop on a throwaway database, as staff and as a
+# customer. pytest-django stays off: the example shop has its own settings.
+api-fuzz: $(STAMP_TEST)
+	$(VENV_PY) -m pytest -p no:django -p no:cacheprovider -W ignore::pytest.PytestConfigWarning \
+		-q .ci/api_fuzz.py
 
 demo: $(STAMP_TEST)
 	$(MANAGE) migrate --noinput

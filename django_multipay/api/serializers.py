@@ -1,0 +1,398 @@
+"""What the API reads and writes: orders, invoices, refunds, notifications, gateways, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+from rest_framework import serializers
+
+from django_multipay import money
+from django_multipay.api.fields import AmountField, MoneyField, validate_for_currency
+from django_multipay.models import Invoice, Notification, Order, OrderItem, Refund
+from django_multipay.models.order import ADDRESS_KEYS
+from django_multipay.registry import has_gateway
+
+#: Largest ``metadata`` object accepted, as JSON text.
+MAX_METADATA_BYTES = 16 * 1024
+#: Most line items one order may have.
+MAX_ITEMS = 500
+
+
+class StrictSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Refuses keys it does not know, so a misspelt field is an error rather than lost."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
+                        for key in unknown
+                    }
+                )
+        return super().to_internal_value(data)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+# -- errors (for the schema) ----------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    code = serializers.CharField(help_text="Machine-readable reason, like `amount_precision`.")
+    message = serializers.CharField(help_text="Human-readable explanation.")
+
+
+class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Every error the API answers."""
+
+    code = serializers.CharField(
+        help_text="Machine-readable: `invalid`, `not_found`, `permission_denied`, "
+        "`order_not_payable`, `invalid_status`, or the gateway's own code…"
+    )
+    message = serializers.CharField(help_text="Human-readable explanation.")
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=ErrorDetailSerializer(many=True),
+        required=False,
+        help_text="Per-field errors, keyed by the field's path (`items.0.unit_price`).",
+    )
+    gateway = serializers.CharField(
+        required=False, help_text="The gateway alias whose answer caused the error."
+    )
+
+
+# -- gateways -------------------------------------------------------------------------------
+
+
+class CapabilitiesSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    refund = serializers.BooleanField()
+    partial_refund = serializers.BooleanField()
+    max_refunds = serializers.IntegerField(
+        allow_null=True, help_text="Refunds one payment may have (null: no limit)."
+    )
+    capture = serializers.BooleanField()
+    cancel = serializers.BooleanField()
+    fetch_status = serializers.BooleanField(help_text="`verify` can read the true status.")
+
+
+class GatewaySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    alias = serializers.CharField(help_text="What to send as `gateway` when paying.")
+    label = serializers.CharField(help_text="The name to show customers.")  # type: ignore[assignment]
+    display_name = serializers.CharField()
+    currencies = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="ISO 4217 codes (null: any)."
+    )
+    min_amount = serializers.CharField(allow_null=True)
+    max_amount = serializers.CharField(allow_null=True)
+    capabilities = CapabilitiesSerializer()
+
+
+# -- orders ---------------------------------------------------------------------------------
+
+
+class AddressSerializer(StrictSerializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    email = serializers.CharField(
+        required=False, allow_blank=True, max_length=254, validators=[EmailValidator()]
+    )
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    line1 = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    line2 = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    city = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    state = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    postal_code = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    country = serializers.CharField(
+        required=False, allow_blank=True, max_length=2, help_text="ISO 3166-1 alpha-2."
+    )
+
+    def to_representation(self, instance: Any) -> Any:
+        if not isinstance(instance, Mapping):
+            return {}
+        return {key: str(instance[key]) for key in ADDRESS_KEYS if key in instance}
+
+
+class OrderItemInputSerializer(StrictSerializer):
+    reference = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    name = serializers.CharField(max_length=150)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    quantity = serializers.IntegerField(required=False, default=1, min_value=1, max_value=100_000)
+    unit_price = AmountField()
+    url = serializers.URLField(required=False, allow_blank=True, max_length=200)
+    image_url = serializers.URLField(required=False, allow_blank=True, max_length=200)
+
+
+class OrderItemSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    unit_price = MoneyField(currency_attr="order.currency")
+    total = MoneyField(currency_attr="order.currency")
+    url = serializers.CharField(read_only=True, help_text="Empty, or a URL.")
+    image_url = serializers.CharField(read_only=True, help_text="Empty, or a URL.")
+
+    class Meta:
+        model = OrderItem
+        fields = (
+            "reference",
+            "name",
+            "description",
+            "quantity",
+            "unit_price",
+            "total",
+            "url",
+            "image_url",
+        )
+        read_only_fields = fields
+
+
+class InvoiceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    order = serializers.UUIDField(source="order.public_id", read_only=True)
+    amount = MoneyField()
+    captured_amount = MoneyField()
+    refunded_amount = MoneyField()
+    refundable_amount = MoneyField(help_text="Captured minus refunded.")
+    redirect_url = serializers.CharField(
+        read_only=True, help_text="Where the customer was sent (empty until the gateway answers)."
+    )
+
+    class Meta:
+        model = Invoice
+        fields = (
+            "id",
+            "order",
+            "gateway",
+            "gateway_id",
+            "status",
+            "amount",
+            "currency",
+            "captured_amount",
+            "refunded_amount",
+            "refundable_amount",
+            "redirect_url",
+            "expires_at",
+            "failure_reason",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class OrderSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    amount = MoneyField()
+    tax_amount = MoneyField()
+    shipping_amount = MoneyField()
+    billing_address = AddressSerializer(read_only=True)
+    shipping_address = AddressSerializer(read_only=True)
+    metadata = serializers.DictField(read_only=True)
+    customer_email = serializers.CharField(read_only=True, help_text="Empty, or an address.")
+    items = OrderItemSerializer(many=True, read_only=True)
+    invoices = InvoiceSerializer(many=True, read_only=True, help_text="Payment attempts.")
+
+    class Meta:
+        model = Order
+        fields = (
+            "id",
+            "reference",
+            "status",
+            "amount",
+            "currency",
+            "tax_amount",
+            "shipping_amount",
+            "description",
+            "customer_name",
+            "customer_email",
+            "customer_phone",
+            "billing_address",
+            "shipping_address",
+            "success_url",
+            "failure_url",
+            "metadata",
+            "items",
+            "invoices",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class OrderCreateSerializer(StrictSerializer):
+    """A new order. ``amount`` defaults to the items' total plus tax and shipping."""
+
+    reference = serializers.CharField(max_length=100, help_text="Your own order number; unique.")
+    amount = AmountField(required=False)
+    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217 code.")
+    tax_amount = AmountField(required=False)
+    shipping_amount = AmountField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    customer_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    customer_email = serializers.CharField(
+        required=False, allow_blank=True, max_length=254, validators=[EmailValidator()]
+    )
+    customer_phone = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    billing_address = AddressSerializer(required=False)
+    shipping_address = AddressSerializer(required=False)
+    items = OrderItemInputSerializer(many=True, required=False, max_length=MAX_ITEMS)  # type: ignore[call-arg]
+    metadata = serializers.DictField(required=False, help_text="Any JSON object, up to 16 KiB.")
+    success_url = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="Where the customer lands after paying (a path, or a URL on this site).",
+    )
+    failure_url = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    def validate_currency(self, value: str) -> str:
+        try:
+            return money.normalize_currency(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code="currency") from None
+
+    def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
+        if _has_nul(value):
+            raise serializers.ValidationError("NUL characters are not allowed.", code="null")
+        if len(json.dumps(value)) > MAX_METADATA_BYTES:
+            raise serializers.ValidationError("Metadata is larger than 16 KiB.", code="too_large")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        currency = attrs["currency"]
+        if attrs.get("amount") is not None:
+            attrs["amount"] = validate_for_currency(attrs["amount"], currency, "amount")
+        for name in ("tax_amount", "shipping_amount"):
+            if attrs.get(name) is not None:
+                attrs[name] = validate_for_currency(attrs[name], currency, name, allow_zero=True)
+        errors: dict[str, Any] = {}
+        for index, item in enumerate(attrs.get("items", [])):
+            try:
+                item["unit_price"] = validate_for_currency(
+                    item["unit_price"], currency, "unit_price", allow_zero=True
+                )
+            except serializers.ValidationError as exc:
+                errors[f"items.{index}.unit_price"] = exc.detail["unit_price"]  # type: ignore[call-overload]
+        if attrs.get("amount") is None and not attrs.get("items"):
+            errors["amount"] = [
+                serializers.ErrorDetail("Give an amount, or items to add up.", code="required")
+            ]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+# -- paying ---------------------------------------------------------------------------------
+
+
+class PayRequestSerializer(StrictSerializer):
+    gateway = serializers.CharField(
+        required=False,
+        max_length=50,
+        help_text="A gateway alias from `GET gateways/` (default: the shop's default gateway).",
+    )
+
+    def validate_gateway(self, value: str) -> str:
+        if not has_gateway(value):
+            raise serializers.ValidationError(f"Unknown gateway {value!r}.", code="unknown_gateway")
+        return value
+
+
+class PaymentActionSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    method = serializers.ChoiceField(choices=["GET", "POST"])
+    url = serializers.URLField()
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.CharField(allow_blank=True),
+        help_text="Form fields to POST (empty for a GET redirect).",
+    )
+
+
+class PaymentSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    invoice = InvoiceSerializer()
+    action = PaymentActionSerializer(help_text="Where to send the customer now.")
+
+
+class CaptureRequestSerializer(StrictSerializer):
+    amount = AmountField(required=False, help_text="Default: the whole invoice.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        invoice = self.context["invoice"]
+        if attrs.get("amount") is not None:
+            attrs["amount"] = validate_for_currency(attrs["amount"], invoice.currency, "amount")
+        return attrs
+
+
+# -- refunds --------------------------------------------------------------------------------
+
+
+class RefundRequestSerializer(StrictSerializer):
+    amount = AmountField(required=False, help_text="Default: all that is left to refund.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        invoice = self.context["invoice"]
+        if attrs.get("amount") is not None:
+            attrs["amount"] = validate_for_currency(attrs["amount"], invoice.currency, "amount")
+        return attrs
+
+
+class RefundSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    invoice = serializers.UUIDField(source="invoice_id", read_only=True)
+    amount = MoneyField()
+
+    class Meta:
+        model = Refund
+        fields = (
+            "id",
+            "invoice",
+            "amount",
+            "currency",
+            "reason",
+            "status",
+            "gateway_refund_id",
+            "idempotency_key",
+            "failure_reason",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+# -- notifications --------------------------------------------------------------------------
+
+
+class NotificationSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    invoice = serializers.UUIDField(source="invoice_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Notification
+        fields: tuple[str, ...] = (
+            "id",
+            "gateway",
+            "invoice",
+            "method",
+            "path",
+            "remote_addr",
+            "received_at",
+            "verified",
+            "result",
+            "reason",
+            "attempts",
+            "processed_at",
+        )
+        read_only_fields = fields
+
+
+class NotificationDetailSerializer(NotificationSerializer):
+    headers = serializers.DictField(read_only=True, help_text="Secrets masked.")
+
+    class Meta(NotificationSerializer.Meta):
+        fields = (*NotificationSerializer.Meta.fields, "query_string", "headers", "body")
+        read_only_fields = fields
