@@ -1,13 +1,76 @@
-"""Admin pages for orders, invoices, refunds and notifications (money moves elsewhere)."""
+"""Admin pages for operators: look payments up, refund, verify, capture, cancel, reprocess.
+
+Statuses and amounts are read-only here: they change only through the actions, which call
+the Python API (:mod:`django_multipay.payments`), so every change goes through the processing
+engine's locks and the audit trail stays true. docs/admin.md is the operator's guide.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
+from django.views.decorators.http import require_POST
 
+from django_multipay import notifications, payments
+from django_multipay.admin_forms import (
+    RefundForm,
+    gateway_name,
+    new_admin_key,
+    operation_refusal,
+    refund_state,
+)
+from django_multipay.exceptions import (
+    AmountMismatch,
+    GatewayConfigurationError,
+    GatewayError,
+    InvalidRequest,
+    MultipayError,
+    RefundError,
+)
 from django_multipay.models import Invoice, Notification, Order, OrderItem, Refund
+from django_multipay.processing import Outcome
+from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
+from django_multipay.templatetags.multipay import money
+
+#: Notifications an operator may reprocess: kept because verification failed or was refused.
+REPROCESSABLE = (NotificationResult.FAILED, NotificationResult.REJECTED)
+
+Tool = dict[str, Any]
+
+
+def status_label(status: str) -> str:
+    try:
+        return str(InvoiceStatus(status).label).lower()
+    except ValueError:
+        return status
+
+
+def invoice_label(invoice: Invoice) -> str:
+    """How messages name an invoice: the order reference, the alias and the gateway's id."""
+    return f"{invoice.order.reference} ({invoice.gateway} {invoice.gateway_id or invoice.pk})"
+
+
+def pretty_json(value: Any) -> str:
+    return format_html(
+        '<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+        json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str),
+    )
+
+
+# -- shared pieces ---------------------------------------------------------------------------
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -25,44 +88,140 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
+class RecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """A record changed only through actions: never added, saved or deleted from a form.
+
+    The change permission is kept, because the actions need it; the form has no save button
+    and a POST to it is refused, since saving would write a stale copy over a status the
+    processing engine may just have changed.
+    """
+
+    change_form_template = "admin/django_multipay/change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # The record of what happened is kept.
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*self.fields_shown(), *super().get_readonly_fields(request, obj)]
+
+    def fields_shown(self) -> list[str]:
+        names: list[str] = []
+        for _title, options in self.fieldsets or ():
+            for name in options["fields"]:
+                names.extend(name if isinstance(name, (list, tuple)) else [name])
+        return names
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST":
+            raise PermissionDenied("These records change only through their actions.")
+        context = {
+            "title": capfirst(str(self.opts.verbose_name)),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete": False,
+            **(extra_context or {}),
+        }
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def tools(self, request: HttpRequest, obj: Any) -> list[Tool]:
+        """Buttons for the change page: ``{"label", "url", "post", "name"}``."""
+        return []
+
+    def subtitle(self, obj: Any) -> str:
+        return str(obj)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        context = dict(extra_context or {})
+        if obj is not None:
+            context["multipay_tools"] = self.tools(request, obj)
+            context.setdefault("subtitle", self.subtitle(obj))
+        return super().change_view(request, object_id, form_url, context)
+
+    def url_of(self, name: str, *args: Any) -> str:
+        return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_{name}", args=args)
+
+    def admin_page(self, request: HttpRequest, template: str, **context: Any) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "app_label": self.opts.app_label,
+                **context,
+            },
+        )
+
+    def object_or_deny(self, request: HttpRequest, object_id: str) -> Any:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied("No such record, or not yours to see.")
+        return obj
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+
+#: Shops type addresses without a scheme; https is what they mean (Django 6's default).
+URL_FIELDS: Mapping[type[models.Field[Any, Any]], Mapping[str, Any]] = {
+    models.URLField: {"assume_scheme": "https"}
+}
+
+
 class OrderItemInline(admin.TabularInline):  # type: ignore[type-arg]
     model = OrderItem
     extra = 0
+    formfield_overrides = URL_FIELDS
 
 
 class InvoiceInline(ReadOnlyInline):
     model = Invoice
-    fields = (
-        "gateway",
-        "gateway_id",
-        "status",
-        "amount",
-        "currency",
-        "captured_amount",
-        "refunded_amount",
-        "created_at",
-    )
+    fields = ("gateway", "gateway_id", "status", "amount_display", "refunded", "created_at")
     readonly_fields = fields
 
+    @admin.display(description="amount")
+    def amount_display(self, obj: Invoice) -> str:
+        return money(obj.amount, obj.currency)
 
-class RefundInline(ReadOnlyInline):
-    model = Refund
-    fields = (
-        "amount",
-        "currency",
-        "status",
-        "reason",
-        "gateway_refund_id",
-        "requested_by",
-        "created_at",
-    )
-    readonly_fields = fields
+    @admin.display(description="refunded")
+    def refunded(self, obj: Invoice) -> str:
+        return money(obj.refunded_amount, obj.currency)
 
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("reference", "amount", "currency", "status", "customer_email", "created_at")
-    list_filter = ("status", "currency", "invoices__gateway")
+    list_display = (
+        "reference",
+        "customer",
+        "amount_display",
+        "gateways",
+        "status",
+        "created_at",
+        "updated_at",
+    )
+    list_filter = (
+        "status",
+        ("invoices__gateway", admin.AllValuesFieldListFilter),
+        "currency",
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = (
         "reference",
         "public_id",
@@ -73,118 +232,769 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ("public_id", "status", "created_at", "updated_at")
     inlines = (OrderItemInline, InvoiceInline)
     date_hierarchy = "created_at"
+    formfield_overrides = URL_FIELDS
+
+    #: Fixed once a payment was attempted: the invoices keep what the customer was asked for.
+    MONEY_FIELDS = ("amount", "currency", "tax_amount", "shipping_amount")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
+        return super().get_queryset(request).prefetch_related("invoices")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.invoices.exists():
+            fields += [f for f in self.MONEY_FIELDS if f not in fields]
+        return fields
+
+    @admin.display(description="customer", ordering="customer_email")
+    def customer(self, obj: Order) -> str:
+        return " ".join(p for p in (obj.customer_name, f"<{obj.customer_email}>") if p != "<>")
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Order) -> str:
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="gateways")
+    def gateways(self, obj: Order) -> str:
+        return ", ".join(sorted({i.gateway for i in obj.invoices.all()}))
+
+
+# -- invoices --------------------------------------------------------------------------------
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = (
+        "amount_display",
+        "status",
+        "reason",
+        "gateway_refund_id",
+        "requested_by",
+        "failure_reason",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="amount")
+    def amount_display(self, obj: Refund) -> str:
+        return money(obj.amount, obj.currency)
+
+
+class NotificationInline(ReadOnlyInline):
+    model = Notification
+    fields = ("received_at", "result", "verified", "reason", "attempts")
+    readonly_fields = fields
+    ordering = ("-received_at", "-id")
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class InvoiceAdmin(RecordAdmin):
     list_display = (
-        "id",
-        "order",
+        "short_id",
+        "order_reference",
+        "customer",
+        "amount_display",
         "gateway",
-        "gateway_id",
         "status",
-        "amount",
-        "currency",
-        "created_at",
-    )
-    list_filter = ("status", "gateway", "currency")
-    search_fields = ("id", "gateway_id", "order__reference")
-    list_select_related = ("order",)
-    readonly_fields = (
-        "id",
-        "order",
-        "gateway",
-        "gateway_id",
-        "amount",
-        "currency",
-        "status",
-        "captured_amount",
-        "refunded_amount",
-        "redirect_url",
-        "expires_at",
-        "gateway_data",
-        "failure_reason",
+        "refunded_display",
         "created_at",
         "updated_at",
     )
-    inlines = (RefundInline,)
+    list_filter = (
+        "status",
+        "gateway",
+        "currency",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = (
+        "order__reference",
+        "gateway_id",
+        "order__customer_email",
+        "order__customer_name",
+        "id",
+    )
+    list_select_related = ("order",)
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (
+            "Payment",
+            {
+                "fields": (
+                    "order_link",
+                    "customer",
+                    "gateway_display",
+                    "gateway_id",
+                    "status",
+                    "amount_display",
+                    "captured_display",
+                    "refunded_display",
+                    "refundable_display",
+                    "failure_reason",
+                )
+            },
+        ),
+        (
+            "At the gateway",
+            {"fields": ("id", "redirect_url", "expires_at", "last_answer")},
+        ),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
+    inlines = (RefundInline, NotificationInline)
+    actions = ("refund_in_full", "refund_part", "verify_with_gateway", "capture", "cancel")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # Invoices are created by starting a payment.
+    # -- columns and fields --------------------------------------------------------------
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # The record of a payment attempt is kept.
+    @admin.display(description="invoice", ordering="created_at")
+    def short_id(self, obj: Invoice) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description="order", ordering="order__reference")
+    def order_reference(self, obj: Invoice) -> str:
+        return obj.order.reference
+
+    @admin.display(description="order")
+    def order_link(self, obj: Invoice) -> str:
+        url = reverse("admin:django_multipay_order_change", args=[obj.order_id])
+        return format_html(
+            '<a href="{}">{}</a> ({})',
+            url,
+            obj.order.reference,
+            obj.order.get_status_display().lower(),
+        )
+
+    @admin.display(description="customer", ordering="order__customer_email")
+    def customer(self, obj: Invoice) -> str:
+        order = obj.order
+        return " ".join(
+            p for p in (order.customer_name, f"<{order.customer_email}>") if p not in ("", "<>")
+        )
+
+    @admin.display(description="gateway")
+    def gateway_display(self, obj: Invoice) -> str:
+        return f"{obj.gateway} ({gateway_name(obj.gateway)})"
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Invoice) -> str:
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="captured")
+    def captured_display(self, obj: Invoice) -> str:
+        return money(obj.captured_amount, obj.currency)
+
+    @admin.display(description="refunded", ordering="refunded_amount")
+    def refunded_display(self, obj: Invoice) -> str:
+        return money(obj.refunded_amount, obj.currency)
+
+    @admin.display(description="refundable now")
+    def refundable_display(self, obj: Invoice) -> str:
+        state = refund_state(obj)
+        if state.refusal:
+            return f"nothing ({state.refusal})"
+        text = money(state.remaining, obj.currency)
+        if state.in_flight:
+            text += f"; {money(state.in_flight, obj.currency)} in progress at the gateway"
+        if state.max_refunds is not None:
+            text += f"; {state.count} of at most {state.max_refunds} refunds used"
+        return text
+
+    @admin.display(description="last gateway answer (secrets removed)")
+    def last_answer(self, obj: Invoice) -> str:
+        return pretty_json(obj.gateway_data)
+
+    def subtitle(self, obj: Invoice) -> str:
+        return (
+            f"{invoice_label(obj)}: {money(obj.amount, obj.currency)}, {status_label(obj.status)}"
+        )
+
+    # -- permissions ---------------------------------------------------------------------
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        """Refund actions need ``add_refund`` (they create refunds)."""
+        return bool(request.user.has_perm(f"{self.opts.app_label}.add_refund"))
+
+    def tools(self, request: HttpRequest, obj: Invoice) -> list[Tool]:
+        tools: list[Tool] = []
+        if self.has_refund_permission(request) and not refund_state(obj).refusal:
+            tools.append(
+                {"name": "refund", "label": "Refund…", "url": self.url_of("refund", obj.pk)}
+            )
+        if self.has_change_permission(request, obj):
+            for name, label, operation, post in (
+                ("verify", "Verify with gateway", "fetch_status", True),
+                ("capture", "Capture…", "capture", False),
+                ("cancel", "Cancel…", "cancel", False),
+            ):
+                if not operation_refusal(obj, operation):
+                    tools.append(
+                        {
+                            "name": name,
+                            "label": label,
+                            "url": self.url_of(name, obj.pk),
+                            "post": post,
+                        }
+                    )
+        return tools
+
+    def get_urls(self) -> list[Any]:
+        wrap: Callable[[Any], Any] = self.admin_site.admin_view
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path("<path:object_id>/refund/", wrap(self.refund_view), name=f"{name}_refund"),
+            path("<path:object_id>/verify/", wrap(self.verify_view), name=f"{name}_verify"),
+            path(
+                "<path:object_id>/capture/",
+                wrap(self.operation_view),
+                {"operation": "capture"},
+                name=f"{name}_capture",
+            ),
+            path(
+                "<path:object_id>/cancel/",
+                wrap(self.operation_view),
+                {"operation": "cancel"},
+                name=f"{name}_cancel",
+            ),
+            *super().get_urls(),
+        ]
+
+    # -- refunds -------------------------------------------------------------------------
+
+    @admin.action(description="Refund in full…", permissions=["refund"])
+    def refund_in_full(
+        self, request: HttpRequest, queryset: QuerySet[Invoice]
+    ) -> HttpResponse | None:
+        invoices = list(queryset.select_related("order"))
+        if request.POST.get("post") == "yes":
+            reason = request.POST.get("reason", "").strip() or "Refund in full"
+            for invoice in invoices:
+                key = request.POST.get(f"key-{invoice.pk}", "")
+                amount = request.POST.get(f"amount-{invoice.pk}", "")
+                if not key.startswith("admin-") or not amount:
+                    continue  # Shown as not refundable: nothing was offered for it.
+                self.submit_refund(request, invoice, amount, reason, key)
+            return None
+        states = [refund_state(invoice) for invoice in invoices]
+        ready: list[dict[str, Any]] = [
+            {"invoice": s.invoice, "state": s, "amount": s.remaining, "key": new_admin_key()}
+            for s in states
+            if s.can_refund
+        ]
+        refused = [{"invoice": s.invoice, "reason": s.refusal} for s in states if s.refusal]
+        total: dict[str, Decimal] = {}
+        for item in ready:
+            currency = item["invoice"].currency
+            total[currency] = total.get(currency, Decimal(0)) + item["amount"]
+        return self.admin_page(
+            request,
+            "admin/django_multipay/invoice/confirm_action.html",
+            title="Refund in full",
+            action="refund_in_full",
+            question="Refund these invoices in full? The money goes back to each customer.",
+            ready=ready,
+            refused=refused,
+            totals=[money(v, k) for k, v in sorted(total.items())],
+            ask_reason=True,
+            default_reason="Refund in full",
+            submit_label="Yes, refund in full",
+            invoices=invoices,
+        )
+
+    @admin.action(description="Refund part of one invoice…", permissions=["refund"])
+    def refund_part(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
+        selected = list(queryset[:2])
+        if len(selected) != 1:
+            self.message_user(
+                request, "Select exactly one invoice to refund part of it.", messages.WARNING
+            )
+            return None
+        return HttpResponseRedirect(self.url_of("refund", selected[0].pk))
+
+    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Refund part (or all) of one invoice: the form, then the refund."""
+        invoice = self.object_or_deny(request, object_id)
+        if not self.has_refund_permission(request):
+            raise PermissionDenied
+        change_url = self.url_of("change", invoice.pk)
+        state = refund_state(invoice)
+        if request.method == "POST":
+            form = RefundForm(request.POST, state=state)
+            key = str(request.POST.get("idempotency_key", ""))
+            if Refund.objects.filter(idempotency_key=key).exists():
+                # A reload or a second click of a page already submitted: never a second refund.
+                self.report_repeat(request, key)
+                return HttpResponseRedirect(change_url)
+            if form.is_valid():
+                self.submit_refund(
+                    request,
+                    invoice,
+                    form.cleaned_data["amount"],
+                    form.cleaned_data["reason"],
+                    form.cleaned_data["idempotency_key"],
+                )
+                return HttpResponseRedirect(change_url)
+        else:
+            form = RefundForm(
+                initial={
+                    "amount": form_amount(state.remaining, invoice.currency),
+                    "idempotency_key": new_admin_key(),
+                },
+                state=state,
+            )
+        return self.admin_page(
+            request,
+            "admin/django_multipay/invoice/refund_form.html",
+            title=f"Refund invoice {invoice.order.reference}",
+            original=invoice,
+            invoice=invoice,
+            state=state,
+            form=form,
+            gateway_name=gateway_name(invoice.gateway),
+            change_url=change_url,
+            captured=money(invoice.captured_amount, invoice.currency),
+            refunded=money(invoice.refunded_amount, invoice.currency),
+            in_flight=money(state.in_flight, invoice.currency),
+            remaining=money(state.remaining, invoice.currency),
+        )
+
+    def report_repeat(self, request: HttpRequest, key: str) -> None:
+        refund = Refund.objects.get(idempotency_key=key)
+        self.message_user(
+            request,
+            f"This refund was already submitted ({money(refund.amount, refund.currency)}, "
+            f"now {refund.get_status_display().lower()}); nothing was sent again.",
+            messages.WARNING,
+        )
+
+    def submit_refund(
+        self, request: HttpRequest, invoice: Invoice, amount: Any, reason: str, key: str
+    ) -> Refund | None:
+        """Refund through the Python API and report the outcome; never raises for the gateway."""
+        label = invoice_label(invoice)
+        if Refund.objects.filter(idempotency_key=key).exists():
+            self.report_repeat(request, key)
+            return None
+        asked = money(amount, invoice.currency)
+        try:
+            refund = payments.refund(
+                invoice, amount, reason=reason, user=request.user, idempotency_key=key
+            )
+        except (RefundError, AmountMismatch, InvalidRequest) as exc:
+            self.message_user(
+                request, f"Refund of {asked} on {label} refused: {exc}", messages.ERROR
+            )
+            self.log_change(request, invoice, f"Refund of {asked} refused: {exc}")
+            return None
+        except GatewayError as exc:
+            # No clear answer: the refund row stays requested and must not be sent again.
+            self.message_user(
+                request,
+                f"Refund of {asked} on {label}: no clear answer from the gateway ({exc}). "
+                "It stays requested; do not refund again. Check it at the gateway, or let "
+                "reconciliation settle it.",
+                messages.WARNING,
+            )
+            self.log_change(request, invoice, f"Refund of {asked} sent, outcome unknown: {exc}")
+            return None
+        except (MultipayError, GatewayConfigurationError) as exc:
+            self.message_user(
+                request, f"Refund of {asked} on {label} refused: {exc}", messages.ERROR
+            )
+            return None
+        invoice.refresh_from_db()
+        self.log_addition(
+            request, refund, f"Requested {money(refund.amount, refund.currency)}: {reason}"
+        )
+        self.log_change(
+            request,
+            invoice,
+            f"Refund {refund.pk} of {money(refund.amount, refund.currency)}: "
+            f"{refund.get_status_display().lower()}",
+        )
+        if refund.status == RefundStatus.SUCCEEDED:
+            self.message_user(
+                request,
+                f"Refunded {money(refund.amount, refund.currency)} on {label}. "
+                f"The invoice is now {status_label(invoice.status)}.",
+                messages.SUCCESS,
+            )
+        elif refund.status == RefundStatus.FAILED:
+            self.message_user(
+                request,
+                f"Refund of {money(refund.amount, refund.currency)} on {label} failed: "
+                f"{refund.failure_reason or 'the gateway gave no reason'}.",
+                messages.ERROR,
+            )
+        else:
+            self.message_user(
+                request,
+                f"Refund of {money(refund.amount, refund.currency)} on {label} is "
+                f"{refund.get_status_display().lower()}: the gateway has not settled it yet; "
+                "its notification (or reconciliation) will.",
+                messages.WARNING,
+            )
+        return refund
+
+    # -- verify, capture, cancel ---------------------------------------------------------
+
+    @admin.action(description="Verify with gateway", permissions=["change"])
+    def verify_with_gateway(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        for invoice in queryset.select_related("order"):
+            self.run_operation(request, invoice, "fetch_status")
+
+    @admin.action(description="Capture…", permissions=["change"])
+    def capture(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
+        return self.confirm_or_run(request, queryset, "capture")
+
+    @admin.action(description="Cancel…", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
+        return self.confirm_or_run(request, queryset, "cancel")
+
+    OPERATION_PAGES = {
+        "capture": (
+            "Capture",
+            "Capture these payments? The customer's held money is taken.",
+            "Yes, capture",
+        ),
+        "cancel": (
+            "Cancel",
+            "Cancel these payments? The customer can no longer pay them; held money is released.",
+            "Yes, cancel",
+        ),
+    }
+
+    def confirm_or_run(
+        self,
+        request: HttpRequest,
+        queryset: Iterable[Invoice],
+        operation: str,
+        *,
+        single: Invoice | None = None,
+    ) -> HttpResponse | None:
+        invoices = list(queryset)
+        if request.POST.get("post") == "yes":
+            for invoice in invoices:
+                self.run_operation(request, invoice, operation)
+            return None
+        title, question, submit = self.OPERATION_PAGES[operation]
+        ready = [
+            {"invoice": i, "amount": i.amount}
+            for i in invoices
+            if not operation_refusal(i, operation)
+        ]
+        refused = [
+            {"invoice": i, "reason": operation_refusal(i, operation)}
+            for i in invoices
+            if operation_refusal(i, operation)
+        ]
+        return self.admin_page(
+            request,
+            "admin/django_multipay/invoice/confirm_action.html",
+            title=title,
+            action="" if single else operation,
+            form_url=self.url_of(operation, single.pk) if single else "",
+            question=question,
+            ready=ready,
+            refused=refused,
+            submit_label=submit,
+            invoices=invoices,
+            original=single,
+        )
+
+    def operation_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
+        """Capture or cancel one invoice: a confirmation page, then the operation."""
+        invoice = self.object_or_deny(request, object_id)
+        if not self.has_change_permission(request, invoice):
+            raise PermissionDenied
+        response = self.confirm_or_run(request, [invoice], operation, single=invoice)
+        return response or HttpResponseRedirect(self.url_of("change", invoice.pk))
+
+    def verify_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._verify)(request, object_id)
+
+    def _verify(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        invoice = self.object_or_deny(request, object_id)
+        if not self.has_change_permission(request, invoice):
+            raise PermissionDenied
+        self.run_operation(request, invoice, "fetch_status")
+        return HttpResponseRedirect(self.url_of("change", invoice.pk))
+
+    def run_operation(self, request: HttpRequest, invoice: Invoice, operation: str) -> None:
+        """Verify, capture or cancel one invoice; report and log what happened."""
+        label = invoice_label(invoice)
+        verb = {"fetch_status": "Verify", "capture": "Capture", "cancel": "Cancel"}[operation]
+        refusal = operation_refusal(invoice, operation)
+        if refusal:
+            self.message_user(request, f"{verb} {label}: not done, {refusal}.", messages.WARNING)
+            return
+        calls: dict[str, Callable[[Invoice], Outcome]] = {
+            "fetch_status": payments.refresh,
+            "capture": payments.capture,
+            "cancel": payments.cancel,
+        }
+        call = calls[operation]
+        try:
+            outcome = call(invoice)
+        except (GatewayError, MultipayError, GatewayConfigurationError) as exc:
+            self.message_user(request, f"{verb} {label} failed: {exc}", messages.ERROR)
+            self.log_change(request, invoice, f"{verb} failed: {exc}")
+            return
+        if outcome.changed:
+            level = messages.SUCCESS
+            text = (
+                f"{status_label(outcome.previous)} → {status_label(outcome.current)} "
+                "(confirmed by the gateway)"
+            )
+        elif outcome.result == NotificationResult.DUPLICATE:
+            level = messages.INFO
+            text = f"no change: the gateway confirms it is {status_label(outcome.current)}"
+        else:
+            level = messages.WARNING
+            text = f"the gateway's answer was not applied: {outcome.reason}"
+        self.message_user(request, f"{verb} {label}: {text}.", level)
+        self.log_change(request, invoice, f"{verb} with gateway: {text}")
+
+
+def form_amount(amount: Decimal, currency: str) -> str:
+    """The amount as the form shows it: the currency's decimal places, no code."""
+    return money(amount, currency).rsplit(" ", 1)[0]
+
+
+# -- refunds ---------------------------------------------------------------------------------
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "invoice", "amount", "currency", "status", "requested_by", "created_at")
-    list_filter = ("status", "invoice__gateway")
-    search_fields = (
-        "id",
-        "gateway_refund_id",
-        "idempotency_key",
-        "invoice__gateway_id",
-        "invoice__order__reference",
-    )
-    list_select_related = ("invoice", "requested_by")
-    readonly_fields = (
-        "id",
-        "invoice",
-        "amount",
-        "currency",
+class RefundAdmin(RecordAdmin):
+    list_display = (
+        "short_id",
+        "order_reference",
+        "customer",
+        "amount_display",
+        "gateway",
         "status",
-        "gateway_refund_id",
-        "idempotency_key",
         "requested_by",
-        "gateway_data",
-        "failure_reason",
         "created_at",
         "updated_at",
     )
+    list_filter = (
+        "status",
+        ("invoice__gateway", admin.AllValuesFieldListFilter),
+        "currency",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = (
+        "invoice__order__reference",
+        "invoice__gateway_id",
+        "gateway_refund_id",
+        "invoice__order__customer_email",
+        "idempotency_key",
+        "id",
+    )
+    list_select_related = ("invoice__order", "requested_by")
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (
+            "Refund",
+            {
+                "fields": (
+                    "invoice_link",
+                    "amount_display",
+                    "status",
+                    "reason",
+                    "requested_by",
+                    "failure_reason",
+                )
+            },
+        ),
+        (
+            "At the gateway",
+            {"fields": ("id", "gateway_refund_id", "idempotency_key", "last_answer")},
+        ),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # Refunds go through the refund flow, which calls the gateway.
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # Refunds settle from the gateway's answers and notifications only.
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @admin.display(description="refund", ordering="created_at")
+    def short_id(self, obj: Refund) -> str:
+        return str(obj.pk)[:8]
+
+    @admin.display(description="order", ordering="invoice__order__reference")
+    def order_reference(self, obj: Refund) -> str:
+        return obj.invoice.order.reference
+
+    @admin.display(description="customer", ordering="invoice__order__customer_email")
+    def customer(self, obj: Refund) -> str:
+        return obj.invoice.order.customer_email
+
+    @admin.display(description="gateway", ordering="invoice__gateway")
+    def gateway(self, obj: Refund) -> str:
+        return obj.invoice.gateway
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Refund) -> str:
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="invoice")
+    def invoice_link(self, obj: Refund) -> str:
+        url = reverse("admin:django_multipay_invoice_change", args=[obj.invoice_id])
+        return format_html('<a href="{}">{}</a>', url, invoice_label(obj.invoice))
+
+    @admin.display(description="last gateway answer (secrets removed)")
+    def last_answer(self, obj: Refund) -> str:
+        return pretty_json(obj.gateway_data)
+
+
+# -- notifications ---------------------------------------------------------------------------
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "gateway", "invoice", "result", "verified", "reason", "received_at")
-    list_filter = ("result", "gateway", "verified")
-    search_fields = (
-        "invoice__id",
-        "invoice__gateway_id",
-        "invoice__order__reference",
-        "dedup_key",
-        "reason",
-    )
-    list_select_related = ("invoice",)
-    readonly_fields = (
+class NotificationAdmin(RecordAdmin):
+    list_display = (
+        "id",
         "gateway",
-        "invoice",
-        "method",
-        "path",
-        "query_string",
-        "headers",
-        "body",
-        "remote_addr",
-        "received_at",
-        "verified",
+        "invoice_reference",
         "result",
+        "verified",
         "reason",
-        "dedup_key",
         "attempts",
-        "processed_at",
+        "received_at",
     )
+    list_filter = (
+        "result",
+        "gateway",
+        "verified",
+        ("received_at", admin.DateFieldListFilter),
+    )
+    search_fields = (
+        "invoice__order__reference",
+        "invoice__gateway_id",
+        "invoice__order__customer_email",
+        "dedup_key",
+        "reason",
+    )
+    list_select_related = ("invoice__order",)
+    date_hierarchy = "received_at"
+    fieldsets = (
+        (
+            "What became of it",
+            {
+                "fields": (
+                    "invoice_link",
+                    "result",
+                    "reason",
+                    "verified",
+                    "attempts",
+                    "processed_at",
+                    "dedup_key",
+                )
+            },
+        ),
+        (
+            "As received (secrets masked)",
+            {
+                "fields": (
+                    "gateway",
+                    "received_at",
+                    "remote_addr",
+                    "method",
+                    "path",
+                    "query_string",
+                    "headers_display",
+                    "body",
+                )
+            },
+        ),
+    )
+    actions = ("reprocess",)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    @admin.display(description="invoice", ordering="invoice__order__reference")
+    def invoice_reference(self, obj: Notification) -> str:
+        return invoice_label(obj.invoice) if obj.invoice is not None else "—"
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    @admin.display(description="invoice")
+    def invoice_link(self, obj: Notification) -> str:
+        if obj.invoice is None:
+            return "— (none: the notification named no invoice we know)"
+        url = reverse("admin:django_multipay_invoice_change", args=[obj.invoice_id])
+        return format_html('<a href="{}">{}</a>', url, invoice_label(obj.invoice))
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # Nothing is lost: every received notification stays.
+    @admin.display(description="headers")
+    def headers_display(self, obj: Notification) -> str:
+        return format_html_join(
+            "\n", "<div><code>{}: {}</code></div>", sorted((obj.headers or {}).items())
+        )
+
+    def tools(self, request: HttpRequest, obj: Notification) -> list[Tool]:
+        if self.has_change_permission(request, obj) and obj.result in REPROCESSABLE:
+            return [
+                {
+                    "name": "reprocess",
+                    "label": "Reprocess",
+                    "url": self.url_of("reprocess", obj.pk),
+                    "post": True,
+                }
+            ]
+        return []
+
+    def get_urls(self) -> list[Any]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/reprocess/",
+                self.admin_site.admin_view(require_POST(self.reprocess_view)),
+                name=f"{name}_reprocess",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reprocess_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        notification = self.object_or_deny(request, object_id)
+        if not self.has_change_permission(request, notification):
+            raise PermissionDenied
+        self.reprocess_one(request, notification)
+        return HttpResponseRedirect(self.url_of("change", notification.pk))
+
+    @admin.action(description="Reprocess failed or rejected notifications", permissions=["change"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        for notification in queryset.select_related("invoice__order"):
+            self.reprocess_one(request, notification)
+
+    def reprocess_one(self, request: HttpRequest, notification: Notification) -> None:
+        """Re-verify one stored notification with its gateway and report the result."""
+        label = f"Notification #{notification.pk} ({notification.gateway})"
+        if notification.result not in REPROCESSABLE:
+            self.message_user(
+                request,
+                f"{label}: not reprocessed; only failed or rejected notifications are "
+                f"(this one is {notification.get_result_display().lower()}).",
+                messages.WARNING,
+            )
+            return
+        if notification.invoice_id is None:
+            self.message_user(
+                request,
+                f"{label} cannot be replayed: it was rejected before an invoice was found "
+                f"({notification.reason or 'no reason recorded'}), so there is nothing to "
+                "verify. If a payment is in doubt, open its invoice and use Verify with gateway.",
+                messages.WARNING,
+            )
+            return
+        before = notification.get_result_display().lower()
+        try:
+            notifications.retry(notification)
+        except (MultipayError, GatewayConfigurationError) as exc:
+            self.message_user(request, f"{label}: reprocessing failed: {exc}", messages.ERROR)
+            self.log_change(request, notification, f"Reprocessing failed: {exc}")
+            return
+        notification.refresh_from_db()
+        after = notification.get_result_display().lower()
+        level = (
+            messages.SUCCESS
+            if notification.result in (NotificationResult.PROCESSED, NotificationResult.DUPLICATE)
+            else messages.ERROR
+            if notification.result in REPROCESSABLE
+            else messages.INFO
+        )
+        reason = f": {notification.reason}" if notification.reason else ""
+        self.message_user(request, f"{label} reprocessed: {before} → {after}{reason}.", level)
+        self.log_change(request, notification, f"Reprocessed: {before} → {after}{reason}")

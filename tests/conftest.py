@@ -3,6 +3,7 @@
 import pytest
 
 from django_multipay.testing.fixtures import emulator_router, signal_log  # noqa: F401 - fixtures
+from tests.shop_server import browser, shop  # noqa: F401 - fixtures
 
 
 @pytest.fixture

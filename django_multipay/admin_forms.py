@@ -1,0 +1,189 @@
+"""What an invoice allows an operator to do, and the admin's refund form."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Sum
+
+from django_multipay import money
+from django_multipay.exceptions import GatewayConfigurationError
+from django_multipay.gateways.base import BaseGateway
+from django_multipay.models import Invoice
+from django_multipay.processing import RESERVING_REFUND_STATUSES
+from django_multipay.registry import get_gateway, has_gateway
+from django_multipay.status import OPEN, InvoiceStatus
+
+REFUNDABLE_STATUSES = (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED)
+
+
+def new_admin_key() -> str:
+    """An idempotency key made when a refund page is shown, sent back by the form."""
+    return f"admin-{uuid.uuid4().hex}"
+
+
+def gateway_for(alias: str) -> BaseGateway | None:
+    """The backend of ``alias``, or ``None`` if the alias is no longer configured."""
+    if not has_gateway(alias):
+        return None
+    try:
+        return get_gateway(alias)
+    except GatewayConfigurationError:
+        return None
+
+
+def gateway_name(alias: str) -> str:
+    gateway = gateway_for(alias)
+    return gateway.display_name if gateway is not None else alias
+
+
+@dataclass(frozen=True)
+class RefundState:
+    """How much of an invoice can still be refunded, and why not if nothing can."""
+
+    invoice: Invoice
+    #: Captured minus every refund requested, pending or succeeded (what the core allows).
+    remaining: Decimal
+    #: Refunds requested or pending at the gateway (their outcome is not known yet).
+    in_flight: Decimal
+    #: Refunds that count against the gateway's limit on the number of refunds.
+    count: int
+    max_refunds: int | None
+    partial_allowed: bool
+    #: Why no refund can be made now; empty if one can.
+    refusal: str
+
+    @property
+    def can_refund(self) -> bool:
+        return not self.refusal
+
+    @property
+    def full_only(self) -> bool:
+        """The gateway refunds only the whole captured amount."""
+        return not self.partial_allowed
+
+
+def refund_state(invoice: Invoice) -> RefundState:
+    """Read the invoice's refunds and its gateway's limits (a display; the core re-checks)."""
+    active = invoice.refunds.filter(status__in=RESERVING_REFUND_STATUSES)
+    totals = active.aggregate(total=Sum("amount"), count=Count("pk"))
+    reserved = totals["total"] or Decimal(0)
+    in_flight = active.exclude(status="succeeded").aggregate(total=Sum("amount"))[
+        "total"
+    ] or Decimal(0)
+    remaining = max(Decimal(invoice.captured_amount) - reserved, Decimal(0))
+    gateway = gateway_for(invoice.gateway)
+    caps = gateway.capabilities if gateway is not None else None
+    refusal = ""
+    if gateway is None:
+        refusal = f"the gateway alias {invoice.gateway!r} is not configured"
+    elif not gateway.supports("refund"):
+        refusal = f"{gateway.display_name} does not support refunds"
+    elif invoice.status == InvoiceStatus.REFUNDED:
+        refusal = "already refunded"
+    elif invoice.status == InvoiceStatus.CHARGED_BACK:
+        refusal = "charged back: the money already went back to the customer"
+    elif invoice.status not in REFUNDABLE_STATUSES:
+        refusal = f"not paid (the invoice is {invoice.get_status_display().lower()})"
+    elif remaining <= 0:
+        refusal = "nothing left to refund: earlier refunds cover the captured amount"
+        if in_flight:
+            refusal += " (some are still in progress at the gateway)"
+    elif caps is not None and caps.max_refunds is not None and totals["count"] >= caps.max_refunds:
+        refusal = f"{gateway.display_name} allows at most {caps.max_refunds} refunds per payment"
+    elif caps is not None and not caps.partial_refund and reserved > 0:
+        refusal = f"{gateway.display_name} refunds only the whole amount, and part was refunded"
+    return RefundState(
+        invoice=invoice,
+        remaining=remaining,
+        in_flight=in_flight,
+        count=int(totals["count"] or 0),
+        max_refunds=caps.max_refunds if caps is not None else None,
+        partial_allowed=bool(caps.partial_refund) if caps is not None else False,
+        refusal=refusal,
+    )
+
+
+def operation_refusal(invoice: Invoice, operation: str) -> str:
+    """Why ``capture``, ``cancel`` or ``fetch_status`` cannot be done on the invoice now."""
+    gateway = gateway_for(invoice.gateway)
+    if gateway is None:
+        return f"the gateway alias {invoice.gateway!r} is not configured"
+    words = {"capture": "capture", "cancel": "cancel", "fetch_status": "status reads"}
+    if not gateway.supports(operation):
+        return f"{gateway.display_name} does not support {words[operation]}"
+    if not invoice.gateway_id and operation != "cancel":
+        return "the gateway never gave this attempt an id"
+    status = invoice.get_status_display().lower()
+    if operation == "capture" and invoice.status != InvoiceStatus.AUTHORIZED:
+        return f"only authorized invoices can be captured; this one is {status}"
+    if operation == "cancel" and invoice.status not in OPEN:
+        return f"only unpaid invoices can be cancelled; this one is {status}"
+    return ""
+
+
+class RefundForm(forms.Form):
+    """Refund part (or all) of one invoice: amount checked against what is left to refund."""
+
+    amount = forms.CharField(
+        label="Amount",
+        max_length=30,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=255,
+        help_text="Recorded on the refund and sent to the gateway where it takes one.",
+        widget=forms.TextInput(attrs={"size": 60, "autocomplete": "off"}),
+    )
+    #: Made when the page is shown: a second submission of the same page is the same refund.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args: Any, state: RefundState, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = state
+        currency = state.invoice.currency
+        self.fields["amount"].label = f"Amount ({currency})"
+        exponent = money.currency_exponent(currency)
+        self.fields["amount"].help_text = (
+            f"At most {money.format_decimal(state.remaining, currency)} {currency}"
+            f"; {exponent} decimal place{'s' if exponent != 1 else ''}."
+        )
+        if state.full_only:
+            self.fields["amount"].widget.attrs["readonly"] = True
+            self.fields["amount"].help_text = "This gateway refunds only the whole amount."
+
+    def clean_amount(self) -> Decimal:
+        state = self.state
+        currency = state.invoice.currency
+        raw = str(self.cleaned_data["amount"]).strip().replace(" ", "")
+        try:
+            value = money.validate_amount(raw, currency)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages, code="amount") from None
+        if state.refusal:
+            raise ValidationError(f"This invoice cannot be refunded: {state.refusal}.")
+        if value > state.remaining:
+            raise ValidationError(
+                f"At most {money.format_decimal(state.remaining, currency)} {currency} "
+                "can be refunded.",
+                code="too_much",
+            )
+        if state.full_only and value != state.remaining:
+            raise ValidationError(
+                "This gateway refunds only the whole amount: "
+                f"{money.format_decimal(state.remaining, currency)} {currency}.",
+                code="full_only",
+            )
+        return value
+
+    def clean_idempotency_key(self) -> str:
+        key = str(self.cleaned_data["idempotency_key"])
+        if not key.startswith("admin-"):
+            raise ValidationError("This page has expired; open it again.", code="key")
+        return key
