@@ -42,6 +42,7 @@ from django_multipay.exceptions import (
 )
 from django_multipay.models import Invoice, Notification, Order, OrderItem, Refund
 from django_multipay.processing import Outcome
+from django_multipay.registry import get_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.templatetags.multipay import money
 
@@ -335,7 +336,15 @@ class InvoiceAdmin(RecordAdmin):
         ),
         (
             "At the gateway",
-            {"fields": ("id", "redirect_url", "expires_at", "last_answer")},
+            {
+                "fields": (
+                    "id",
+                    "redirect_url",
+                    "payment_instructions",
+                    "expires_at",
+                    "last_answer",
+                )
+            },
         ),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
@@ -400,6 +409,17 @@ class InvoiceAdmin(RecordAdmin):
     @admin.display(description="last gateway answer (secrets removed)")
     def last_answer(self, obj: Invoice) -> str:
         return pretty_json(obj.gateway_data)
+
+    @admin.display(description="customer pays with")
+    def payment_instructions(self, obj: Invoice) -> str:
+        """A pushed reference (Payshop, Multibanco) the customer pays another way."""
+        try:
+            found = get_gateway(obj.gateway).payment_instructions(obj)
+        except GatewayConfigurationError:
+            return "—"
+        if not found:
+            return "—"
+        return ", ".join(f"{key}: {value}" for key, value in found.items() if value)
 
     def subtitle(self, obj: Invoice) -> str:
         return (

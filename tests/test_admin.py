@@ -881,3 +881,15 @@ def test_refund_permission_without_seeing_invoices_is_refused() -> None:
     )
     assert response.status_code == 403
     assert not Refund.objects.exists()
+
+
+def test_invoice_page_shows_a_pushed_reference(admin_client: Any, router: Any) -> None:
+    """Paylands' Payshop reference is on the invoice page, for the operator on the phone."""
+    order = OrderFactory(metadata={"paylands": {"apm": "PAYSHOP", "push": True}})
+    payments.start_payment(order, "paylands")
+    invoice = order.invoices.get()
+    reference = get_gateway("paylands").payment_reference(invoice)
+    assert reference is not None
+    page = admin_client.get(f"/admin/django_multipay/invoice/{invoice.pk}/change/")
+    assert page.status_code == 200
+    assert f"reference: {reference.reference}" in page.content.decode()

@@ -8,13 +8,15 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from django_multipay import money
 from django_multipay.api.fields import AmountField, MoneyField, validate_for_currency
+from django_multipay.exceptions import GatewayConfigurationError
 from django_multipay.models import Invoice, Notification, Order, OrderItem, Refund
 from django_multipay.models.order import ADDRESS_KEYS
-from django_multipay.registry import has_gateway
+from django_multipay.registry import get_gateway, has_gateway
 
 #: Largest ``metadata`` object accepted, as JSON text.
 MAX_METADATA_BYTES = 16 * 1024
@@ -164,6 +166,10 @@ class InvoiceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     redirect_url = serializers.CharField(
         read_only=True, help_text="Where the customer was sent (empty until the gateway answers)."
     )
+    payment_instructions = serializers.SerializerMethodField(
+        help_text="What the customer needs to pay another way (for example a Payshop or "
+        "Multibanco reference with its entity and deadline), or null."
+    )
 
     class Meta:
         model = Invoice
@@ -179,12 +185,22 @@ class InvoiceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "refunded_amount",
             "refundable_amount",
             "redirect_url",
+            "payment_instructions",
             "expires_at",
             "failure_reason",
             "created_at",
             "updated_at",
         )
         read_only_fields = fields
+
+    @extend_schema_field(
+        {"type": "object", "additionalProperties": {"type": "string"}, "nullable": True}
+    )
+    def get_payment_instructions(self, invoice: Invoice) -> dict[str, str] | None:
+        try:
+            return get_gateway(invoice.gateway).payment_instructions(invoice)
+        except GatewayConfigurationError:
+            return None  # The alias was removed from the settings.
 
 
 class OrderSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -170,6 +170,12 @@ class BaseGateway:
         by default this is :meth:`fetch_status`."""
         return self.fetch_status(invoice)
 
+    def payment_instructions(self, invoice: Invoice) -> dict[str, str] | None:
+        """What the customer needs to pay another way (a Payshop or Multibanco reference, its
+        entity and deadline), from what the invoice keeps, with no gateway call; ``None``
+        when the payment has no such step. Shown through the REST API and the admin."""
+        return None
+
     def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:
         raise NotImplementedError
 

@@ -740,6 +740,17 @@ class PaylandsGateway(BaseGateway):
             found = self.reference_from(self.read_order(invoice.gateway_id))
         return found
 
+    def payment_instructions(self, invoice: Invoice) -> dict[str, str] | None:
+        """The pushed reference, from the stored answer only (no call: lists show it)."""
+        found = self.reference_from(invoice.gateway_data or {})
+        if found is None:
+            return None
+        return {
+            "reference": found.reference,
+            "entity": found.entity,
+            "deadline": found.deadline.isoformat() if found.deadline else "",
+        }
+
     # -- deferred: confirmation and cancellation -------------------------------------------------
 
     def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:

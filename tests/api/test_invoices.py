@@ -10,7 +10,9 @@ pytest.importorskip("rest_framework")
 
 from django.test import override_settings
 
+from django_multipay import payments
 from django_multipay.models import Invoice
+from django_multipay.registry import get_gateway
 from django_multipay.status import InvoiceStatus
 from django_multipay.testing.factories import InvoiceFactory
 from django_multipay.testing.router import EmulatorRouter
@@ -38,6 +40,7 @@ def test_retrieve_own_invoice_and_404_for_others(
     assert body["status"] == "pending"
     assert body["refundable_amount"] == "0.00"
     assert "gateway_data" not in body
+    assert body["payment_instructions"] is None
     assert api(stranger).get(f"/api/invoices/{invoice.pk}/").status_code == 404
     assert api(bare_staff).get(f"/api/invoices/{invoice.pk}/").status_code == 200
     assert api(None).get(f"/api/invoices/{invoice.pk}/").status_code == 403
@@ -186,3 +189,22 @@ def test_cancel_refusals(
     assert paid.json()["code"] == "invalid_status"
     paid_invoice.refresh_from_db()
     assert paid_invoice.status == InvoiceStatus.PAID
+
+
+def test_push_reference_is_in_the_invoice(api: Any, customer: Any, router: EmulatorRouter) -> None:
+    """A Payshop reference pushed by Paylands reaches an API client, read with no gateway call."""
+    order = order_for(customer, metadata={"paylands": {"apm": "PAYSHOP", "push": True}})
+    payments.start_payment(order, "paylands")
+    invoice = Invoice.objects.get(order=order)
+    expected = get_gateway("paylands").payment_reference(invoice)
+    assert expected is not None
+    calls = len(router.calls)
+
+    body = api(customer).get(f"/api/invoices/{invoice.pk}/").json()
+
+    assert len(router.calls) == calls
+    assert body["payment_instructions"] == {
+        "reference": expected.reference,
+        "entity": expected.entity,
+        "deadline": expected.deadline.isoformat() if expected.deadline else "",
+    }
