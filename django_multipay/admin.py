@@ -342,6 +342,7 @@ class InvoiceAdmin(RecordAdmin):
                     "redirect_url",
                     "payment_instructions",
                     "expires_at",
+                    "settlement",
                     "last_answer",
                 )
             },
@@ -409,6 +410,42 @@ class InvoiceAdmin(RecordAdmin):
     @admin.display(description="last gateway answer (secrets removed)")
     def last_answer(self, obj: Invoice) -> str:
         return pretty_json(obj.gateway_data)
+
+    @admin.display(description="settlement (read from the gateway)")
+    def settlement(self, obj: Invoice) -> str:
+        """What the gateway pays out for this payment, where it reports it (Postpay)."""
+        try:
+            gateway = get_gateway(obj.gateway)
+        except GatewayConfigurationError:
+            return "—"
+        if not gateway.supports("settlement"):
+            return "—"
+        try:
+            lines = gateway.settlement(obj)
+        except GatewayError as exc:
+            return f"Could not read the settlement: {exc.message}"
+        if not lines:
+            return "No settlement lines yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    line.type,
+                    money(line.amount, line.currency),
+                    money(line.fee, line.currency),
+                    money(line.net, line.currency),
+                    line.created.date().isoformat() if line.created else "",
+                    line.paid_out.date().isoformat() if line.paid_out else "not yet",
+                )
+                for line in lines
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>type</th><th>amount</th><th>fee</th><th>net</th>"
+            "<th>created</th><th>paid out</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.display(description="customer pays with")
     def payment_instructions(self, obj: Invoice) -> str:

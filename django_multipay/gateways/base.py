@@ -19,6 +19,7 @@ from django_multipay.gateways.results import (
     PaymentStart,
     PaymentUrls,
     RefundResult,
+    SettlementLine,
     StatusResult,
 )
 from django_multipay.redaction import Redactor
@@ -43,6 +44,8 @@ class Capabilities:
     cancel: bool = False
     fetch_status: bool = True
     list_refunds: bool = False
+    #: The gateway reports what it pays out per payment (fees, net, payout date).
+    settlement: bool = False
     #: Notifications carry a signature we check (otherwise only the server-side read counts).
     signed_notifications: bool = False
     #: ISO 4217 codes the gateway takes (``None``: any).
@@ -53,7 +56,15 @@ class Capabilities:
 
 
 #: Operation names accepted by :meth:`BaseGateway.require`.
-OPERATIONS = ("refund", "partial_refund", "capture", "cancel", "fetch_status", "list_refunds")
+OPERATIONS = (
+    "refund",
+    "partial_refund",
+    "capture",
+    "cancel",
+    "fetch_status",
+    "list_refunds",
+    "settlement",
+)
 
 
 class BaseGateway:
@@ -169,6 +180,11 @@ class BaseGateway:
         """The status to act on when the customer comes back. The query string is not trusted:
         by default this is :meth:`fetch_status`."""
         return self.fetch_status(invoice)
+
+    def settlement(self, invoice: Invoice) -> list[SettlementLine]:
+        """The gateway's settlement lines for the invoice (payment, refunds, fees); backends
+        that declare ``settlement`` implement it. It calls the gateway."""
+        raise NotImplementedError
 
     def payment_instructions(self, invoice: Invoice) -> dict[str, str] | None:
         """What the customer needs to pay another way (a Payshop or Multibanco reference, its

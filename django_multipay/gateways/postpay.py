@@ -37,6 +37,7 @@ from django_multipay.gateways.results import (
     PaymentStart,
     PaymentUrls,
     RefundResult,
+    SettlementLine,
     StatusResult,
 )
 from django_multipay.models import Invoice, Order, Refund
@@ -251,6 +252,8 @@ class PostpayGateway(BaseGateway):
         cancel=False,
         fetch_status=True,
         list_refunds=True,
+        # "Settlements": GET /transactions.
+        settlement=True,
         signed_notifications=True,
         currencies=frozenset({"AED"}),
     )
@@ -836,6 +839,24 @@ class PostpayGateway(BaseGateway):
             if not page.next:
                 break
         return found
+
+    def settlement(self, invoice: Invoice) -> list[SettlementLine]:
+        """:meth:`transactions_for_invoice` as the core's settlement lines."""
+        return [
+            SettlementLine(
+                id=t.id,
+                type=t.type,
+                currency=t.currency,
+                amount=t.amount,
+                # Everything Postpay keeps: its rate, the fixed fee and the tax on both.
+                fee=t.amount - t.total_amount,
+                net=t.total_amount,
+                created=t.created,
+                paid_out=t.paid,
+                description=t.description,
+            )
+            for t in self.transactions_for_invoice(invoice)
+        ]
 
     # -- hooks -------------------------------------------------------------------------------
 

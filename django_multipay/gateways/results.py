@@ -78,6 +78,22 @@ class RefundResult:
 
 
 @dataclass(frozen=True)
+class SettlementLine:
+    """One line of what the gateway pays the merchant out for an invoice: the payment or a
+    refund, everything the gateway keeps of it (``fee``) and the net amount."""
+
+    id: str
+    type: str
+    currency: str
+    amount: Decimal
+    fee: Decimal
+    net: Decimal
+    created: datetime | None = None
+    paid_out: datetime | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class NotificationEvent:
     """What an authenticated notification says: which invoice, and perhaps its status.
 

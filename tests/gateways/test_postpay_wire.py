@@ -572,6 +572,20 @@ def test_capture_errors(db, status, code, raised) -> None:
 # -- settlements -----------------------------------------------------------------------------
 
 
+def test_settlement_on_the_invoice_admin_page(router, admin_client) -> None:
+    """The operator sees what Postpay pays out for this payment, net of its fee."""
+    invoice = paid(router)
+    lines = gateway().settlement(invoice)
+    assert [(line.type, line.amount, line.fee, line.net) for line in lines] == [
+        ("order", Decimal("814.80"), Decimal("39.55"), Decimal("775.25"))
+    ]
+    page = admin_client.get(f"/admin/django_multipay/invoice/{invoice.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<td>814.80 AED</td><td>39.55 AED</td><td>775.25 AED</td>" in html
+    assert "not yet" in html  # not paid out
+
+
 def test_transactions_for_an_invoice_with_fees(router) -> None:
     invoice, other = paid(router), paid(router)
     payments.refund(invoice, Decimal("100.00"))
