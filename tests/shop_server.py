@@ -65,7 +65,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     tmp = tmp_path_factory.mktemp("example-shop")
     port = _free_port()
@@ -112,7 +112,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             server.wait()
 
 
-def _csrf(html: str) -> str:
+def csrf(html: str) -> str:
     found = CSRF_RE.search(html)
     assert found, "no CSRF token in the page"
     return found.group(1)
@@ -128,7 +128,7 @@ def buy(shop: Shop, outcome: str) -> tuple[str, requests.Response]:
     assert "Espresso beans" in home.text
     added = customer.post(
         shop.url + "/cart/add/espresso-beans/",
-        data={"csrfmiddlewaretoken": _csrf(home.text), "quantity": "2"},
+        data={"csrfmiddlewaretoken": csrf(home.text), "quantity": "2"},
         timeout=10,
     )
     assert added.status_code == 200
@@ -138,7 +138,7 @@ def buy(shop: Shop, outcome: str) -> tuple[str, requests.Response]:
     pay_page = customer.post(
         shop.url + "/checkout/",
         data={
-            "csrfmiddlewaretoken": _csrf(form.text),
+            "csrfmiddlewaretoken": csrf(form.text),
             "name": "Ana García",
             "email": "ana@example.com",
             "phone": "+34 600 000 000",
@@ -156,7 +156,7 @@ def buy(shop: Shop, outcome: str) -> tuple[str, requests.Response]:
 
     started = customer.post(
         pay_page.url,
-        data={"csrfmiddlewaretoken": _csrf(pay_page.text), "gateway": "dummy"},
+        data={"csrfmiddlewaretoken": csrf(pay_page.text), "gateway": "dummy"},
         allow_redirects=False,
         timeout=20,
     )
@@ -173,7 +173,7 @@ def buy(shop: Shop, outcome: str) -> tuple[str, requests.Response]:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():

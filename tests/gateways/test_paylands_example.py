@@ -7,7 +7,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from tests.shop_server import Shop, _csrf
+from tests.shop_server import Shop, csrf
 
 
 def checkout(shop: Shop, alias: str) -> tuple[str, requests.Session, requests.Response]:
@@ -16,14 +16,14 @@ def checkout(shop: Shop, alias: str) -> tuple[str, requests.Session, requests.Re
     home = customer.get(shop.url + "/", timeout=10)
     customer.post(
         shop.url + "/cart/add/espresso-beans/",
-        data={"csrfmiddlewaretoken": _csrf(home.text), "quantity": "2"},
+        data={"csrfmiddlewaretoken": csrf(home.text), "quantity": "2"},
         timeout=10,
     )
     form = customer.get(shop.url + "/checkout/", timeout=10)
     pay_page = customer.post(
         shop.url + "/checkout/",
         data={
-            "csrfmiddlewaretoken": _csrf(form.text),
+            "csrfmiddlewaretoken": csrf(form.text),
             "name": "Ana Sousa",
             "email": "ana@example.pt",
             "phone": "+351 912345678",
@@ -40,7 +40,7 @@ def checkout(shop: Shop, alias: str) -> tuple[str, requests.Session, requests.Re
     assert found is not None
     started = customer.post(
         pay_page.url,
-        data={"csrfmiddlewaretoken": _csrf(pay_page.text), "gateway": alias},
+        data={"csrfmiddlewaretoken": csrf(pay_page.text), "gateway": alias},
         allow_redirects=False,
         timeout=20,
     )

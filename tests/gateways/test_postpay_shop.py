@@ -7,15 +7,7 @@ from urllib.parse import urljoin
 
 import requests
 
-from tests.shop_server import Shop
-
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-def csrf(html: str) -> str:
-    found = CSRF_RE.search(html)
-    assert found, "no CSRF token in the page"
-    return found.group(1)
+from tests.shop_server import Shop, csrf
 
 
 def test_customer_pays_later_with_postpay(shop: Shop) -> None:
