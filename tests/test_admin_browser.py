@@ -1,25 +1,33 @@
 """An operator refunds a paid invoice in the example shop's admin, in a real (headless) browser.
 
 The shop runs for real (``tests.shop_server``); the payment is made through the dummy
-emulator. The screenshots of docs/admin.md are taken here, into docs/_static/admin/.
+emulator. The screenshots of docs/admin.md are taken here: into a temporary folder on every
+run, and into docs/_static/admin/ with ``MULTIPAY_DOCS_SCREENSHOTS=1`` (to refresh the docs).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from tests.shop_server import ROOT, Shop, buy
 
-SHOTS = ROOT / "docs" / "_static" / "admin"
+SHOTS = (
+    ROOT / "docs" / "_static" / "admin"
+    if os.environ.get("MULTIPAY_DOCS_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "multipay-admin-screenshots"
+)
 
 
 def shot(page: Any, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     target = SHOTS / f"{name}.png"
     page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 0
     return target
 
 
