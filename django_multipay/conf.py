@@ -25,6 +25,16 @@ DEFAULTS: dict[str, Any] = {
     "MAX_NOTIFICATION_BYTES": 256 * 1024,
     # Header names (case-insensitive) never stored with a notification.
     "REDACT_HEADERS": ("authorization", "cookie", "x-api-key", "proxy-authorization"),
+    # Reconciliation: re-check invoices still pending this many seconds after they were made,
+    # then wait RECONCILE_BACKOFF seconds, doubling per attempt up to RECONCILE_BACKOFF_MAX.
+    "RECONCILE_PENDING_AFTER": 15 * 60,
+    "RECONCILE_BACKOFF": 5 * 60,
+    "RECONCILE_BACKOFF_MAX": 24 * 60 * 60,
+    # A failed notification is retried until it has been tried this many times.
+    "RECONCILE_NOTIFICATION_ATTEMPTS": 5,
+    "RECONCILE_CHUNK_SIZE": 200,
+    # Verify notifications in a task: the notify view stores, authenticates and answers.
+    "DEFER_NOTIFICATIONS": False,
 }
 
 

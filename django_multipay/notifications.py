@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from functools import partial
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -143,7 +145,12 @@ def handle(alias: str, request: HttpRequest) -> HttpResponse:
         )
         return HttpResponse("Unknown gateway", status=404, content_type="text/plain")
     try:
-        return process(gateway, notification, InboundRequest.from_django(request))
+        return process(
+            gateway,
+            notification,
+            InboundRequest.from_django(request),
+            defer=bool(multipay_settings.DEFER_NOTIFICATIONS),
+        )
     except Exception:
         # A fault of ours, not of the sender: keep the row for a retry and ask the gateway to
         # repeat later, rather than answer with a bare 500.
@@ -153,9 +160,17 @@ def handle(alias: str, request: HttpRequest) -> HttpResponse:
 
 
 def process(
-    gateway: BaseGateway, notification: Notification, inbound: InboundRequest
+    gateway: BaseGateway,
+    notification: Notification,
+    inbound: InboundRequest,
+    *,
+    defer: bool = False,
 ) -> HttpResponse:
-    """Authenticate, verify and apply a stored notification."""
+    """Authenticate, verify and apply a stored notification.
+
+    With ``defer`` the notification is authenticated here (a signature with a time limit is
+    checked while fresh) and the gateway is answered at once; the server-to-server
+    verification and the status change run in a task on the stored row."""
     notification.attempts += 1
     try:
         event = gateway.parse_notification(inbound)
@@ -189,7 +204,22 @@ def process(
         return gateway.rejection_response("Unknown invoice", 404)
     notification.invoice = invoice
     Notification.objects.filter(pk=notification.pk).update(invoice=invoice)
+    if defer:
+        return _defer(gateway, notification)
     return _apply(gateway, invoice, event, notification)
+
+
+def _defer(gateway: BaseGateway, notification: Notification) -> HttpResponse:
+    from django_multipay.tasks import process_notification  # the tasks backend is optional
+
+    notification.verified = gateway.capabilities.signed_notifications
+    Notification.objects.filter(pk=notification.pk).update(verified=notification.verified)
+    # Stays "received" until the task finishes it; reconciliation picks up any a worker lost.
+    # After commit, so a worker never looks for a row it cannot see yet.
+    transaction.on_commit(partial(process_notification.enqueue, notification.pk))
+    return gateway.notification_response(
+        Outcome(NotificationResult.RECEIVED, notification.invoice_id, reason="deferred")
+    )
 
 
 def _apply(

@@ -47,6 +47,10 @@ class Invoice(models.Model):
     failure_reason = models.CharField(_("failure reason"), max_length=500, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Reconciliation's own bookkeeping (never a status): how often the gateway was asked
+    # about this invoice while it stayed open, and when to ask next (back-off).
+    reconcile_attempts = models.PositiveIntegerField(_("reconciliation attempts"), default=0)
+    next_check_at = models.DateTimeField(_("next check"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("invoice")

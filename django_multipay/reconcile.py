@@ -1,0 +1,345 @@
+"""Reconciliation: settle what callbacks left open, by asking the gateways (command and tasks)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from django_multipay import notifications, payments, processing
+from django_multipay.conf import multipay_settings
+from django_multipay.exceptions import (
+    AmountMismatch,
+    GatewayConfigurationError,
+    GatewayError,
+    NotificationRejected,
+)
+from django_multipay.gateways.results import InboundRequest, StatusResult
+from django_multipay.models import Invoice, Notification, Refund
+from django_multipay.registry import get_gateway
+from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
+
+logger = logging.getLogger("django_multipay.reconcile")
+
+#: Invoices whose status may still move at the gateway without us hearing of it.
+RECHECK_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.AUTHORIZED)
+#: Invoices that may expire (the processing table allows each to move to expired).
+EXPIRABLE_STATUSES = (InvoiceStatus.CREATED, InvoiceStatus.PENDING, InvoiceStatus.AUTHORIZED)
+#: Refunds whose outcome the gateway has not told us yet.
+UNSETTLED_REFUNDS = (RefundStatus.REQUESTED, RefundStatus.PENDING)
+#: Notifications whose processing is not finished (deferred, or failed on our side).
+PENDING_NOTIFICATION_RESULTS = (NotificationResult.RECEIVED, NotificationResult.FAILED)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Summary:
+    """What one reconciliation run looked at and what it changed."""
+
+    dry_run: bool = False
+    invoices_checked: int = 0
+    invoices_changed: int = 0
+    invoices_expired: int = 0
+    notifications_retried: int = 0
+    notifications_settled: int = 0
+    refunds_checked: int = 0
+    refunds_settled: int = 0
+    skipped: int = 0
+    errors: int = 0
+    changes: list[str] = field(default_factory=list)
+
+    def merge(self, other: Summary) -> None:
+        for name in (
+            "invoices_checked",
+            "invoices_changed",
+            "invoices_expired",
+            "notifications_retried",
+            "notifications_settled",
+            "refunds_checked",
+            "refunds_settled",
+            "skipped",
+            "errors",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.changes.extend(other.changes)
+
+    def lines(self) -> list[str]:
+        verb = "would be checked" if self.dry_run else "checked"
+        return [
+            f"Invoices: {self.invoices_checked} {verb}, {self.invoices_changed} changed, "
+            f"{self.invoices_expired} expired.",
+            f"Notifications: {self.notifications_retried} retried, "
+            f"{self.notifications_settled} settled.",
+            f"Refunds: {self.refunds_checked} checked, {self.refunds_settled} settled.",
+            f"Skipped (gateway cannot tell): {self.skipped}. Errors: {self.errors}.",
+        ]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait before asking the gateway about an invoice again."""
+    base = float(multipay_settings.RECONCILE_BACKOFF)
+    cap = float(multipay_settings.RECONCILE_BACKOFF_MAX)
+    return timedelta(seconds=min(cap, base * 2 ** max(attempts - 1, 0)))
+
+
+def _gateway(alias: str) -> Any:
+    try:
+        return get_gateway(alias)
+    except GatewayConfigurationError:
+        # An alias removed from settings: its rows stay as they are, for an operator.
+        return None
+
+
+def _filter(qs: QuerySet[Any], gateway: str | None, limit: int | None) -> Iterable[Any]:
+    if gateway:
+        qs = qs.filter(gateway=gateway)
+    size = int(multipay_settings.RECONCILE_CHUNK_SIZE)
+    if limit is not None:
+        return list(qs[:limit])
+    return qs.iterator(chunk_size=size)
+
+
+def _tick(progress: Progress | None, done: int, what: str) -> None:
+    size = int(multipay_settings.RECONCILE_CHUNK_SIZE)
+    if progress is not None and done and done % size == 0:
+        progress(f"{what}: {done} done")
+
+
+# -- invoices -----------------------------------------------------------------------------
+
+
+def stale_invoices(*, older_than: timedelta | None = None, now: datetime | None = None) -> Any:
+    """Open invoices made more than ``older_than`` ago whose back-off has run out."""
+    now = now or timezone.now()
+    if older_than is None:
+        older_than = timedelta(seconds=float(multipay_settings.RECONCILE_PENDING_AFTER))
+    return (
+        Invoice.objects.filter(status__in=RECHECK_STATUSES, created_at__lte=now - older_than)
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .order_by("created_at")
+    )
+
+
+def expired_invoices(*, now: datetime | None = None) -> Any:
+    """Open invoices whose validity (``expires_at``) has passed."""
+    return Invoice.objects.filter(
+        status__in=EXPIRABLE_STATUSES, expires_at__lt=now or timezone.now()
+    ).order_by("expires_at")
+
+
+def check_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
+    """Ask the gateway for the invoice's status and apply it; back off while it stays open."""
+    summary = Summary(dry_run=dry_run)
+    gateway = _gateway(invoice.gateway)
+    if gateway is None or not gateway.supports("fetch_status"):
+        summary.skipped += 1
+        return summary
+    summary.invoices_checked += 1
+    if dry_run:
+        summary.changes.append(f"invoice {invoice.pk}: would ask {invoice.gateway}")
+        return summary
+    attempts = invoice.reconcile_attempts + 1
+    try:
+        outcome = payments.refresh(invoice)
+    except (GatewayError, AmountMismatch) as exc:
+        logger.warning("Reconciling invoice %s failed: %s", invoice.pk, exc)
+        summary.errors += 1
+    else:
+        if outcome.changed:
+            summary.invoices_changed += 1
+            summary.changes.append(f"invoice {invoice.pk}: {outcome.previous} -> {outcome.current}")
+    # Bookkeeping only, never the status: a plain update, outside the processing engine.
+    Invoice.objects.filter(pk=invoice.pk).update(
+        reconcile_attempts=attempts, next_check_at=timezone.now() + backoff(attempts)
+    )
+    return summary
+
+
+def expire_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
+    """Expire an invoice past its validity, unless the gateway says it was paid after all."""
+    summary = Summary(dry_run=dry_run)
+    if dry_run:
+        summary.invoices_expired += 1
+        summary.changes.append(f"invoice {invoice.pk}: would expire")
+        return summary
+    gateway = _gateway(invoice.gateway)
+    if gateway is None:
+        summary.skipped += 1
+        return summary
+    if invoice.gateway_id and gateway.supports("fetch_status"):
+        # Money may have arrived just before the deadline: the gateway's word comes first.
+        try:
+            outcome = payments.refresh(invoice)
+        except (GatewayError, AmountMismatch) as exc:
+            logger.warning("Invoice %s not expired: the gateway could not say: %s", invoice.pk, exc)
+            summary.errors += 1
+            return summary
+        summary.invoices_checked += 1
+        if outcome.changed:
+            summary.invoices_changed += 1
+            summary.changes.append(f"invoice {invoice.pk}: {outcome.previous} -> {outcome.current}")
+        if outcome.current and outcome.current not in EXPIRABLE_STATUSES:
+            return summary
+    outcome = processing.apply_status(
+        invoice.pk,
+        StatusResult(status=InvoiceStatus.EXPIRED, failure_reason="expired before payment"),
+    )
+    if outcome.changed:
+        summary.invoices_expired += 1
+        summary.changes.append(f"invoice {invoice.pk}: {outcome.previous} -> expired")
+    return summary
+
+
+# -- notifications ------------------------------------------------------------------------
+
+
+def retryable_notifications(*, older_than: timedelta | None = None) -> Any:
+    """Notifications that failed to process, and deferred ones no worker has finished."""
+    if older_than is None:
+        older_than = timedelta(seconds=float(multipay_settings.RECONCILE_PENDING_AFTER))
+    cutoff = timezone.now() - older_than
+    return (
+        Notification.objects.filter(
+            attempts__lt=int(multipay_settings.RECONCILE_NOTIFICATION_ATTEMPTS)
+        )
+        .filter(
+            Q(result=NotificationResult.FAILED)
+            | Q(result=NotificationResult.RECEIVED, received_at__lte=cutoff)
+        )
+        .order_by("received_at", "id")
+    )
+
+
+def stored_request(notification: Notification) -> InboundRequest:
+    """The stored notification as the backend saw it (bodies and signature headers are kept)."""
+    return InboundRequest(
+        method=notification.method,
+        path=notification.path,
+        headers={str(k).lower(): str(v) for k, v in (notification.headers or {}).items()},
+        body=notification.body.encode("utf-8"),
+        query_string=notification.query_string,
+        remote_addr=notification.remote_addr,
+    )
+
+
+def process_stored(notification: Notification) -> str:
+    """Run the notify flow on a stored notification; return its result.
+
+    With an invoice already known (authenticated by the notify view, or identified by an
+    earlier attempt) the invoice's status is read from the gateway; otherwise the stored
+    request is parsed again as if it had just arrived."""
+    gateway = _gateway(notification.gateway)
+    if gateway is None:
+        return notification.result
+    if notification.invoice_id is None:
+        notifications.process(gateway, notification, stored_request(notification))
+    else:
+        try:
+            # Re-parsing keeps the event's kind, claim and de-duplication key.
+            event = gateway.parse_notification(stored_request(notification))
+        except (NotificationRejected, ValueError, KeyError, TypeError, UnicodeDecodeError):
+            # A signature with a time limit may have expired since the view checked it; the
+            # server-to-server read below does not depend on it.
+            notifications.retry(notification)
+        else:
+            invoice = Invoice.objects.get(pk=notification.invoice_id)
+            notification.attempts += 1
+            notifications._apply(gateway, invoice, event, notification)
+    notification.refresh_from_db(fields=["result"])
+    return notification.result
+
+
+def retry_notification(notification: Notification, *, dry_run: bool = False) -> Summary:
+    """Retry one stored notification that failed (or was never finished)."""
+    summary = Summary(dry_run=dry_run)
+    summary.notifications_retried += 1
+    if dry_run:
+        summary.changes.append(f"notification {notification.pk}: would retry")
+        return summary
+    try:
+        result = process_stored(notification)
+    except Exception:
+        # Never let one row stop the run; the row stays failed for the next one.
+        logger.exception("Retrying notification #%s failed", notification.pk)
+        summary.errors += 1
+        return summary
+    if result not in (NotificationResult.FAILED, NotificationResult.RECEIVED):
+        summary.notifications_settled += 1
+        summary.changes.append(f"notification {notification.pk}: {result}")
+    return summary
+
+
+# -- refunds ------------------------------------------------------------------------------
+
+
+def unsettled_refund_invoices() -> Any:
+    """Invoices with a refund still requested or pending (each is asked once per run)."""
+    ids = Refund.objects.filter(status__in=UNSETTLED_REFUNDS).values("invoice_id")
+    return Invoice.objects.filter(pk__in=ids).order_by("created_at")
+
+
+def settle_refunds(invoice: Invoice, *, dry_run: bool = False) -> Summary:
+    """Settle an invoice's open refunds from the gateway's refund list. Never sends a refund."""
+    summary = Summary(dry_run=dry_run)
+    gateway = _gateway(invoice.gateway)
+    if gateway is None or not gateway.supports("list_refunds"):
+        summary.skipped += 1
+        return summary
+    summary.refunds_checked += invoice.refunds.filter(status__in=UNSETTLED_REFUNDS).count()
+    if dry_run:
+        summary.changes.append(f"invoice {invoice.pk}: would read its refunds")
+        return summary
+    try:
+        settled = payments.sync_refunds(invoice)
+    except GatewayError as exc:
+        logger.warning("Reading refunds of invoice %s failed: %s", invoice.pk, exc)
+        summary.errors += 1
+        return summary
+    summary.refunds_settled += len(settled)
+    summary.changes.extend(f"refund {r.pk}: {r.status}" for r in settled)
+    return summary
+
+
+# -- the whole run ------------------------------------------------------------------------
+
+
+def run(
+    *,
+    gateway: str | None = None,
+    older_than: timedelta | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> Summary:
+    """Every reconciliation step, in order: expire, re-check, retry notifications, refunds.
+
+    ``limit`` caps the rows each step looks at; ``progress`` is called every chunk."""
+    summary = Summary(dry_run=dry_run)
+    steps: list[tuple[str, Any, Callable[..., Summary]]] = [
+        ("Expiring invoices", expired_invoices(), expire_invoice),
+        ("Re-checking invoices", stale_invoices(older_than=older_than), check_invoice),
+        (
+            "Retrying notifications",
+            retryable_notifications(older_than=older_than),
+            retry_notification,
+        ),
+        ("Settling refunds", unsettled_refund_invoices(), settle_refunds),
+    ]
+    for label, qs, step in steps:
+        done = 0
+        for row in _filter(qs, gateway, limit):
+            summary.merge(step(row, dry_run=dry_run))
+            done += 1
+            _tick(progress, done, label)
+        if progress is not None:
+            progress(f"{label}: {done} looked at")
+    return summary
