@@ -189,6 +189,12 @@ def begin_payment(
     except InvalidRequest as exc:
         processing.mark_failed(invoice.pk, str(exc))
         raise
+    except Exception as exc:
+        # A backend bug must not strand the invoice as created; its text may hold anything.
+        processing.mark_failed(
+            invoice.pk, f"Unexpected error starting the payment: {type(exc).__name__}"
+        )
+        raise
     processing.mark_pending(
         invoice.pk,
         gateway_id=started.gateway_id,
@@ -275,7 +281,9 @@ def refund(
 def sync_refunds(invoice: Invoice) -> list[Refund]:
     """Read the invoice's refunds from the gateway and settle ours that it reports.
 
-    Matched by the gateway's refund id, or by our idempotency key where the gateway echoes it.
+    Matched by the gateway's refund id, or by our idempotency key where the gateway echoes it;
+    a refund whose answer was lost (still requested, no gateway id) by an unclaimed one of the
+    same amount.
     Returns the refunds whose status changed. A refund at the gateway that we have no record
     of (made in its dashboard) is logged, not invented.
     """
@@ -284,6 +292,7 @@ def sync_refunds(invoice: Invoice) -> list[Refund]:
     reported = gateway.list_refunds(invoice)
     ours = list(invoice.refunds.all())
     changed: list[Refund] = []
+    matched: set[Any] = set()
     for refund in ours:
         match = next(
             (
@@ -294,6 +303,8 @@ def sync_refunds(invoice: Invoice) -> list[Refund]:
             ),
             None,
         )
+        if match is not None:
+            matched.add(refund.pk)
         if match is None or refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
             continue
         if match.status != refund.status:
@@ -303,15 +314,44 @@ def sync_refunds(invoice: Invoice) -> list[Refund]:
                 )
             )
     known_ids = {r.gateway_refund_id for r in ours} | {r.idempotency_key for r in ours}
-    for r in reported:
-        if not ({r.gateway_refund_id, r.idempotency_key} & (known_ids - {""})):
-            logger.warning(
-                "Invoice %s: the gateway reports refund %s (%s %s) that is not recorded here",
-                invoice.pk,
-                r.gateway_refund_id or "?",
-                r.amount,
-                r.currency,
+    unclaimed = [
+        r for r in reported if not ({r.gateway_refund_id, r.idempotency_key} & (known_ids - {""}))
+    ]
+    for refund in ours:
+        # A refund whose answer was lost has no gateway id, and a gateway that does not echo
+        # our key cannot name it: a refund it reports that no row here claims, of the same
+        # amount, is that one (each reported refund settles one row at most).
+        if refund.pk in matched or refund.status != RefundStatus.REQUESTED:
+            continue
+        if refund.gateway_refund_id:  # the gateway named it: only that id may settle it
+            continue
+        match = next(
+            (
+                r
+                for r in unclaimed
+                if r.amount is not None
+                and money.to_decimal(r.amount) == refund.amount
+                and (not r.currency or r.currency == refund.currency)
+            ),
+            None,
+        )
+        if match is None:
+            continue
+        unclaimed.remove(match)
+        if match.status != refund.status:
+            changed.append(
+                processing.apply_refund_result(
+                    refund.pk, match, gateway_data=gateway.redact(dict(match.raw))
+                )
             )
+    for r in unclaimed:
+        logger.warning(
+            "Invoice %s: the gateway reports refund %s (%s %s) that is not recorded here",
+            invoice.pk,
+            r.gateway_refund_id or "?",
+            r.amount,
+            r.currency,
+        )
     return changed
 
 

@@ -416,4 +416,5 @@ def _outcome_unknown(exc: GatewayError) -> bool:
     if isinstance(exc, GatewayConnectionError):
         return True
     status = getattr(exc, "http_status", None)
-    return isinstance(exc, GatewayAPIError) and (status is None or status >= 500)
+    # Only a 4xx is a refusal; a 5xx, or a 2xx/3xx whose body cannot be read, may hide a refund.
+    return isinstance(exc, GatewayAPIError) and (status is None or not 400 <= status < 500)

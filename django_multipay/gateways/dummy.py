@@ -153,13 +153,20 @@ class DummyGateway(BaseGateway):
             headers={**self.headers, "Idempotency-Key": str(invoice.pk)},
             expected=(200, 201),
         )
-        expires = parse_datetime(data["expires_at"]) if data.get("expires_at") else None
-        return PaymentStart(
-            action=PaymentAction(url=data["url"]),
-            gateway_id=str(data["id"]),
-            expires_at=expires,
-            raw=data,
-        )
+        try:
+            expires = parse_datetime(data["expires_at"]) if data.get("expires_at") else None
+            return PaymentStart(
+                action=PaymentAction(url=str(data["url"])),
+                gateway_id=str(data["id"]),
+                expires_at=expires,
+                raw=data,
+            )
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            raise GatewayAPIError(
+                f"Unreadable payment from the emulator: {type(exc).__name__}: {exc}",
+                gateway=self.alias,
+                response=self.redact(data),
+            ) from None
 
     def fetch_status(self, invoice: Invoice) -> StatusResult:
         data = self.http.json("GET", f"api/payments/{invoice.gateway_id}", headers=self.headers)
@@ -222,15 +229,23 @@ class DummyGateway(BaseGateway):
         return self._status(data)
 
     def _refund(self, data: dict[str, Any], currency: str) -> RefundResult:
-        return RefundResult(
-            status=REFUND_STATUS_MAP[data["status"]],
-            gateway_refund_id=str(data["id"]),
-            amount=money.validate_amount(data["amount"], currency),
-            currency=money.normalize_currency(data["currency"]),
-            failure_reason=str(data.get("failure_reason") or ""),
-            idempotency_key=str(data.get("idempotency_key") or ""),
-            raw=data,
-        )
+        try:
+            return RefundResult(
+                status=REFUND_STATUS_MAP[data["status"]],
+                gateway_refund_id=str(data["id"]),
+                amount=money.validate_amount(data["amount"], currency),
+                currency=money.normalize_currency(data["currency"]),
+                failure_reason=str(data.get("failure_reason") or ""),
+                idempotency_key=str(data.get("idempotency_key") or ""),
+                raw=data,
+            )
+        except (KeyError, ValueError, TypeError, AttributeError, ValidationError) as exc:
+            # No HTTP status: whether a refund was made is then unknown, not refused.
+            raise GatewayAPIError(
+                f"Unreadable refund from the emulator: {type(exc).__name__}: {exc}",
+                gateway=self.alias,
+                response=self.redact(data),
+            ) from None
 
     def refund(self, refund: Refund) -> RefundResult:
         invoice = refund.invoice
@@ -258,4 +273,9 @@ class DummyGateway(BaseGateway):
         data = self.http.json(
             "GET", f"api/payments/{invoice.gateway_id}/refunds", headers=self.headers
         )
-        return [self._refund(item, invoice.currency) for item in data["refunds"]]
+        refunds = data.get("refunds") if isinstance(data, dict) else None
+        if not isinstance(refunds, list):
+            raise GatewayAPIError(
+                "Unreadable refund list from the emulator", gateway=self.alias, response=data
+            )
+        return [self._refund(item, invoice.currency) for item in refunds]
