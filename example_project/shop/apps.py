@@ -16,3 +16,5 @@ class ShopConfig(AppConfig):
         signals.order_status_changed.connect(
             receivers.follow_order_status, dispatch_uid="shop.follow_order_status"
         )
+        for signal, name in receivers.SIGNAL_NAMES.items():
+            signal.connect(receivers.record_event, dispatch_uid=f"shop.record_event.{name}")

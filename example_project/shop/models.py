@@ -54,3 +54,25 @@ class ShopOrder(models.Model):
     @property
     def reference(self) -> str:
         return self.order.reference
+
+
+class PaymentEvent(models.Model):
+    """The shop's audit trail: one row each time a payment signal reached the shop.
+
+    Signals are sent once per transition, so a transition appears here once, even when
+    several app servers handled callbacks for the same payment at the same moment.
+    """
+
+    signal = models.CharField(max_length=40)
+    order_reference = models.CharField(max_length=100, db_index=True)
+    invoice_id = models.UUIDField(null=True, blank=True, db_index=True)
+    refund_id = models.UUIDField(null=True, blank=True)
+    previous = models.CharField(max_length=30, blank=True)
+    current = models.CharField(max_length=30, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("created_at", "pk")
+
+    def __str__(self) -> str:
+        return f"{self.signal} {self.order_reference}: {self.previous} -> {self.current}"
