@@ -189,3 +189,12 @@ MULTIPAY["GATEWAYS"]["paylands-deferred"] = {
         "base_url": "http://testserver/sandbox/paylands/",
     },
 }
+
+# The database task backend's tables, for the real-worker test in tests/test_tasks.py (the
+# default backend stays the immediate one).
+try:
+    import django_tasks_db  # noqa: F401 - only whether it is installed
+except ImportError:
+    pass
+else:
+    INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
