@@ -111,7 +111,7 @@ type: $(STAMP_TYPE)
 	$(VENV_PY) -m mypy django_multipay
 
 docs: $(STAMP_DOCS)
-	$(VENV_PY) -m sphinx -W --keep-going -b html docs $(DOCS_OUT)
+	$(VENV_PY) -m sphinx -E -W --keep-going -b html docs $(DOCS_OUT)
 
 migrations-check: $(STAMP_TEST)
 	$(MANAGE) makemigrations --check --dry-run
