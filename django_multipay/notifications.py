@@ -206,7 +206,7 @@ def process(
     Notification.objects.filter(pk=notification.pk).update(invoice=invoice)
     if defer:
         return _defer(gateway, notification)
-    return _apply(gateway, invoice, event, notification)
+    return apply_event(gateway, invoice, event, notification)
 
 
 def _defer(gateway: BaseGateway, notification: Notification) -> HttpResponse:
@@ -222,9 +222,11 @@ def _defer(gateway: BaseGateway, notification: Notification) -> HttpResponse:
     )
 
 
-def _apply(
+def apply_event(
     gateway: BaseGateway, invoice: Invoice, event: NotificationEvent, notification: Notification
 ) -> HttpResponse:
+    """Verify and apply a parsed event for a stored notification, record the outcome on it,
+    and give the answer the gateway expects (used by the view, retries and deferred tasks)."""
     try:
         outcome = verify_and_apply(gateway, invoice, event, notification)
     except NotificationRejected as exc:
@@ -257,4 +259,6 @@ def retry(notification: Notification) -> HttpResponse | None:
     gateway = get_gateway(notification.gateway)
     invoice = Invoice.objects.get(pk=notification.invoice_id)
     notification.attempts += 1
-    return _apply(gateway, invoice, NotificationEvent(invoice_id=str(invoice.pk)), notification)
+    return apply_event(
+        gateway, invoice, NotificationEvent(invoice_id=str(invoice.pk)), notification
+    )

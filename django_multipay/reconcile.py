@@ -253,7 +253,7 @@ def process_stored(notification: Notification) -> str:
         else:
             invoice = Invoice.objects.get(pk=notification.invoice_id)
             notification.attempts += 1
-            notifications._apply(gateway, invoice, event, notification)
+            notifications.apply_event(gateway, invoice, event, notification)
     notification.refresh_from_db(fields=["result"])
     return notification.result
 
