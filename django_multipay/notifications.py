@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from django_multipay import money, payments, signals
+from django_multipay import money, payments, processing, signals
 from django_multipay.conf import multipay_settings
 from django_multipay.exceptions import (
     AmountMismatch,
@@ -22,7 +24,7 @@ from django_multipay.exceptions import (
 from django_multipay.gateways.base import BaseGateway
 from django_multipay.gateways.results import InboundRequest, NotificationEvent, StatusResult
 from django_multipay.models import Invoice, Notification
-from django_multipay.processing import Outcome, send_after_commit
+from django_multipay.processing import REFUND_STATUSES, Outcome, send_after_commit
 from django_multipay.redaction import Redactor
 from django_multipay.registry import get_gateway
 from django_multipay.status import NotificationResult, is_stale
@@ -36,17 +38,17 @@ def storable(value: str | bytes) -> str:
     return text.replace("\x00", "\\x00")
 
 
-def store(
+def capture(
     alias: str, request: HttpRequest, gateway: BaseGateway | None, *, max_body: int | None = None
 ) -> Notification:
-    """Save the raw request before anything else is done with it (autocommit: it survives)."""
+    """The raw request as an unsaved ``Notification``, secrets masked."""
     redactor = gateway.redactor if gateway is not None else Redactor()
     headers = redactor.headers(
         {k: storable(v) for k, v in request.headers.items()},
         extra=multipay_settings.REDACT_HEADERS,
     )
     body = request.body if max_body is None else request.body[:max_body]
-    notification = Notification.objects.create(
+    return Notification(
         gateway=storable(alias)[:50],
         method=storable(request.method or "")[:10],
         path=storable(request.path)[:500],
@@ -55,32 +57,57 @@ def store(
         body=redactor.text(storable(body)),
         remote_addr=request.META.get("REMOTE_ADDR") or None,
     )
-    send_after_commit(signals.notification_received, Notification, notification=notification)
+
+
+def store(
+    alias: str, request: HttpRequest, gateway: BaseGateway | None, *, max_body: int | None = None
+) -> Notification:
+    """Save the raw request now, before anything else is done with it (autocommit: it survives)."""
+    notification = capture(alias, request, gateway, max_body=max_body)
+    _insert(notification)
     return notification
 
 
+def _insert(notification: Notification) -> None:
+    notification.save(force_insert=True)
+    send_after_commit(signals.notification_received, Notification, notification=notification)
+
+
 def _finish(notification: Notification, result: str, reason: str = "", **fields: Any) -> None:
+    """Record how a notification ended: one INSERT if it is not stored yet, else one UPDATE."""
     notification.result = result
     notification.reason = reason[:500]
     notification.processed_at = timezone.now()
     for name, value in fields.items():
         setattr(notification, name, value)
-    notification.save(update_fields=["result", "reason", "processed_at", "attempts", *fields])
+    if notification.pk is None:
+        _insert(notification)
+    else:
+        notification.save(update_fields=["result", "reason", "processed_at", "attempts", *fields])
 
 
-def find_invoice(gateway: BaseGateway, event: NotificationEvent) -> Invoice | None:
-    """The invoice a notification names: by our id, or by the gateway's id for this alias."""
+def invoice_lookups(gateway: BaseGateway, event: NotificationEvent) -> list[Q]:
+    """Where to look for the invoice a notification names, best first: our id, then the
+    gateway's id for this alias."""
+    lookups = []
     if event.invoice_id:
         try:
             uuid.UUID(str(event.invoice_id))
         except ValueError:
             pass
         else:
-            found = Invoice.objects.filter(pk=event.invoice_id, gateway=gateway.alias).first()
-            if found is not None:
-                return found
+            lookups.append(Q(pk=event.invoice_id, gateway=gateway.alias))
     if event.gateway_id:
-        return Invoice.objects.filter(gateway=gateway.alias, gateway_id=event.gateway_id).first()
+        lookups.append(Q(gateway=gateway.alias, gateway_id=event.gateway_id))
+    return lookups
+
+
+def find_invoice(gateway: BaseGateway, event: NotificationEvent) -> Invoice | None:
+    """The invoice a notification names: by our id, or by the gateway's id for this alias."""
+    for lookup in invoice_lookups(gateway, event):
+        found = Invoice.objects.filter(lookup).first()
+        if found is not None:
+            return found
     return None
 
 
@@ -101,7 +128,26 @@ def verify_and_apply(
         status = gateway.verify_notification(invoice, event)
         check_claim(invoice, event.status, status)
     return payments.apply_verified(
-        invoice, status, notification=notification, dedup_key=event.dedup_key
+        invoice, status, dedup_key=event.dedup_key, record=partial(_claim, notification)
+    )
+
+
+def _claim(notification: Notification, outcome: Outcome) -> None:
+    """Save the de-duplication key a change claimed, in the transaction that made it."""
+    if outcome.claimed_key:
+        notification.dedup_key = outcome.claimed_key
+        Notification.objects.filter(pk=notification.pk).update(dedup_key=outcome.claimed_key)
+
+
+def applies_without_gateway(event: NotificationEvent) -> bool:
+    """True if the event is applied as it stands, with no call to the gateway: a payment
+    status its signature vouches for (status *and* amount), not one that speaks of refunds
+    (those are settled from the gateway's refund list)."""
+    return (
+        event.kind == "payment"
+        and event.authoritative
+        and event.status is not None
+        and event.status.status not in REFUND_STATUSES
     )
 
 
@@ -132,10 +178,10 @@ def handle(alias: str, request: HttpRequest) -> HttpResponse:
         gateway = None
     limit = int(multipay_settings.MAX_NOTIFICATION_BYTES)
     if len(request.body) > limit:
-        notification = store(alias, request, gateway, max_body=limit)
+        notification = capture(alias, request, gateway, max_body=limit)
         _finish(notification, NotificationResult.REJECTED, "body too large", attempts=1)
         return HttpResponse("Body too large", status=413, content_type="text/plain")
-    notification = store(alias, request, gateway)
+    notification = capture(alias, request, gateway)
     if gateway is None:
         _finish(
             notification,
@@ -166,7 +212,12 @@ def process(
     *,
     defer: bool = False,
 ) -> HttpResponse:
-    """Authenticate, verify and apply a stored notification.
+    """Authenticate, verify and apply a notification, stored or not yet stored.
+
+    The raw row is committed before anything is asked of the gateway or of a task worker, so
+    a crash or a timeout there leaves a row to retry. A refusal that needs neither is stored
+    once, with its reason; an event applied as it stands is stored in the transaction that
+    applies it (see ``apply_signed``).
 
     With ``defer`` the notification is authenticated here (a signature with a time limit is
     checked while fresh) and the gateway is answered at once; the server-to-server
@@ -193,6 +244,8 @@ def process(
             verified=notification.verified,
         )
         return gateway.notification_response(Outcome(NotificationResult.IGNORED, reason=event.kind))
+    if not defer and applies_without_gateway(event):
+        return apply_signed(gateway, event, notification)
     invoice = find_invoice(gateway, event)
     if invoice is None:
         _finish(
@@ -203,17 +256,74 @@ def process(
         )
         return gateway.rejection_response("Unknown invoice", 404)
     notification.invoice = invoice
-    Notification.objects.filter(pk=notification.pk).update(invoice=invoice)
+    if defer:
+        notification.attempts -= 1  # only authenticated here: the task's run is the attempt
+    if notification.pk is None:
+        _insert(notification)  # committed before the gateway or a worker is asked anything
+    else:
+        notification.save(update_fields=["invoice", "verified", "attempts"])
     if defer:
         return _defer(gateway, notification)
     return apply_event(gateway, invoice, event, notification)
 
 
+def apply_signed(
+    gateway: BaseGateway, event: NotificationEvent, notification: Notification
+) -> HttpResponse:
+    """Apply a status the notification's signature vouches for, storing the notification in
+    the same transaction: it commits with its outcome, or not at all.
+
+    Nothing here waits on the gateway, so the transaction is short; if it fails, the caller
+    stores the notification as failed, and a process killed before the commit has not
+    answered, so the gateway sends the notification again."""
+    assert event.status is not None
+
+    def record(outcome: Outcome) -> None:
+        _finish(
+            notification,
+            outcome.result,
+            outcome.reason,
+            invoice_id=outcome.invoice_id,
+            verified=True,
+            dedup_key=outcome.claimed_key,
+        )
+
+    stored = notification.pk is not None
+    for lookup in invoice_lookups(gateway, event):
+        try:
+            outcome = processing.apply_status(
+                lookup, event.status, dedup_key=event.dedup_key, record=record
+            )
+        except Invoice.DoesNotExist:
+            continue
+        except AmountMismatch as exc:
+            logger.error("Notification #%s refused: %s", notification.pk, exc)
+            _finish(
+                notification,
+                NotificationResult.REJECTED,
+                str(exc),
+                invoice=find_invoice(gateway, event),
+            )
+            return gateway.rejection_response("Amount or currency mismatch", 400)
+        except Exception:
+            if not stored:
+                # The row went with the rolled-back transaction; the caller stores it afresh,
+                # tied to its invoice so that a retry need not trust an expired signature.
+                notification.pk = None
+                notification._state.adding = True
+                with contextlib.suppress(DatabaseError):
+                    notification.invoice = find_invoice(gateway, event)
+            raise
+        return gateway.notification_response(outcome)
+    _finish(
+        notification, NotificationResult.REJECTED, "unknown invoice", verified=notification.verified
+    )
+    return gateway.rejection_response("Unknown invoice", 404)
+
+
 def _defer(gateway: BaseGateway, notification: Notification) -> HttpResponse:
     from django_multipay.tasks import process_notification  # the tasks backend is optional
 
-    notification.verified = gateway.capabilities.signed_notifications
-    Notification.objects.filter(pk=notification.pk).update(verified=notification.verified)
     # Stays "received" until the task finishes it; reconciliation picks up any a worker lost.
     # After commit, so a worker never looks for a row it cannot see yet.
     transaction.on_commit(partial(process_notification.enqueue, notification.pk))

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from django_multipay import money, signals
 from django_multipay.exceptions import (
@@ -52,6 +52,8 @@ class Outcome:
     previous: str = ""
     current: str = ""
     reason: str = ""
+    #: The de-duplication key this change claimed (only a change claims one).
+    claimed_key: str = ""
 
     @property
     def changed(self) -> bool:
@@ -73,23 +75,46 @@ def send_after_commit(signal: Any, sender: type, **kwargs: Any) -> None:
     transaction.on_commit(send)
 
 
-def lock_invoice(invoice_id: Any) -> tuple[Order, Invoice]:
-    """Lock the invoice's order, then the invoice (always in that order: no deadlocks).
+def lock_invoice(invoice: Any, *, dedup_key: str = "") -> tuple[Order, Invoice]:
+    """Lock the invoice and its order in one statement; ``invoice`` is a pk or a ``Q`` lookup.
 
-    Must be called inside ``transaction.atomic``.
+    Every status change takes its locks here, so they are always taken the same way and two
+    processes working on one payment wait for each other instead of deadlocking. The same
+    statement reads whether the order has other attempts (``invoice.has_siblings``) and,
+    with ``dedup_key``, whether a notification already claimed it (``invoice.key_seen``).
+    Raises ``Invoice.DoesNotExist``. Must be called inside ``transaction.atomic``.
     """
-    order_id = Invoice.objects.values_list("order_id", flat=True).get(pk=invoice_id)
-    order = Order.objects.select_for_update().get(pk=order_id)
-    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
-    return order, invoice
+    lookup = invoice if isinstance(invoice, Q) else Q(pk=invoice)
+    others = Invoice.objects.filter(order_id=OuterRef("order_id")).exclude(pk=OuterRef("pk"))
+    queryset = (
+        Invoice.objects.select_related("order")
+        .select_for_update()
+        .annotate(has_siblings=Exists(others))
+    )
+    if dedup_key:
+        claimed = Notification.objects.filter(gateway=OuterRef("gateway"), dedup_key=dedup_key)
+        queryset = queryset.annotate(key_seen=Exists(claimed))
+    locked = queryset.get(lookup)
+    return locked.order, locked
 
 
-def _refresh_order_status(order: Order, invoice: Invoice) -> None:
-    statuses = list(
+def _attempt_statuses(order: Order, invoice: Invoice) -> list[str]:
+    """The statuses of the order's invoices, oldest first, after ``invoice``'s change.
+
+    A paid invoice makes its order paid whatever another attempt says, unless that attempt is
+    partially refunded, and such an attempt is old enough that the locking statement saw it.
+    So when that statement saw no other attempt, a paid invoice needs no second read."""
+    if invoice.status == InvoiceStatus.PAID and not getattr(invoice, "has_siblings", True):
+        return [invoice.status]
+    return list(
         Invoice.objects.filter(order_id=order.pk)
         .order_by("created_at", "pk")
         .values_list("status", flat=True)
     )
+
+
+def _refresh_order_status(order: Order, invoice: Invoice) -> None:
+    statuses = _attempt_statuses(order, invoice)
     previous, current = order.status, order_status_for(statuses)
     if invoice.status == InvoiceStatus.PAID and statuses.count(InvoiceStatus.PAID) > 1:
         logger.error(
@@ -150,85 +175,92 @@ def _check_money(invoice: Invoice, result: StatusResult) -> None:
 
 
 def apply_status(
-    invoice_id: Any,
+    invoice: Any,
     result: StatusResult,
     *,
-    notification: Notification | None = None,
     dedup_key: str = "",
     gateway_data: Any = None,
+    record: Callable[[Outcome], None] | None = None,
 ) -> Outcome:
-    """Apply a verified gateway status to an invoice, once.
+    """Apply a verified gateway status to an invoice (a pk or a ``Q`` lookup), once.
 
     Raises ``AmountMismatch`` (nothing changed) when the gateway's amount or currency differs
-    from ours. A status the table does not allow is refused, logged, and reported as ignored.
+    from ours, and ``Invoice.DoesNotExist`` when no invoice matches. A status the table does
+    not allow is refused, logged, and reported as ignored.
+
+    ``record`` is called with the outcome inside the transaction, so what the caller writes
+    about it (a notification and the de-duplication key it claims, ``outcome.claimed_key``)
+    commits or rolls back with the change. A ``dedup_key`` is claimed only by a change: a
+    notification that found nothing to do may be repeated later and must then count.
     """
     with transaction.atomic():
-        order, invoice = lock_invoice(invoice_id)
-        previous = invoice.status
-        if (
-            dedup_key
-            and Notification.objects.filter(gateway=invoice.gateway, dedup_key=dedup_key).exists()
-        ):
-            return Outcome(NotificationResult.DUPLICATE, invoice.pk, previous, previous, "seen")
-        _check_money(invoice, result)
-        target = result.status
-        if target in REFUND_STATUSES:
-            # Refunds are recorded by the refund flow: one Refund row each, settled once under
-            # this lock. A payment status saying "refunded" only tells us the money was taken;
-            # counting its refunded amount here too would count a refund twice when its row
-            # settles. The caller settles the refunds themselves (payments.sync_refunds).
-            target = InvoiceStatus.PAID if previous in OPEN else previous
-        # What the gateway told us is kept even when the status does not move, but written
-        # only when it differs: a storm of repeats costs no writes.
-        noted: list[str] = []
-        if gateway_data is not None and gateway_data != invoice.gateway_data:
-            invoice.gateway_data = gateway_data
-            noted.append("gateway_data")
-        if result.gateway_id and not invoice.gateway_id:
-            invoice.gateway_id = result.gateway_id
-            noted.append("gateway_id")
-        if target == previous:
-            if noted:
-                invoice.save(update_fields=[*noted, "updated_at"])
-            return Outcome(
-                NotificationResult.DUPLICATE, invoice.pk, previous, previous, "no change"
-            )
-        if is_stale(previous, target):
-            if noted:
-                invoice.save(update_fields=[*noted, "updated_at"])
-            logger.info("Invoice %s: ignoring stale %s (is %s)", invoice.pk, target, previous)
-            return Outcome(
-                NotificationResult.IGNORED, invoice.pk, previous, previous, f"stale {target}"
-            )
-        if not can_move(previous, target):
-            logger.error(
-                "Invoice %s: gateway reports %s but %s -> %s is not allowed; needs an operator",
-                invoice.pk,
-                target,
-                previous,
-                target,
-            )
-            if noted:
-                invoice.save(update_fields=[*noted, "updated_at"])
-            return Outcome(
-                NotificationResult.IGNORED,
-                invoice.pk,
-                previous,
-                previous,
-                f"illegal transition {previous} -> {target}",
-            )
-        if target in CAPTURED and invoice.captured_amount == 0:
-            captured = result.captured_amount
-            invoice.captured_amount = (
-                money.to_decimal(captured) if captured is not None else invoice.amount
-            )
-        _move(order, invoice, target, reason=result.failure_reason)
-        if notification is not None and dedup_key:
-            # Claimed only by a notification that changed something, in the same transaction:
-            # one that found nothing to do yet may be repeated later and must then count.
-            notification.dedup_key = dedup_key
-            Notification.objects.filter(pk=notification.pk).update(dedup_key=dedup_key)
-        return Outcome(NotificationResult.PROCESSED, invoice.pk, previous, target)
+        order, locked = lock_invoice(invoice, dedup_key=dedup_key)
+        outcome = _apply_locked(order, locked, result, dedup_key, gateway_data)
+        if record is not None:
+            record(outcome)
+        return outcome
+
+
+def _apply_locked(
+    order: Order, invoice: Invoice, result: StatusResult, dedup_key: str, gateway_data: Any
+) -> Outcome:
+    previous = invoice.status
+    if dedup_key and getattr(invoice, "key_seen", False):
+        return Outcome(NotificationResult.DUPLICATE, invoice.pk, previous, previous, "seen")
+    _check_money(invoice, result)
+    target = result.status
+    if target in REFUND_STATUSES:
+        # Refunds are recorded by the refund flow: one Refund row each, settled once under
+        # this lock. A payment status saying "refunded" only tells us the money was taken;
+        # counting its refunded amount here too would count a refund twice when its row
+        # settles. The caller settles the refunds themselves (payments.sync_refunds).
+        target = InvoiceStatus.PAID if previous in OPEN else previous
+    # What the gateway told us is kept even when the status does not move, but written
+    # only when it differs: a storm of repeats costs no writes.
+    noted: list[str] = []
+    if gateway_data is not None and gateway_data != invoice.gateway_data:
+        invoice.gateway_data = gateway_data
+        noted.append("gateway_data")
+    if result.gateway_id and not invoice.gateway_id:
+        invoice.gateway_id = result.gateway_id
+        noted.append("gateway_id")
+    if target == previous:
+        if noted:
+            invoice.save(update_fields=[*noted, "updated_at"])
+        return Outcome(NotificationResult.DUPLICATE, invoice.pk, previous, previous, "no change")
+    if is_stale(previous, target):
+        if noted:
+            invoice.save(update_fields=[*noted, "updated_at"])
+        logger.info("Invoice %s: ignoring stale %s (is %s)", invoice.pk, target, previous)
+        return Outcome(
+            NotificationResult.IGNORED, invoice.pk, previous, previous, f"stale {target}"
+        )
+    if not can_move(previous, target):
+        logger.error(
+            "Invoice %s: gateway reports %s but %s -> %s is not allowed; needs an operator",
+            invoice.pk,
+            target,
+            previous,
+            target,
+        )
+        if noted:
+            invoice.save(update_fields=[*noted, "updated_at"])
+        return Outcome(
+            NotificationResult.IGNORED,
+            invoice.pk,
+            previous,
+            previous,
+            f"illegal transition {previous} -> {target}",
+        )
+    if target in CAPTURED and invoice.captured_amount == 0:
+        captured = result.captured_amount
+        invoice.captured_amount = (
+            money.to_decimal(captured) if captured is not None else invoice.amount
+        )
+    _move(order, invoice, target, reason=result.failure_reason)
+    return Outcome(
+        NotificationResult.PROCESSED, invoice.pk, previous, target, claimed_key=dedup_key
+    )
 
 
 def mark_pending(invoice_id: Any, *, gateway_id: str, redirect_url: str, **fields: Any) -> None:

@@ -250,7 +250,18 @@ def notification_results(invoice: Invoice) -> Counter[str]:
 # -- the races -------------------------------------------------------------------------------
 
 
-def test_identical_notifications_apply_once(emulator_server: str, recorder: SignalRecorder) -> None:
+@pytest.fixture(params=[False, True], ids=["read-back", "trusted-signature"])
+def trust(request: Any, emulator_server: str, settings: Any) -> bool:
+    """Run a race both ways: reading each notification back, and trusting its signature."""
+    config = copy.deepcopy(settings.MULTIPAY)
+    config["GATEWAYS"][ALIAS]["OPTIONS"]["trust_signed_notifications"] = request.param
+    settings.MULTIPAY = config
+    return bool(request.param)
+
+
+def test_identical_notifications_apply_once(
+    emulator_server: str, trust: bool, recorder: SignalRecorder
+) -> None:
     for _ in range(ROUNDS):
         invoice = paid_at_gateway()
         body, signature = signed_notification(invoice)
@@ -272,7 +283,7 @@ def test_identical_notifications_apply_once(emulator_server: str, recorder: Sign
 
 
 def test_notification_racing_return_applies_once(
-    emulator_server: str, recorder: SignalRecorder
+    emulator_server: str, trust: bool, recorder: SignalRecorder
 ) -> None:
     half = THREADS // 2
     for _ in range(ROUNDS):

@@ -18,7 +18,13 @@ from django_multipay.exceptions import (
 )
 from django_multipay.gateways.results import RefundResult, StatusResult
 from django_multipay.models import Invoice, Notification, Order, Refund
-from django_multipay.processing import apply_refund_result, apply_status, reserve_refund, run_refund
+from django_multipay.processing import (
+    Outcome,
+    apply_refund_result,
+    apply_status,
+    reserve_refund,
+    run_refund,
+)
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
 from django_multipay.testing.factories import InvoiceFactory, NotificationFactory, OrderFactory
 from django_multipay.testing.fixtures import SignalLog
@@ -105,8 +111,13 @@ class TestApplyStatus:
     def test_seen_dedup_key_is_duplicate(self, signal_log: SignalLog) -> None:
         invoice = pending_invoice()
         note = NotificationFactory(gateway=invoice.gateway)
-        outcome = apply_status(invoice.pk, paid(), notification=note, dedup_key="evt_1")
+
+        def record(outcome: Outcome) -> None:
+            Notification.objects.filter(pk=note.pk).update(dedup_key=outcome.claimed_key)
+
+        outcome = apply_status(invoice.pk, paid(), dedup_key="evt_1", record=record)
         assert outcome.result == NotificationResult.PROCESSED
+        assert outcome.claimed_key == "evt_1"
         assert Notification.objects.get(pk=note.pk).dedup_key == "evt_1"
         signal_log.sent.clear()
         again = apply_status(invoice.pk, StatusResult(status=S.REFUNDED), dedup_key="evt_1")
@@ -239,20 +250,36 @@ class TestApplyStatus:
 @pytest.mark.django_db
 def test_apply_status_query_count(django_assert_num_queries: Any) -> None:
     invoice = pending_invoice()
-    # Savepoint + release, order id, lock order, lock invoice, update invoice,
-    # read sibling statuses, update order.
-    with django_assert_num_queries(8):
-        apply_status(invoice.pk, paid())
-    # A repeat only locks and reads: savepoint, order id, two locks, release.
+    # Savepoint + release (the test's transaction stands in for BEGIN/COMMIT), one statement
+    # locking the invoice and its order, update invoice, update order. A paid invoice with no
+    # other attempt needs no read of its siblings.
     with django_assert_num_queries(5):
+        apply_status(invoice.pk, paid())
+    # A repeat only locks: savepoint, lock, release.
+    with django_assert_num_queries(3):
         apply_status(invoice.pk, paid())
     # The same gateway answer again costs no write; a new one is kept (one update).
     apply_status(invoice.pk, paid(), gateway_data={"seen": 1})
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(3):
         apply_status(invoice.pk, paid(), gateway_data={"seen": 1})
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(4):
         apply_status(invoice.pk, paid(), gateway_data={"seen": 2})
     assert Invoice.objects.get(pk=invoice.pk).gateway_data == {"seen": 2}
+
+
+@pytest.mark.django_db
+def test_order_status_reads_siblings_when_they_matter(django_assert_num_queries: Any) -> None:
+    first = pending_invoice()
+    second = InvoiceFactory(order=first.order, status=S.PENDING, gateway_id="pay_second")
+    # Another attempt exists: its status is read before the order's is derived (savepoint,
+    # lock, update invoice, read siblings, release; the order stays pending: no update).
+    with django_assert_num_queries(5):
+        apply_status(first.pk, StatusResult(status=S.FAILED))
+    first.order.refresh_from_db()
+    assert first.order.status == OrderStatus.PENDING  # the second attempt is still open
+    apply_status(second.pk, paid())
+    second.order.refresh_from_db()
+    assert second.order.status == OrderStatus.PAID
 
 
 @pytest.mark.django_db

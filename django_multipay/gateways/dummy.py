@@ -200,6 +200,9 @@ class DummyGateway(BaseGateway):
                 gateway_id=str(data["payment_id"]),
                 dedup_key=str(payload["id"]),
                 status=claim,
+                # The signature covers the whole body, status and amount included.
+                authoritative=bool(self.option("trust_signed_notifications", False))
+                and claim is not None,
                 kind=kind if kind in ("payment", "refund") else str(payload["type"]),
                 raw=payload,
             )
