@@ -37,6 +37,9 @@ PENDING_NOTIFICATION_RESULTS = (NotificationResult.RECEIVED, NotificationResult.
 
 Progress = Callable[[str], None]
 
+#: Change lines a summary keeps (the counts are always complete).
+MAX_CHANGES = 1000
+
 
 @dataclass
 class Summary:
@@ -52,7 +55,16 @@ class Summary:
     refunds_settled: int = 0
     skipped: int = 0
     errors: int = 0
+    #: What changed, one line each, up to ``MAX_CHANGES``: a run over millions of invoices
+    #: must not hold a line for each in memory. ``changes_omitted`` counts the rest.
     changes: list[str] = field(default_factory=list)
+    changes_omitted: int = 0
+
+    def note(self, change: str) -> None:
+        if len(self.changes) < MAX_CHANGES:
+            self.changes.append(change)
+        else:
+            self.changes_omitted += 1
 
     def merge(self, other: Summary) -> None:
         for name in (
@@ -67,7 +79,9 @@ class Summary:
             "errors",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.changes.extend(other.changes)
+        for change in other.changes:
+            self.note(change)
+        self.changes_omitted += other.changes_omitted
 
     def lines(self) -> list[str]:
         verb = "would be checked" if self.dry_run else "checked"
@@ -104,7 +118,7 @@ def _filter(qs: QuerySet[Any], gateway: str | None, limit: int | None) -> Iterab
         qs = qs.filter(gateway=gateway)
     size = int(multipay_settings.RECONCILE_CHUNK_SIZE)
     if limit is not None:
-        return list(qs[:limit])
+        qs = qs[:limit]
     return qs.iterator(chunk_size=size)
 
 
@@ -145,7 +159,7 @@ def check_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
         return summary
     summary.invoices_checked += 1
     if dry_run:
-        summary.changes.append(f"invoice {invoice.pk}: would ask {invoice.gateway}")
+        summary.note(f"invoice {invoice.pk}: would ask {invoice.gateway}")
         return summary
     attempts = invoice.reconcile_attempts + 1
     try:
@@ -156,7 +170,7 @@ def check_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
     else:
         if outcome.changed:
             summary.invoices_changed += 1
-            summary.changes.append(f"invoice {invoice.pk}: {outcome.previous} -> {outcome.current}")
+            summary.note(f"invoice {invoice.pk}: {outcome.previous} -> {outcome.current}")
     # Bookkeeping only, never the status: a plain update, outside the processing engine.
     Invoice.objects.filter(pk=invoice.pk).update(
         reconcile_attempts=attempts, next_check_at=timezone.now() + backoff(attempts)
@@ -169,7 +183,7 @@ def expire_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
     summary = Summary(dry_run=dry_run)
     if dry_run:
         summary.invoices_expired += 1
-        summary.changes.append(f"invoice {invoice.pk}: would expire")
+        summary.note(f"invoice {invoice.pk}: would expire")
         return summary
     gateway = _gateway(invoice.gateway)
     if gateway is None:
@@ -186,7 +200,7 @@ def expire_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
         summary.invoices_checked += 1
         if outcome.changed:
             summary.invoices_changed += 1
-            summary.changes.append(f"invoice {invoice.pk}: {outcome.previous} -> {outcome.current}")
+            summary.note(f"invoice {invoice.pk}: {outcome.previous} -> {outcome.current}")
         if outcome.current and outcome.current not in EXPIRABLE_STATUSES:
             return summary
     outcome = processing.apply_status(
@@ -195,7 +209,7 @@ def expire_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
     )
     if outcome.changed:
         summary.invoices_expired += 1
-        summary.changes.append(f"invoice {invoice.pk}: {outcome.previous} -> expired")
+        summary.note(f"invoice {invoice.pk}: {outcome.previous} -> expired")
     return summary
 
 
@@ -263,7 +277,7 @@ def retry_notification(notification: Notification, *, dry_run: bool = False) -> 
     summary = Summary(dry_run=dry_run)
     summary.notifications_retried += 1
     if dry_run:
-        summary.changes.append(f"notification {notification.pk}: would retry")
+        summary.note(f"notification {notification.pk}: would retry")
         return summary
     try:
         result = process_stored(notification)
@@ -274,7 +288,7 @@ def retry_notification(notification: Notification, *, dry_run: bool = False) -> 
         return summary
     if result not in (NotificationResult.FAILED, NotificationResult.RECEIVED):
         summary.notifications_settled += 1
-        summary.changes.append(f"notification {notification.pk}: {result}")
+        summary.note(f"notification {notification.pk}: {result}")
     return summary
 
 
@@ -296,7 +310,7 @@ def settle_refunds(invoice: Invoice, *, dry_run: bool = False) -> Summary:
         return summary
     summary.refunds_checked += invoice.refunds.filter(status__in=UNSETTLED_REFUNDS).count()
     if dry_run:
-        summary.changes.append(f"invoice {invoice.pk}: would read its refunds")
+        summary.note(f"invoice {invoice.pk}: would read its refunds")
         return summary
     try:
         settled = payments.sync_refunds(invoice)

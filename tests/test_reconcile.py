@@ -400,3 +400,19 @@ def test_deferred_notification_whose_signature_aged_is_verified_server_to_server
     assert len(status_reads(router, invoice)) == 1
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID
+
+
+def test_a_long_run_keeps_its_counts_but_not_every_change_line(router, monkeypatch):
+    invoices = [pending_invoice() for _ in range(3)]
+    for invoice in invoices:
+        at_gateway(invoice, status="paid", captured_amount="50.00")
+    monkeypatch.setattr(reconcile, "MAX_CHANGES", 2)
+
+    output = reconcile_cmd("-v", "2")
+
+    assert "Invoices: 3 checked, 3 changed" in output
+    assert "... and 1 more" in output
+    assert sum(line.strip().startswith("invoice ") for line in output.splitlines()) == 2
+    assert all(
+        Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID for invoice in invoices
+    )

@@ -64,6 +64,8 @@ class Command(BaseCommand):
         if verbosity >= 2:
             for change in summary.changes:
                 self.stdout.write(f"  {change}")
+            if summary.changes_omitted:
+                self.stdout.write(f"  ... and {summary.changes_omitted} more")
         if verbosity >= 1:
             if options["dry_run"]:
                 self.stdout.write("Dry run: nothing was changed.")
