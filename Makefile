@@ -39,10 +39,12 @@ STAMP_LINT := $(VENV)/.stamp-lint
 STAMP_TYPE := $(VENV)/.stamp-type
 STAMP_DOCS := $(VENV)/.stamp-docs
 
-.PHONY: help install test api-fuzz demo lint format type docs migrations-check package-check check clean distclean
+.PHONY: help install test bench bench-smoke api-fuzz demo lint format type docs migrations-check package-check check clean distclean
 
 help:
 	@echo "make test              run the test suite (PYTEST_ARGS=... to pass options; DATABASE_URL selects the database)"
+	@echo "make bench             benchmarks on PostgreSQL (BENCH_DATABASE_URL): bench/results/latest.json, docs/performance.md"
+	@echo "make bench-smoke       every benchmark part, shortened, checked; writes no files"
 	@echo "make api-fuzz          fuzz the REST API against its OpenAPI schema (schemathesis; API_FUZZ_EXAMPLES=10)"
 	@echo "make demo              migrate, load demo data and serve the example shop on $(DEMO_ADDR)"
 	@echo "make lint              ruff check and ruff format --check"
@@ -87,6 +89,15 @@ install: $(STAMP_TEST)
 
 test: $(STAMP_TEST)
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+
+# Throughput, SQL per operation, scale, reconciliation and pooling on PostgreSQL
+# (BENCH_DATABASE_URL; its database is dropped and recreated). About 15 minutes.
+bench: $(STAMP_TEST)
+	$(VENV_PY) -m bench.run
+
+# Every benchmark part, shortened, with its own correctness checks; writes no files (CI).
+bench-smoke: $(STAMP_TEST)
+	$(VENV_PY) -m bench.run --quick
 
 # In-process (WSGI) against the example shop on a throwaway database, as staff and as a
 # customer. pytest-django stays off: the example shop has its own settings.

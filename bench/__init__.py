@@ -1,0 +1,1 @@
+"""Benchmarks of django-multipay: throughput, SQL per operation, cost at scale, memory."""
