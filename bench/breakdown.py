@@ -9,8 +9,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench import seed
-from bench.throughput import dummy_notification
+from bench import scale, seed
 
 #: (label, module or class, attribute): the stages timed, outermost first. They nest, so
 #: their times do not add up; "Notification.save" is the INSERT with its outcome.
@@ -50,19 +49,7 @@ def _timed(totals: Counter[str], label: str, function: Callable[..., Any]) -> Ca
 
 def _send(path: str, targets: Sequence[seed.Target]) -> float:
     """Post each target's signed notification to ``path``; seconds in all."""
-    from django.test import Client
-
-    client = Client()
-    prepared = []
-    for target in targets:
-        body, headers = dummy_notification(target)
-        prepared.append((body, headers.pop("Content-Type"), headers))
-    began = time.perf_counter()
-    for body, content_type, headers in prepared:
-        answer = client.post(path, data=body, content_type=content_type, headers=headers)
-        if answer.status_code != 200:
-            raise RuntimeError(f"{path} answered {answer.status_code}: {answer.content!r}")
-    return time.perf_counter() - began
+    return sum(scale.measure(targets, path))
 
 
 def run(*, notifications: int = 2000, warmup: int = 300) -> dict[str, Any]:

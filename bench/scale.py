@@ -16,9 +16,9 @@ from bench.throughput import dummy_notification
 NOTIFY_PATH = "/payments/notify/dummy/"
 
 
-def measure(targets: Sequence[seed.Target]) -> list[float]:
-    """Send the signed "paid" notification of each target in turn, in this process (Django's
-    WSGI handler through the test client, one thread); seconds each took."""
+def measure(targets: Sequence[seed.Target], path: str = NOTIFY_PATH) -> list[float]:
+    """Send the signed "paid" notification of each target in turn to ``path``, in this
+    process (Django's WSGI handler through the test client, one thread); seconds each took."""
     from django.test import Client
 
     client = Client()
@@ -30,12 +30,10 @@ def measure(targets: Sequence[seed.Target]) -> list[float]:
     times = []
     for body, content_type, headers in prepared:
         began = time.perf_counter()
-        response = client.post(NOTIFY_PATH, data=body, content_type=content_type, headers=headers)
+        response = client.post(path, data=body, content_type=content_type, headers=headers)
         times.append(time.perf_counter() - began)
         if response.status_code != 200:
-            raise RuntimeError(
-                f"notification answered {response.status_code}: {response.content!r}"
-            )
+            raise RuntimeError(f"{path} answered {response.status_code}: {response.content!r}")
     return times
 
 

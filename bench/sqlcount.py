@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -52,28 +50,15 @@ def count(operation: Callable[[], Any]) -> tuple[int, list[str]]:
     return len(statements), statements
 
 
-def signed_notification(invoice: Any, status: str = "paid") -> tuple[bytes, dict[str, str]]:
-    """The dummy emulator's signed event for ``invoice``'s payment in ``status``."""
-    from django.conf import settings
-
-    from django_multipay.gateways.dummy import SIGNATURE_HEADER, sign
-    from django_multipay.sandbox import dummy as emulator
-    from django_multipay.sandbox.store import store
-
-    with store.table("dummy.payments") as table:
-        payment = {**table[invoice.gateway_id], "status": status}
-    body = json.dumps(emulator.notification_for(payment)).encode()
-    secret = settings.MULTIPAY["GATEWAYS"]["dummy"]["OPTIONS"]["webhook_secret"]
-    return body, {SIGNATURE_HEADER: sign(secret, int(time.time()), body)}
-
-
 def measure() -> dict[str, Any]:
     """Count each operation's statements on the bench database (which it adds rows to)."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from django_multipay import payments
+    from bench.seed import Target
+    from bench.throughput import dummy_notification
+    from django_multipay import money, payments
     from django_multipay.models import Invoice
     from django_multipay.sandbox import portpos as portpos_emulator
     from django_multipay.sandbox.store import store
@@ -117,11 +102,19 @@ def measure() -> dict[str, Any]:
         invoice = Invoice.objects.get(order=order)
         with store.table("dummy.payments") as table:  # the customer paid at the gateway
             table[invoice.gateway_id].update(status="paid", captured_amount="50.00")
-        body, headers = signed_notification(invoice)
+        body, headers = dummy_notification(
+            Target(
+                str(invoice.pk),
+                invoice.gateway_id,
+                money.format_decimal(invoice.amount, invoice.currency),
+                invoice.currency,
+            )
+        )
+        content_type = headers.pop("Content-Type")
 
         def notify() -> int:
             return shop.post(
-                "/payments/notify/dummy/", body, content_type="application/json", headers=headers
+                "/payments/notify/dummy/", body, content_type=content_type, headers=headers
             ).status_code
 
         record("notification_first", notify)
