@@ -40,7 +40,24 @@ class Invoice(models.Model):
     captured_amount = amount_field(_("captured"), default=Decimal(0))
     refunded_amount = amount_field(_("refunded"), default=Decimal(0))
     redirect_url = models.URLField(_("redirect URL"), max_length=2000, blank=True)
-    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    expires_at = models.DateTimeField(
+        _("payment page expires"),
+        null=True,
+        blank=True,
+        help_text=_("When the payment page stops taking payment."),
+    )
+    hold_expires_at = models.DateTimeField(
+        _("hold lapses"),
+        null=True,
+        blank=True,
+        help_text=_("When an authorized hold lapses at the gateway unless captured."),
+    )
+    gateway_options = models.JSONField(
+        _("gateway options"),
+        default=dict,
+        blank=True,
+        help_text=_("Per-payment gateway options chosen by the shop or its staff."),
+    )
     gateway_data = models.JSONField(
         _("last gateway answer"), default=dict, blank=True, help_text=_("Secrets removed.")
     )

@@ -49,6 +49,17 @@ class Refund(models.Model):
     )
     gateway_data = models.JSONField(_("last gateway answer"), default=dict, blank=True)
     failure_reason = models.CharField(_("failure reason"), max_length=500, blank=True)
+    # A staff decision on a refund whose outcome the gateway could not tell (who, when, why).
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("resolved by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolution_note = models.CharField(_("resolution reason"), max_length=500, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -64,3 +75,8 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"Refund {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Still ``requested``: the gateway never gave a readable answer to its call."""
+        return self.status == RefundStatus.REQUESTED
