@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,14 +21,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
+from django.utils.timesince import timesince, timeuntil
 from django.views.decorators.http import require_POST
 
 from django_multipay import notifications, payments
 from django_multipay.admin_forms import (
     RefundForm,
+    RefundResolutionForm,
     gateway_name,
+    gateway_report,
     new_admin_key,
     operation_refusal,
     refund_state,
@@ -41,7 +46,7 @@ from django_multipay.exceptions import (
     RefundError,
 )
 from django_multipay.models import Invoice, Notification, Order, OrderItem, Refund
-from django_multipay.processing import Outcome
+from django_multipay.processing import RESOLVABLE_REFUND_STATUSES, Outcome
 from django_multipay.registry import get_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.templatetags.multipay import money
@@ -288,6 +293,38 @@ class NotificationInline(ReadOnlyInline):
     ordering = ("-received_at", "-id")
 
 
+#: How soon a lapsing hold shows under the hold filter's "lapsing within 24 hours".
+HOLD_LAPSING_WITHIN = timedelta(hours=24)
+
+
+class HoldFilter(admin.SimpleListFilter):
+    """Held (authorized) payments, by when their hold lapses at the gateway."""
+
+    title = "hold"
+    parameter_name = "hold"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("lapsing", "lapsing within 24 hours"),
+            ("lapsed", "lapsed"),
+            ("held", "every hold"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        now = timezone.now()
+        held = queryset.filter(status=InvoiceStatus.AUTHORIZED)
+        value = self.value()
+        if value == "lapsing":
+            return held.filter(
+                hold_expires_at__gt=now, hold_expires_at__lte=now + HOLD_LAPSING_WITHIN
+            )
+        if value == "lapsed":
+            return held.filter(hold_expires_at__lte=now)
+        if value == "held":
+            return held
+        return queryset
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(RecordAdmin):
     list_display = (
@@ -298,11 +335,13 @@ class InvoiceAdmin(RecordAdmin):
         "gateway",
         "status",
         "refunded_display",
+        "hold_lapses",
         "created_at",
         "updated_at",
     )
     list_filter = (
         "status",
+        HoldFilter,
         "gateway",
         "currency",
         ("created_at", admin.DateFieldListFilter),
@@ -342,7 +381,9 @@ class InvoiceAdmin(RecordAdmin):
                     "redirect_url",
                     "payment_instructions",
                     "expires_at",
+                    "hold_lapses",
                     "settlement",
+                    "options_chosen",
                     "last_answer",
                 )
             },
@@ -391,6 +432,20 @@ class InvoiceAdmin(RecordAdmin):
     def captured_display(self, obj: Invoice) -> str:
         return money(obj.captured_amount, obj.currency)
 
+    @admin.display(description="hold lapses", ordering="hold_expires_at")
+    def hold_lapses(self, obj: Invoice) -> str:
+        """When a held (authorized) payment lapses at the gateway unless captured."""
+        lapses = obj.hold_expires_at
+        if obj.status != InvoiceStatus.AUTHORIZED or lapses is None:
+            return "—"
+        now = timezone.now()
+        stamp = timezone.localtime(lapses).strftime("%Y-%m-%d %H:%M")
+        if lapses <= now:
+            text = f"{stamp} (lapsed {timesince(lapses, now, depth=1)} ago)"
+        else:
+            text = f"{stamp} (in {timeuntil(lapses, now, depth=2)})"
+        return text.replace("\xa0", " ")
+
     @admin.display(description="refunded", ordering="refunded_amount")
     def refunded_display(self, obj: Invoice) -> str:
         return money(obj.refunded_amount, obj.currency)
@@ -410,6 +465,10 @@ class InvoiceAdmin(RecordAdmin):
     @admin.display(description="last gateway answer (secrets removed)")
     def last_answer(self, obj: Invoice) -> str:
         return pretty_json(obj.gateway_data)
+
+    @admin.display(description="gateway options chosen for this payment")
+    def options_chosen(self, obj: Invoice) -> str:
+        return pretty_json(obj.gateway_options) if obj.gateway_options else "—"
 
     @admin.display(description="settlement (read from the gateway)")
     def settlement(self, obj: Invoice) -> str:
@@ -609,6 +668,7 @@ class InvoiceAdmin(RecordAdmin):
             captured=money(invoice.captured_amount, invoice.currency),
             refunded=money(invoice.refunded_amount, invoice.currency),
             in_flight=money(state.in_flight, invoice.currency),
+            unknown=money(state.unknown, invoice.currency),
             remaining=money(state.remaining, invoice.currency),
         )
 
@@ -861,15 +921,105 @@ class RefundAdmin(RecordAdmin):
                 )
             },
         ),
+        ("Staff decision", {"fields": ("resolved_by", "resolved_at", "resolution_note")}),
         (
             "At the gateway",
             {"fields": ("id", "gateway_refund_id", "idempotency_key", "last_answer")},
         ),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
+    actions = ("resolve_outcome",)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # Refunds settle from the gateway's answers and notifications only.
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        """Deciding a refund's outcome moves money on our books: ``add_refund`` and staff."""
+        user = request.user
+        return bool(
+            user.is_active and user.is_staff and user.has_perm("django_multipay.add_refund")
+        )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/resolve/",
+                view(self.resolve_view),
+                name=f"{self.opts.app_label}_{self.opts.model_name}_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def tools(self, request: HttpRequest, obj: Refund) -> list[Tool]:
+        if obj.status in RESOLVABLE_REFUND_STATUSES and self.has_resolve_permission(request):
+            return [
+                {
+                    "name": "resolve",
+                    "label": "Resolve outcome…",
+                    "url": self.url_of("resolve", obj.pk),
+                }
+            ]
+        return []
+
+    @admin.action(description="Resolve outcome of one refund…", permissions=["resolve"])
+    def resolve_outcome(
+        self, request: HttpRequest, queryset: QuerySet[Refund]
+    ) -> HttpResponse | None:
+        selected = list(queryset[:2])
+        if len(selected) != 1:
+            self.message_user(
+                request, "Select exactly one refund to resolve its outcome.", messages.WARNING
+            )
+            return None
+        return HttpResponseRedirect(self.url_of("resolve", selected[0].pk))
+
+    def resolve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """What the gateway reports now, then staff's decision with a required reason."""
+        refund = self.object_or_deny(request, object_id)
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        change_url = self.url_of("change", refund.pk)
+        if refund.status not in RESOLVABLE_REFUND_STATUSES:
+            self.message_user(
+                request,
+                f"This refund is already {refund.get_status_display().lower()}; "
+                "there is nothing to resolve.",
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(change_url)
+        form = RefundResolutionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            refunded = form.cleaned_data["decision"] == "refunded"
+            try:
+                settled = payments.resolve_refund(
+                    refund, refunded=refunded, user=request.user, reason=form.cleaned_data["reason"]
+                )
+            except RefundError as exc:
+                self.message_user(request, f"Not resolved: {exc}", messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            decision = "refunded" if refunded else "not refunded"
+            self.log_change(request, settled, f"Resolved as {decision}: {settled.resolution_note}")
+            self.message_user(
+                request,
+                f"Refund of {money(settled.amount, settled.currency)} recorded as {decision}"
+                + ("" if refunded else "; its amount can be refunded again")
+                + ".",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(change_url)
+        return self.admin_page(
+            request,
+            "admin/django_multipay/refund/resolve.html",
+            title="Resolve the outcome of a refund",
+            original=refund,
+            refund=refund,
+            invoice=refund.invoice,
+            form=form,
+            change_url=change_url,
+            gateway_name=gateway_name(refund.invoice.gateway),
+            report=gateway_report(refund.invoice),
+        )
 
     @admin.display(description="refund", ordering="created_at")
     def short_id(self, obj: Refund) -> str:

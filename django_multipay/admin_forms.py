@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
 
 from django_multipay import money
-from django_multipay.exceptions import GatewayConfigurationError
+from django_multipay.exceptions import GatewayConfigurationError, MultipayError
 from django_multipay.gateways.base import BaseGateway
 from django_multipay.models import Invoice
 from django_multipay.processing import RESERVING_REFUND_STATUSES
@@ -51,6 +51,9 @@ class RefundState:
     remaining: Decimal
     #: Refunds requested or pending at the gateway (their outcome is not known yet).
     in_flight: Decimal
+    #: Of those, refunds whose call never had a readable answer: the gateway may or may not
+    #: have made them. Refunding "again" could pay the customer twice.
+    unknown: Decimal
     #: Refunds that count against the gateway's limit on the number of refunds.
     count: int
     max_refunds: int | None
@@ -76,6 +79,9 @@ def refund_state(invoice: Invoice) -> RefundState:
     in_flight = active.exclude(status="succeeded").aggregate(total=Sum("amount"))[
         "total"
     ] or Decimal(0)
+    unknown = active.filter(status="requested").aggregate(total=Sum("amount"))["total"] or Decimal(
+        0
+    )
     remaining = max(Decimal(invoice.captured_amount) - reserved, Decimal(0))
     gateway = gateway_for(invoice.gateway)
     caps = gateway.capabilities if gateway is not None else None
@@ -102,6 +108,7 @@ def refund_state(invoice: Invoice) -> RefundState:
         invoice=invoice,
         remaining=remaining,
         in_flight=in_flight,
+        unknown=unknown,
         count=int(totals["count"] or 0),
         max_refunds=caps.max_refunds if caps is not None else None,
         partial_allowed=bool(caps.partial_refund) if caps is not None else False,
@@ -187,3 +194,55 @@ class RefundForm(forms.Form):
         if not key.startswith("admin-"):
             raise ValidationError("This page has expired; open it again.", code="key")
         return key
+
+
+class RefundResolutionForm(forms.Form):
+    """Staff's decision on a refund of unknown outcome, with the reason it rests on."""
+
+    decision = forms.ChoiceField(
+        choices=(
+            ("not_refunded", "The gateway did not refund this"),
+            ("refunded", "The gateway did refund this"),
+        ),
+        widget=forms.RadioSelect,
+        label="Decision",
+    )
+    reason = forms.CharField(
+        max_length=400,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Reason",
+        help_text="What you saw at the gateway (dashboard, support ticket). Kept on the refund.",
+    )
+
+
+@dataclass(frozen=True)
+class GatewayReport:
+    """What the gateway says of an invoice's refunds right now, for a person to read."""
+
+    state: str = ""
+    refunded_total: Decimal | None = None
+    lines: tuple[Any, ...] = ()
+    error: str = ""
+
+
+def gateway_report(invoice: Invoice) -> GatewayReport:
+    """Ask the gateway for the invoice's refunds now; an error is shown, never raised."""
+    gateway = gateway_for(invoice.gateway)
+    if gateway is None or not gateway.supports("list_refunds"):
+        return GatewayReport(error="this gateway cannot be asked about refunds")
+    try:
+        report = gateway.refund_report(invoice)
+    except MultipayError as exc:
+        return GatewayReport(error=str(exc))
+    labels = {
+        "none": "nothing refunded",
+        "in_progress": "a refund is under way",
+        "partial": "refunded in part",
+        "full": "refunded in full",
+    }
+    fallback = "not said; its refund list is complete" if report.complete else "not said"
+    return GatewayReport(
+        state=labels.get(report.state, fallback),
+        refunded_total=report.refunded_total,
+        lines=report.lines,
+    )

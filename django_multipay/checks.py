@@ -7,10 +7,13 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
+from django_multipay.conf import allows_test_gateways
 from django_multipay.exceptions import GatewayConfigurationError
+from django_multipay.gateways.base import load_callable
 from django_multipay.registry import backend_class
 
 DOCS = "See the settings reference in the django-multipay documentation."
+CUSTOMER_ID_HINT = "Give a callable taking the user and returning its customer id, or its path."
 
 
 @register(Tags.security, "multipay")
@@ -36,7 +39,30 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="multipay.E003",
             )
         )
+    customer_id = raw.get("CUSTOMER_ID")
+    if customer_id is not None:
+        try:
+            load_callable(customer_id, "MULTIPAY['CUSTOMER_ID']")
+        except GatewayConfigurationError as exc:
+            messages.append(Error(str(exc), hint=CUSTOMER_ID_HINT, id="multipay.E007"))
     return messages
+
+
+@register(Tags.security, "multipay", deploy=True)
+def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """``check --deploy`` only: the test-only parts switched on with DEBUG off (what a test
+    settings module does, and a production one must not)."""
+    raw = getattr(settings, "MULTIPAY", {})
+    if not settings.DEBUG and isinstance(raw, dict) and raw.get("ALLOW_TEST_GATEWAYS") is True:
+        return [
+            Warning(
+                "MULTIPAY['ALLOW_TEST_GATEWAYS'] is True with DEBUG=False: the dummy gateway"
+                " takes payments and the sandbox emulators answer.",
+                hint="Set it only in test settings; remove it from production settings.",
+                id="multipay.W002",
+            )
+        ]
+    return []
 
 
 def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
@@ -72,15 +98,32 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
                 id="multipay.E004",
             )
         )
-    if cls.test_only and not settings.DEBUG:
+    for problem in gateway.sensitive_option_errors():
         messages.append(
             Error(
-                f"Gateway {alias!r} uses the test-only {cls.display_name} backend"
-                " with DEBUG=False.",
-                hint="Anyone could mark orders paid. Remove it from production settings.",
-                id="multipay.E005",
+                f"Gateway {alias!r}: {problem}.",
+                hint="List only the sensitive per-payment options its page names.",
+                id="multipay.E006",
             )
         )
+    if options.get("customer_id") is not None:
+        try:
+            load_callable(options["customer_id"], f"customer_id of gateway {alias!r}")
+        except GatewayConfigurationError as exc:
+            messages.append(Error(str(exc), hint=CUSTOMER_ID_HINT, id="multipay.E007"))
+    if cls.test_only:
+        # The same rule as at run time (BaseGateway.ensure_allowed), so what the check lets
+        # through is what runs. Its sandbox mode is what it is for: no W001.
+        if not allows_test_gateways():
+            messages.append(
+                Error(
+                    f"Gateway {alias!r} uses the test-only {cls.display_name} backend"
+                    " with DEBUG=False: it refuses every payment.",
+                    hint="Anyone could mark orders paid. Remove it from production settings"
+                    " (test settings opt in with MULTIPAY['ALLOW_TEST_GATEWAYS'] = True).",
+                    id="multipay.E005",
+                )
+            )
     elif options.get("sandbox") and not settings.DEBUG:
         messages.append(
             Warning(

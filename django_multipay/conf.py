@@ -33,8 +33,19 @@ DEFAULTS: dict[str, Any] = {
     # A failed notification is retried until it has been tried this many times.
     "RECONCILE_NOTIFICATION_ATTEMPTS": 5,
     "RECONCILE_CHUNK_SIZE": 200,
+    # A refund whose call had no answer is settled from the gateway's record (not made when
+    # the record accounts for every other refund; made when it is exactly what is left
+    # unexplained) only once it is this many seconds old, so a call still in flight is
+    # never judged.
+    "REFUND_SETTLE_UNKNOWN_AFTER": 15 * 60,
     # Verify notifications in a task: the notify view stores, authenticates and answers.
     "DEFER_NOTIFICATIONS": False,
+    # The gateway-side customer id bound to a signed-in user (a callable given the user, or
+    # its dotted path): saved cards are used only with it. None: each backend's default.
+    "CUSTOMER_ID": None,
+    # The test-only parts (the dummy gateway, the sandbox emulators) run only with DEBUG, or
+    # with this set: test runners force DEBUG off, so a test settings module opts in here.
+    "ALLOW_TEST_GATEWAYS": False,
 }
 
 
@@ -63,3 +74,12 @@ class MultipaySettings:
 
 
 multipay_settings = MultipaySettings()
+
+
+def allows_test_gateways() -> bool:
+    """Whether the test-only parts may run now: ``DEBUG``, or ``ALLOW_TEST_GATEWAYS`` is
+    ``True`` (the boolean; a switch this strong is not set by a stray string).
+
+    Read on every call, not at import: a server such as gunicorn runs no system checks, and
+    ``override_settings`` must flip it."""
+    return bool(settings.DEBUG) or multipay_settings.ALLOW_TEST_GATEWAYS is True

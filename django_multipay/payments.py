@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,10 +13,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 
-from django_multipay import money, processing
+from django_multipay import money, processing, refund_matching
 from django_multipay.conf import multipay_settings
 from django_multipay.exceptions import (
+    AmountMismatch,
     GatewayConfigurationError,
     GatewayError,
     InvalidRequest,
@@ -156,28 +159,50 @@ def check_payable(order: Order, gateway: BaseGateway) -> None:
 
 
 def start_payment(
-    order: Order, alias: str | None = None, *, request: HttpRequest | None = None
+    order: Order,
+    alias: str | None = None,
+    *,
+    request: HttpRequest | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> PaymentAction:
     """Create an invoice for ``order`` at ``alias`` (default: ``DEFAULT_GATEWAY``), call the
     gateway, and say where the customer goes.
 
-    Raises ``InvalidRequest`` for unknown aliases and unpayable orders, ``GatewayError`` when the
-    gateway refuses (the invoice is then marked failed).
+    ``options`` are per-payment gateway options chosen by the shop's code (never taken from
+    what a customer sent): checked against what the backend declares and kept on the invoice.
+
+    Raises ``InvalidRequest`` for unknown aliases, unpayable orders and bad options (before any
+    invoice exists), ``GatewayError`` when the gateway refuses (the invoice is then marked
+    failed).
     """
-    return begin_payment(order, alias, request=request)[1]
+    return begin_payment(order, alias, request=request, options=options)[1]
 
 
 def begin_payment(
-    order: Order, alias: str | None = None, *, request: HttpRequest | None = None
+    order: Order,
+    alias: str | None = None,
+    *,
+    request: HttpRequest | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> tuple[Invoice, PaymentAction]:
     """:func:`start_payment`, also returning the invoice it created (refreshed)."""
     alias = alias or multipay_settings.DEFAULT_GATEWAY
     if not alias or not has_gateway(alias):
         raise InvalidRequest(f"Unknown payment method {alias!r}.")
     gateway = get_gateway(alias)
+    # A test-only backend outside DEBUG: refused before any row exists or any call is made.
+    gateway.ensure_allowed()
     order.refresh_from_db(fields=["status"])
     check_payable(order, gateway)
-    invoice = Invoice(order=order, gateway=alias, amount=order.amount, currency=order.currency)
+    # Checked before the row is saved: bad options leave no invoice behind.
+    gateway_options = gateway.check_payment_options(options, order)
+    invoice = Invoice(
+        order=order,
+        gateway=alias,
+        amount=order.amount,
+        currency=order.currency,
+        gateway_options=gateway_options,
+    )
     # Built before the row is saved: a configuration error must not leave a stranded invoice.
     urls = payment_urls(invoice, request)
     invoice.save()
@@ -279,80 +304,76 @@ def refund(
 
 
 def sync_refunds(invoice: Invoice) -> list[Refund]:
-    """Read the invoice's refunds from the gateway and settle ours that it reports.
+    """Read what the gateway says of the invoice's refunds and settle ours that it accounts for.
 
-    Matched by the gateway's refund id, or by our idempotency key where the gateway echoes it;
-    a refund whose answer was lost (still requested, no gateway id) by an unclaimed one of the
-    same amount.
-    Returns the refunds whose status changed. A refund at the gateway that we have no record
-    of (made in its dashboard) is logged, not invented.
+    The gateway's report is read first; then, under the invoice lock, the core decides which
+    of our refunds it settles (:func:`django_multipay.refund_matching.match_refunds`): tied by
+    the gateway's refund id or our echoed key, an anonymous line only to a refund whose call
+    the gateway answered, and never more succeeded than the gateway's total. A refund whose
+    call had no answer is settled from the gateway's record only once it is older than
+    ``REFUND_SETTLE_UNKNOWN_AFTER``. Returns the refunds whose status changed. Refunds at the
+    gateway that we have no record of (made in its dashboard) are logged, not invented.
     """
     gateway = get_gateway(invoice.gateway)
     gateway.require("list_refunds")
-    reported = gateway.list_refunds(invoice)
-    ours = list(invoice.refunds.all())
+    read_at = timezone.now()
+    report = gateway.refund_report(invoice)
+    wait = timedelta(seconds=float(multipay_settings.REFUND_SETTLE_UNKNOWN_AFTER))
     changed: list[Refund] = []
-    matched: set[Any] = set()
-    for refund in ours:
-        match = next(
-            (
-                r
-                for r in reported
-                if (r.gateway_refund_id and r.gateway_refund_id == refund.gateway_refund_id)
-                or (r.idempotency_key and r.idempotency_key == refund.idempotency_key)
-            ),
-            None,
+    with transaction.atomic():
+        _order, locked = processing.lock_invoice(invoice.pk)
+        ours = list(Refund.objects.filter(invoice_id=invoice.pk))
+        matching = refund_matching.match_refunds(
+            ours,
+            report,
+            captured=locked.captured_amount,
+            settle_unknown_before=read_at - wait,
         )
-        if match is not None:
-            matched.add(refund.pk)
-        if match is None or refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
-            continue
-        if match.status != refund.status:
-            changed.append(
-                processing.apply_refund_result(
-                    refund.pk, match, gateway_data=gateway.redact(dict(match.raw))
+        for settlement in matching.settlements:
+            data = gateway.redact({**dict(settlement.result.raw), "matched_by": settlement.basis})
+            try:
+                with transaction.atomic():
+                    changed.append(
+                        processing.apply_refund_result(
+                            settlement.refund_id, settlement.result, gateway_data=data
+                        )
+                    )
+            except AmountMismatch as exc:
+                logger.error(
+                    "Invoice %s: refund %s not settled: %s", invoice.pk, settlement.refund_id, exc
                 )
-            )
-    known_ids = {r.gateway_refund_id for r in ours} | {r.idempotency_key for r in ours}
-    unclaimed = [
-        r for r in reported if not ({r.gateway_refund_id, r.idempotency_key} & (known_ids - {""}))
-    ]
-    for refund in ours:
-        # A refund whose answer was lost has no gateway id, and a gateway that does not echo
-        # our key cannot name it: a refund it reports that no row here claims, of the same
-        # amount, is that one (each reported refund settles one row at most).
-        if refund.pk in matched or refund.status != RefundStatus.REQUESTED:
-            continue
-        if refund.gateway_refund_id:  # the gateway named it: only that id may settle it
-            continue
-        match = next(
-            (
-                r
-                for r in unclaimed
-                if r.amount is not None
-                and money.to_decimal(r.amount) == refund.amount
-                and (not r.currency or r.currency == refund.currency)
-            ),
-            None,
-        )
-        if match is None:
-            continue
-        unclaimed.remove(match)
-        if match.status != refund.status:
-            changed.append(
-                processing.apply_refund_result(
-                    refund.pk, match, gateway_data=gateway.redact(dict(match.raw))
-                )
-            )
-    for r in unclaimed:
+    for line in matching.unattributed:
         logger.warning(
-            "Invoice %s: the gateway reports refund %s (%s %s) that is not recorded here",
+            "Invoice %s: the gateway reports refund %s (%s %s, %s) that is not recorded here "
+            "(or that no refund here can be tied to)",
             invoice.pk,
-            r.gateway_refund_id or "?",
-            r.amount,
-            r.currency,
+            line.gateway_refund_id or "?",
+            line.amount,
+            line.currency or invoice.currency,
+            line.status,
+        )
+    if matching.unknown:
+        logger.warning(
+            "Invoice %s: %d refund(s) of unknown outcome the gateway's record cannot settle; "
+            "reconcile later or resolve them in the admin",
+            invoice.pk,
+            len(matching.unknown),
+        )
+    if matching.overcounted:
+        logger.error(
+            "Invoice %s: our succeeded refunds exceed the gateway's refunded total %s by %s",
+            invoice.pk,
+            matching.gateway_total,
+            matching.overcounted,
         )
     return changed
+
+
+def resolve_refund(refund: Refund, *, refunded: bool, user: Any, reason: str) -> Refund:
+    """Staff's decision on a refund of unknown outcome: ``refunded`` says whether the gateway
+    did refund it (seen in its dashboard, say). Recorded with who, when and why; marking it
+    not refunded frees its amount. See :func:`processing.resolve_refund`."""
+    return processing.resolve_refund(refund.pk, refunded=refunded, user=user, reason=reason)
 
 
 def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:

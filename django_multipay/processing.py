@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import BooleanField, Q, Sum
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
 from django_multipay import money, signals
 from django_multipay.exceptions import (
     AmountMismatch,
     GatewayAPIError,
+    GatewayConfigurationError,
     GatewayConnectionError,
     GatewayError,
     InvalidTransition,
@@ -23,6 +26,7 @@ from django_multipay.exceptions import (
 )
 from django_multipay.gateways.results import RefundResult, StatusResult
 from django_multipay.models import Invoice, Notification, Order, Refund
+from django_multipay.registry import get_gateway
 from django_multipay.status import (
     CAPTURED,
     OPEN,
@@ -256,6 +260,15 @@ def _apply_locked(
     if result.gateway_id and not invoice.gateway_id:
         invoice.gateway_id = result.gateway_id
         noted.append("gateway_id")
+    if target == InvoiceStatus.AUTHORIZED:
+        # A hold has its own lifetime, set on the move to authorized (moved when the gateway
+        # names a new one, filled in on a hold that has none); reconciliation asks the
+        # gateway once it has passed.
+        renew = target != previous or result.hold_expires_at is not None
+        lapses = _hold_lapses(invoice, result)
+        if (renew or invoice.hold_expires_at is None) and lapses != invoice.hold_expires_at:
+            invoice.hold_expires_at = lapses
+            noted.append("hold_expires_at")
     if target == previous:
         if noted:
             invoice.save(update_fields=[*noted, "updated_at"])
@@ -294,6 +307,21 @@ def _apply_locked(
     return Outcome(
         NotificationResult.PROCESSED, invoice.pk, previous, target, claimed_key=dedup_key
     )
+
+
+def _hold_lapses(invoice: Invoice, result: StatusResult) -> datetime | None:
+    """When the invoice's hold lapses: the gateway's word, else the alias's ``hold_lifetime``
+    counted from the attempt's start (the earliest the hold can have begun, so the date is
+    never later than the gateway's)."""
+    if result.hold_expires_at is not None:
+        return result.hold_expires_at
+    try:
+        gateway = get_gateway(invoice.gateway)
+    except GatewayConfigurationError:
+        # The alias is gone from the settings: no lifetime to count; staff see the hold.
+        logger.warning("Invoice %s: alias %r is not configured", invoice.pk, invoice.gateway)
+        return None
+    return invoice.created_at + gateway.hold_lifetime
 
 
 def mark_pending(invoice_id: Any, *, gateway_id: str, redirect_url: str, **fields: Any) -> None:
@@ -440,6 +468,53 @@ def apply_refund_result(
                 _move(order, invoice, target)
             else:
                 invoice.save(update_fields=["refunded_amount", "updated_at"])
+        return refund
+
+
+#: Refunds a person may resolve: the gateway never gave a final word on them.
+RESOLVABLE_REFUND_STATUSES = (RefundStatus.REQUESTED, RefundStatus.PENDING)
+
+
+def resolve_refund(refund_id: Any, *, refunded: bool, user: Any, reason: str) -> Refund:
+    """Record a staff decision on a refund whose outcome the gateway cannot tell.
+
+    ``refunded=False`` ("the gateway did not refund this") fails it and frees its amount;
+    ``refunded=True`` counts it as succeeded. Who, when and why are kept on the refund; the
+    refund's signal is sent once, after commit. Raises ``RefundError`` (``reason_required``,
+    ``invalid_status``) and changes nothing otherwise.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise RefundError("Say why: a reason is required.", code="reason_required")
+    with transaction.atomic():
+        invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
+        lock_invoice(invoice_id)
+        current = Refund.objects.select_for_update().get(pk=refund_id)
+        if current.status not in RESOLVABLE_REFUND_STATUSES:
+            raise RefundError(
+                f"Refund {current.pk} is already {current.status}; only refunds of unknown "
+                "outcome can be resolved.",
+                code="invalid_status",
+            )
+        name = getattr(user, "get_username", lambda: "")() or "staff"
+        decision = "refunded" if refunded else "not refunded"
+        result = RefundResult(
+            status=RefundStatus.SUCCEEDED if refunded else RefundStatus.FAILED,
+            failure_reason="" if refunded else f"Resolved by {name}: {reason}",
+        )
+        refund = apply_refund_result(refund_id, result)
+        refund.resolved_by = user if getattr(user, "pk", None) else None
+        refund.resolved_at = timezone.now()
+        refund.resolution_note = f"{decision}: {reason}"[:500]
+        refund.save(update_fields=["resolved_by", "resolved_at", "resolution_note", "updated_at"])
+        logger.warning(
+            "Refund %s of invoice %s resolved by %s as %s: %s",
+            refund.pk,
+            invoice_id,
+            name,
+            decision,
+            reason,
+        )
         return refund
 
 

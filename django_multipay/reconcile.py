@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, DateTimeField, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from django_multipay import notifications, payments, processing
@@ -28,8 +28,10 @@ logger = logging.getLogger("django_multipay.reconcile")
 
 #: Invoices whose status may still move at the gateway without us hearing of it.
 RECHECK_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.AUTHORIZED)
-#: Invoices that may expire (the processing table allows each to move to expired).
-EXPIRABLE_STATUSES = (InvoiceStatus.CREATED, InvoiceStatus.PENDING, InvoiceStatus.AUTHORIZED)
+#: Invoices that expire with their payment page (``expires_at``). A hold (``authorized``) is
+#: not one of them: it has its own lifetime (``hold_expires_at``) and ends only on the
+#: gateway's word (:func:`check_hold`).
+EXPIRABLE_STATUSES = (InvoiceStatus.CREATED, InvoiceStatus.PENDING)
 #: Refunds whose outcome the gateway has not told us yet.
 UNSETTLED_REFUNDS = (RefundStatus.REQUESTED, RefundStatus.PENDING)
 #: Notifications whose processing is not finished (deferred, or failed on our side).
@@ -49,6 +51,9 @@ class Summary:
     invoices_checked: int = 0
     invoices_changed: int = 0
     invoices_expired: int = 0
+    #: Holds past their lifetime that the gateway was asked about, and those it still holds.
+    holds_checked: int = 0
+    holds_held: int = 0
     notifications_retried: int = 0
     notifications_settled: int = 0
     refunds_checked: int = 0
@@ -71,6 +76,8 @@ class Summary:
             "invoices_checked",
             "invoices_changed",
             "invoices_expired",
+            "holds_checked",
+            "holds_held",
             "notifications_retried",
             "notifications_settled",
             "refunds_checked",
@@ -88,6 +95,8 @@ class Summary:
         return [
             f"Invoices: {self.invoices_checked} {verb}, {self.invoices_changed} changed, "
             f"{self.invoices_expired} expired.",
+            f"Holds past their lifetime: {self.holds_checked} asked, "
+            f"{self.holds_held} still held by the gateway.",
             f"Notifications: {self.notifications_retried} retried, "
             f"{self.notifications_settled} settled.",
             f"Refunds: {self.refunds_checked} checked, {self.refunds_settled} settled.",
@@ -144,26 +153,74 @@ def stale_invoices(*, older_than: timedelta | None = None, now: datetime | None 
 
 
 def expired_invoices(*, now: datetime | None = None) -> Any:
-    """Open invoices whose validity (``expires_at``) has passed."""
+    """Unpaid invoices (created, pending) whose payment page (``expires_at``) has expired."""
     return Invoice.objects.filter(
         status__in=EXPIRABLE_STATUSES, expires_at__lt=now or timezone.now()
     ).order_by("expires_at")
 
 
+def lapsed_holds(*, now: datetime | None = None) -> Any:
+    """Holds (authorized invoices) past their own lifetime (``hold_expires_at``) whose
+    back-off has run out: the gateway is asked whether it still holds them."""
+    now = now or timezone.now()
+    return (
+        Invoice.objects.filter(status=InvoiceStatus.AUTHORIZED, hold_expires_at__lte=now)
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .order_by("hold_expires_at")
+    )
+
+
+def _schedule(invoice: Invoice, attempts: int, *, claim: bool = False) -> bool:
+    """Count an attempt and set when to ask again: after the back-off, but no later than
+    the moment a hold's lifetime ends. Bookkeeping only, never the status: a plain update,
+    outside the processing engine.
+
+    With ``claim`` the update is made only if no other run has counted an attempt since
+    the invoice was read: the run that wins it alone asks (and may capture); returns
+    whether it won."""
+    now = timezone.now()
+    later = now + backoff(attempts)
+    next_check = Case(
+        When(
+            status=InvoiceStatus.AUTHORIZED,
+            hold_expires_at__gt=now,
+            hold_expires_at__lt=later,
+            then=F("hold_expires_at"),
+        ),
+        default=Value(later),
+        output_field=DateTimeField(),
+    )
+    rows = Invoice.objects.filter(pk=invoice.pk)
+    if claim:
+        rows = rows.filter(reconcile_attempts=invoice.reconcile_attempts)
+    return bool(rows.update(reconcile_attempts=attempts, next_check_at=next_check))
+
+
 def check_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
-    """Ask the gateway for the invoice's status and apply it; back off while it stays open."""
+    """Ask the gateway for the invoice's status and apply it; back off while it stays open.
+
+    For an alias that captures automatically (``auto_capture``) the gateway is asked
+    through ``reconcile_status``, which captures a hold no callback captured. Two runs
+    reading the invoice at once cannot both do so: the attempt is counted first, by the
+    one run whose count is still the one it read (the other skips the invoice), and a
+    capture racing a callback's is settled by the gateway's answer."""
     summary = Summary(dry_run=dry_run)
     gateway = _gateway(invoice.gateway)
     if gateway is None or not gateway.supports("fetch_status"):
         summary.skipped += 1
         return summary
-    summary.invoices_checked += 1
     if dry_run:
+        summary.invoices_checked += 1
         summary.note(f"invoice {invoice.pk}: would ask {invoice.gateway}")
         return summary
     attempts = invoice.reconcile_attempts + 1
+    captures = gateway.auto_capture and gateway.supports("capture")
+    if captures and not _schedule(invoice, attempts, claim=True):
+        summary.note(f"invoice {invoice.pk}: taken by another reconciliation")
+        return summary
+    summary.invoices_checked += 1
     try:
-        outcome = payments.refresh(invoice)
+        outcome = payments.apply_verified(invoice, gateway.reconcile_status(invoice))
     except (GatewayError, AmountMismatch) as exc:
         logger.warning("Reconciling invoice %s failed: %s", invoice.pk, exc)
         summary.errors += 1
@@ -171,16 +228,40 @@ def check_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
         if outcome.changed:
             summary.invoices_changed += 1
             summary.note(f"invoice {invoice.pk}: {outcome.previous} -> {outcome.current}")
-    # Bookkeeping only, never the status: a plain update, outside the processing engine.
-    Invoice.objects.filter(pk=invoice.pk).update(
-        reconcile_attempts=attempts, next_check_at=timezone.now() + backoff(attempts)
-    )
+    if not captures:
+        _schedule(invoice, attempts)
+    return summary
+
+
+def check_hold(invoice: Invoice, *, dry_run: bool = False) -> Summary:
+    """Ask the gateway about a hold past its lifetime, and move it only on the gateway's word:
+    still held, it stays ``authorized`` (logged and reported, asked again after the
+    back-off); released, expired or failed there, that is applied. Never ended here."""
+    summary = check_invoice(invoice, dry_run=dry_run)
+    if not summary.invoices_checked:
+        return summary
+    summary.holds_checked += 1
+    if dry_run or summary.errors:
+        return summary
+    if Invoice.objects.filter(pk=invoice.pk, status=InvoiceStatus.AUTHORIZED).exists():
+        summary.holds_held += 1
+        logger.warning(
+            "Invoice %s: its hold passed its lifetime (%s) but %s still holds it; it stays "
+            "authorized and is asked about again later",
+            invoice.pk,
+            invoice.hold_expires_at.isoformat() if invoice.hold_expires_at else "?",
+            invoice.gateway,
+        )
+        summary.note(f"invoice {invoice.pk}: hold past its lifetime, still held by the gateway")
     return summary
 
 
 def expire_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
-    """Expire an invoice past its validity, unless the gateway says it was paid after all."""
+    """Expire an unpaid invoice whose payment page expired, unless the gateway says it was
+    paid (or is held) after all. A hold is never expired here."""
     summary = Summary(dry_run=dry_run)
+    if invoice.status not in EXPIRABLE_STATUSES:
+        return summary
     if dry_run:
         summary.invoices_expired += 1
         summary.note(f"invoice {invoice.pk}: would expire")
@@ -203,10 +284,14 @@ def expire_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
             summary.note(f"invoice {invoice.pk}: {outcome.previous} -> {outcome.current}")
         if outcome.current and outcome.current not in EXPIRABLE_STATUSES:
             return summary
-    outcome = processing.apply_status(
-        invoice.pk,
-        StatusResult(status=InvoiceStatus.EXPIRED, failure_reason="expired before payment"),
-    )
+    try:
+        # Only while it is still unpaid: a hold that began meanwhile is not the page's to end.
+        outcome = processing.apply_status(
+            Q(pk=invoice.pk, status__in=EXPIRABLE_STATUSES),
+            StatusResult(status=InvoiceStatus.EXPIRED, failure_reason="expired before payment"),
+        )
+    except Invoice.DoesNotExist:
+        return summary
     if outcome.changed:
         summary.invoices_expired += 1
         summary.note(f"invoice {invoice.pk}: {outcome.previous} -> expired")
@@ -334,12 +419,14 @@ def run(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> Summary:
-    """Every reconciliation step, in order: expire, re-check, retry notifications, refunds.
+    """Every reconciliation step, in order: expire unpaid invoices whose payment page
+    expired, ask about holds past their lifetime, re-check, retry notifications, refunds.
 
     ``limit`` caps the rows each step looks at; ``progress`` is called every chunk."""
     summary = Summary(dry_run=dry_run)
     steps: list[tuple[str, Any, Callable[..., Summary]]] = [
         ("Expiring invoices", expired_invoices(), expire_invoice),
+        ("Checking holds past their lifetime", lapsed_holds(), check_hold),
         ("Re-checking invoices", stale_invoices(older_than=older_than), check_invoice),
         (
             "Retrying notifications",

@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from django_multipay import notifications, payments
-from django_multipay.conf import multipay_settings
+from django_multipay.conf import allows_test_gateways, multipay_settings
 from django_multipay.exceptions import (
     GatewayConfigurationError,
     GatewayError,
@@ -80,6 +80,20 @@ def pay(request: HttpRequest, order_id: UUID, alias: str | None = None) -> HttpR
             },
             status=502,
         )
+    except GatewayConfigurationError as exc:
+        # The operator's mistake (a test-only gateway outside DEBUG, an alias gone): logged
+        # loudly for them, a plain "not available" for the customer, never a 500.
+        logger.error("Payment for %s at %s refused: %s", order.reference, alias, exc)
+        return render(
+            request,
+            "django_multipay/pay.html",
+            {
+                "order": order,
+                "aliases": _aliases_for(order),
+                "error": "This payment method is not available.",
+            },
+            status=503,
+        )
     return send_customer(request, action)
 
 
@@ -87,6 +101,8 @@ def _aliases_for(order: Order) -> list[dict[str, Any]]:
     result = []
     for alias in gateway_aliases():
         gateway = get_gateway(alias)
+        if gateway.test_only and not allows_test_gateways():
+            continue  # it would be refused: not offered
         if gateway.accepts_currency(order.currency):
             config = multipay_settings.GATEWAYS[alias]
             label = config.get("LABEL") or gateway.display_name

@@ -255,6 +255,10 @@ def test_invoice_page_shows_refunds_and_notifications_read_only(
     for secret in SECRETS:
         assert secret not in page
 
+    assert "Gateway options chosen for this payment" in page
+    Invoice.objects.filter(pk=invoice.pk).update(gateway_options={"operative": "DEFERRED"})
+    assert "DEFERRED" in admin_client.get(change("invoice", invoice.pk)).content.decode()
+
     # A stale form saved over the record could undo a status change: refused.
     before = Invoice.objects.get(pk=invoice.pk)
     assert admin_client.post(change("invoice", invoice.pk), {}).status_code == 403
@@ -885,8 +889,8 @@ def test_refund_permission_without_seeing_invoices_is_refused() -> None:
 
 def test_invoice_page_shows_a_pushed_reference(admin_client: Any, router: Any) -> None:
     """Paylands' Payshop reference is on the invoice page, for the operator on the phone."""
-    order = OrderFactory(metadata={"paylands": {"apm": "PAYSHOP", "push": True}})
-    payments.start_payment(order, "paylands")
+    order = OrderFactory()
+    payments.start_payment(order, "paylands", options={"apm": "PAYSHOP", "push": True})
     invoice = order.invoices.get()
     reference = get_gateway("paylands").payment_reference(invoice)
     assert reference is not None

@@ -140,3 +140,42 @@ def test_operator_refunds_part_of_a_paid_invoice(shop: Shop, browser: Any) -> No
     assert "Processed" in page.locator("#result_list").inner_text()
     shot(page, "notifications")
     context.close()
+
+
+def test_operator_resolves_a_refund_of_unknown_outcome(shop: Shop, browser: Any) -> None:
+    reference, _ = buy(shop, "paid")
+    # A refund whose call never had an answer: saved, never settled by the gateway.
+    refund_id = shop.shell(
+        "from decimal import Decimal; from django_multipay import processing; "
+        "from django_multipay.models import Invoice; "
+        f"i = Invoice.objects.get(order__reference={reference!r}); "
+        "r, _ = processing.reserve_refund(i.pk, Decimal('12.50'), reason='Lid cracked'); "
+        "print(r.pk)"
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in(page, shop)
+    open_invoice(page, shop, reference)
+    page.locator("a[data-tool=refund]").click()
+    page.wait_for_url(re.compile(r"/refund/$"))
+    assert "12.50 EUR of refunds" in page.locator("#multipay-unknown-warning").inner_text()
+
+    page.goto(f"{shop.url}/admin/django_multipay/refund/{refund_id}/change/")
+    page.locator("a[data-tool=resolve]").click()
+    page.wait_for_url(re.compile(r"/resolve/$"))
+    report = page.locator("#multipay-gateway-report").inner_text()
+    assert "The gateway lists no refund lines for this invoice." in report
+    page.check("input[name=decision][value=not_refunded]")
+    page.fill("#id_reason", "Not in the gateway's dashboard")
+    shot(page, "resolve-refund")
+    page.locator("input[type=submit][value='Record the decision']").click()
+    page.wait_for_url(re.compile(r"/change/$"))
+    assert "recorded as not refunded" in page.locator(".messagelist").inner_text()
+    assert "Not in the gateway's dashboard" in page.locator(".field-resolution_note").inner_text()
+    settled = shop.shell(
+        "from django_multipay.models import Refund; "
+        f"r = Refund.objects.get(pk={refund_id!r}); "
+        "print(r.status, r.resolved_by.username, r.invoice.refunded_amount)"
+    )
+    assert settled == "failed admin 0.0000"
+    context.close()

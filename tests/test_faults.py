@@ -39,6 +39,13 @@ from tests.gateways import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def judge_lost_refunds_at_once(settings: Any) -> None:
+    """Reconciliation here runs long after the lost answers: no call is still in flight."""
+    settings.MULTIPAY = {**settings.MULTIPAY, "REFUND_SETTLE_UNKNOWN_AFTER": 0}
+
+
 GATEWAY_HOST = re.compile(r"^https?://testserver(:\d+)?/")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
@@ -143,9 +150,11 @@ REFUND_CALLS: dict[str, Callable[[requests.PreparedRequest], bool]] = {
 }
 
 
-#: PortWallet lists no refunds (docs/gateways/portwallet.md): a refund whose answer was lost
-#: cannot be told apart from one made in its panel, so it is left for an operator.
-REFUNDS_NOT_LISTED = frozenset({"portwallet"})
+#: PortWallet and PortPos list no refunds and give no refunded total while an invoice is refunded
+#: in part (docs/gateways/portwallet.md, portpos.md): a refund whose answer was lost and that
+#: the gateway made cannot be told apart from one made in its panel, so it is left for an
+#: operator. One it did not make is failed once the invoice says nothing was refunded.
+REFUNDS_NOT_LISTED = frozenset({"portwallet", "portpos"})
 
 
 def driver(alias: str) -> GatewayContract:
@@ -463,18 +472,20 @@ def test_refund_fault_is_never_sent_twice(router: EmulatorRouter, alias: str, fa
     refund.refresh_from_db()
     invoice.refresh_from_db()
     at_gateway = backend.list_refunds(invoice)
-    if alias in REFUNDS_NOT_LISTED:
+    if alias in REFUNDS_NOT_LISTED and made:
         # Nothing names the refund: it stays requested for an operator, never counted twice.
         assert refund.status == RefundStatus.REQUESTED
         assert invoice.refunded_amount == Decimal(0)
     elif made:
-        assert [r.amount for r in at_gateway] == [amount]
+        assert [r.amount for r in at_gateway] in ([amount], [])
         assert refund.status == RefundStatus.SUCCEEDED, refund.status
         assert invoice.refunded_amount == amount
         assert status_of(invoice) == InvoiceStatus.PARTIALLY_REFUNDED
     else:
+        # The gateway's record accounts for every refund but this one: it was not made, and
+        # its amount is free again.
         assert at_gateway == []
-        assert refund.status == RefundStatus.REQUESTED
+        assert refund.status == RefundStatus.FAILED, refund.status
         assert invoice.refunded_amount == Decimal(0)
     assert Refund.objects.filter(invoice=invoice).count() == 1
 
@@ -531,12 +542,11 @@ def test_lost_refunds_settle_one_reported_refund_each(router: EmulatorRouter) ->
                 outcome_of(payments.refund, invoice, amount, idempotency_key=key), MultipayError
             )
     assert sum(1 for r in router.calls if refund_call(r)) == 1
-    # The two cannot be told apart: one of them settles, the other stays for an operator.
-    changed = payments.sync_refunds(invoice)
-    assert len(changed) == 1
-    statuses = sorted(Refund.objects.filter(invoice=invoice).values_list("status", flat=True))
-    assert statuses == [RefundStatus.REQUESTED, RefundStatus.SUCCEEDED]
-    invoice.refresh_from_db()
-    assert invoice.refunded_amount == amount
-    # Reading again settles nothing more.
+    # The two cannot be told apart: the gateway made one refund of 10.00 and two of ours,
+    # both unanswered, could be it. Neither is settled by the other's line; both stay for a
+    # person, and the books count nothing the gateway may not have made.
     assert payments.sync_refunds(invoice) == []
+    statuses = sorted(Refund.objects.filter(invoice=invoice).values_list("status", flat=True))
+    assert statuses == [RefundStatus.REQUESTED, RefundStatus.REQUESTED]
+    invoice.refresh_from_db()
+    assert invoice.refunded_amount == Decimal(0)

@@ -57,3 +57,9 @@ class IsStaff(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return sees_everything(request.user)
+
+
+class IsStaffResolver(IsStaff):
+    """Active staff members only: deciding a refund's outcome is an operator's call."""
+
+    message = "Only staff can resolve a refund."

@@ -187,6 +187,7 @@ class InvoiceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "redirect_url",
             "payment_instructions",
             "expires_at",
+            "hold_expires_at",
             "failure_reason",
             "created_at",
             "updated_at",
@@ -315,9 +316,29 @@ class PayRequestSerializer(StrictSerializer):
         help_text="A gateway alias from `GET gateways/` (default: the shop's default gateway).",
     )
 
+    options = serializers.JSONField(
+        required=False,
+        help_text=(
+            "Staff only: per-payment gateway options, checked against those the gateway "
+            "declares (its page in the documentation lists them)."
+        ),
+    )
+
     def validate_gateway(self, value: str) -> str:
         if not has_gateway(value):
             raise serializers.ValidationError(f"Unknown gateway {value!r}.", code="unknown_gateway")
+        return value
+
+    def validate_options(self, value: Any) -> dict[str, Any]:
+        """Only staff choose gateway options; a customer sending the field is refused."""
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if not getattr(user, "is_staff", False):
+            raise serializers.ValidationError(
+                "Only staff may choose gateway options.", code="staff_only"
+            )
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Expected an object.", code="not_a_dict")
         return value
 
 
@@ -375,10 +396,41 @@ class RefundSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "gateway_refund_id",
             "idempotency_key",
             "failure_reason",
+            "outcome_unknown",
+            "resolved_by",
+            "resolved_at",
+            "resolution_note",
             "created_at",
             "updated_at",
         )
         read_only_fields = fields
+
+    outcome_unknown = serializers.BooleanField(
+        read_only=True,
+        help_text="The gateway never gave a readable answer to this refund's call: "
+        "reconciliation or staff settle it.",
+    )
+    resolved_by = serializers.SerializerMethodField(
+        help_text="Who resolved a refund of unknown outcome (their username), if anyone."
+    )
+
+    def get_resolved_by(self, refund: Refund) -> str | None:
+        user = refund.resolved_by
+        return None if user is None else str(user.get_username())
+
+
+class RefundResolutionSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A staff decision on a refund of unknown outcome."""
+
+    refunded = serializers.BooleanField(
+        help_text="True: the gateway did refund this (seen at the gateway); false: it did not, "
+        "and the amount is free to refund again."
+    )
+    reason = serializers.CharField(
+        max_length=400,
+        trim_whitespace=True,
+        help_text="Why: what the gateway's dashboard or support said. Required.",
+    )
 
 
 # -- notifications --------------------------------------------------------------------------

@@ -38,9 +38,10 @@ from django_multipay.api.serializers import (
     PaymentSerializer,
     PayRequestSerializer,
     RefundRequestSerializer,
+    RefundResolutionSerializer,
     RefundSerializer,
 )
-from django_multipay.conf import multipay_settings
+from django_multipay.conf import allows_test_gateways, multipay_settings
 from django_multipay.exceptions import GatewayConfigurationError
 from django_multipay.models import Invoice, Refund
 from django_multipay.registry import gateway_aliases, get_gateway
@@ -89,6 +90,8 @@ def _gateway_data(alias: str) -> dict[str, Any] | None:
         # The system checks report it at start-up; the other aliases are still offered.
         logger.error("Gateway alias %r is left out of the API: %s", alias, exc)
         return None
+    if gateway.test_only and not allows_test_gateways():
+        return None  # paying there would be refused (503): not offered
     caps = gateway.capabilities
     config = multipay_settings.GATEWAYS.get(alias) or {}
     return {
@@ -197,10 +200,12 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, MultipayVie
         """Start paying the order at a gateway: creates an invoice and says where the
         customer goes next (a GET redirect, or a form to POST)."""
         order = self.get_object()
-        given = PayRequestSerializer(data=request.data)
+        given = PayRequestSerializer(data=request.data, context={"request": request})
         given.is_valid(raise_exception=True)
         alias = given.validated_data.get("gateway")
-        invoice, started = payments.begin_payment(order, alias, request=request._request)
+        invoice, started = payments.begin_payment(
+            order, alias, request=request._request, options=given.validated_data.get("options")
+        )
         return Response(
             {
                 "invoice": InvoiceSerializer(invoice).data,
@@ -277,7 +282,8 @@ class InvoiceViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
     def refunds(self, request: Request, id: str | None = None) -> Response:
         """The invoice's refunds, newest first."""
         invoice = self.get_object()
-        page = self.paginate_queryset(Refund.objects.filter(invoice=invoice))
+        refunds = Refund.objects.filter(invoice=invoice).select_related("resolved_by")
+        page = self.paginate_queryset(refunds)
         return self.get_paginated_response(RefundSerializer(page, many=True).data)
 
     @extend_schema(
@@ -332,10 +338,11 @@ class InvoiceViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
 
 
 class RefundViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
-    """One refund."""
+    """One refund; staff resolve one of unknown outcome."""
 
     serializer_class = RefundSerializer
     lookup_url_kwarg = "id"
+    action_permissions = {"resolve": ("django_multipay.add_refund",)}
 
     def get_queryset(self) -> Any:
         return permissions.visible_refunds(self.request.user)
@@ -344,6 +351,34 @@ class RefundViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """One refund of one of your invoices (staff: any)."""
         return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=RefundResolutionSerializer,
+        responses={200: RefundSerializer, **errors(400, 403, 404, 409, 415)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[
+            IsAuthenticated,
+            permissions.IsStaffResolver,
+            permissions.ActionPermissions,
+        ],
+    )
+    def resolve(self, request: Request, id: str | None = None) -> Response:
+        """Staff only, with ``add_refund``: settle a refund whose outcome the gateway cannot
+        tell. ``refunded`` false frees its amount; the decision, who and why are recorded.
+        A refund already settled answers 409 ``invalid_status``."""
+        refund = self.get_object()
+        given = RefundResolutionSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        refund = payments.resolve_refund(
+            refund,
+            refunded=given.validated_data["refunded"],
+            user=request.user,
+            reason=given.validated_data["reason"],
+        )
+        return Response(RefundSerializer(refund).data)
 
 
 class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, MultipayViewSet):

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.http import HttpResponse
+from django.utils.module_loading import import_string
 
-from django_multipay.conf import multipay_settings
-from django_multipay.exceptions import UnsupportedOperation
+from django_multipay.conf import allows_test_gateways, multipay_settings
+from django_multipay.exceptions import (
+    GatewayConfigurationError,
+    InvalidRequest,
+    UnsupportedOperation,
+)
 from django_multipay.gateways.http import HttpClient
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
     PaymentStart,
     PaymentUrls,
+    RefundReport,
     RefundResult,
     SettlementLine,
     StatusResult,
@@ -25,7 +33,7 @@ from django_multipay.gateways.results import (
 from django_multipay.redaction import Redactor
 
 if TYPE_CHECKING:
-    from django_multipay.models import Invoice, Refund
+    from django_multipay.models import Invoice, Order, Refund
     from django_multipay.processing import Outcome
 
 
@@ -53,6 +61,100 @@ class Capabilities:
     #: Smallest amount per payment, in major units (``None``: no documented minimum).
     min_amount: Decimal | None = None
     max_amount: Decimal | None = None
+
+
+#: The JSON types a per-payment option may take.
+OPTION_TYPES: dict[type, str] = {
+    bool: "true or false",
+    int: "a whole number",
+    str: "a string",
+    dict: "an object",
+    list: "a list",
+}
+
+
+@dataclass(frozen=True)
+class PaymentOption:
+    """One gateway option that the shop's code or its staff may set for one payment.
+
+    :meth:`check` takes a value through, in order: its JSON type (``bool`` is never an
+    ``int``), ``normalize``, ``choices``, the range (``min_value``/``max_value`` for numbers,
+    ``min_length``/``max_length`` for strings and lists), ``pattern``, the allowed ``keys`` of
+    an object, and last ``clean`` (structured values; it raises ``ValueError``).
+    """
+
+    type: type
+    help_text: str = ""
+    choices: tuple[Any, ...] | None = None
+    min_value: int | None = None
+    max_value: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    keys: frozenset[str] | None = None
+    normalize: Callable[[Any], Any] | None = None
+    clean: Callable[[Any], Any] | None = None
+    #: Weakens security or acts on stored credentials: refused unless the alias lists it in
+    #: ``allow_sensitive_payment_options``.
+    sensitive: bool = False
+    #: Values of a sensitive option that weaken nothing (``secure: True``).
+    safe_values: tuple[Any, ...] = ()
+
+    def check(self, value: Any) -> Any:
+        """The value as it will be stored, or ``ValueError`` saying what is wrong."""
+        if self.type is int:
+            right = isinstance(value, int) and not isinstance(value, bool)
+        elif self.type is list:
+            right = isinstance(value, (list, tuple))
+        elif self.type is dict:
+            right = isinstance(value, Mapping)
+        else:
+            right = isinstance(value, self.type)
+        if not right:
+            raise ValueError(f"must be {OPTION_TYPES.get(self.type, self.type.__name__)}")
+        if self.type is list:
+            value = list(value)
+        elif self.type is dict:
+            value = dict(value)
+        if self.normalize is not None:
+            value = self.normalize(value)
+        if self.choices is not None and value not in self.choices:
+            raise ValueError("must be one of " + ", ".join(str(c) for c in self.choices))
+        if self.min_value is not None and value < self.min_value:
+            raise ValueError(f"must be at least {self.min_value}")
+        if self.max_value is not None and value > self.max_value:
+            raise ValueError(f"must be at most {self.max_value}")
+        if self.min_length is not None and len(value) < self.min_length:
+            raise ValueError(f"must have at least {self.min_length} characters or items")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ValueError(f"must have at most {self.max_length} characters or items")
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            raise ValueError(f"must match {self.pattern}")
+        if self.keys is not None:
+            unknown = sorted(str(k) for k in set(value) - self.keys)
+            if unknown:
+                raise ValueError(
+                    f"unknown keys {', '.join(unknown)}; allowed: {', '.join(sorted(self.keys))}"
+                )
+        if self.clean is not None:
+            value = self.clean(value)
+        return value
+
+    def is_sensitive(self, value: Any) -> bool:
+        """Whether ``value`` of this option needs the alias's opt-in."""
+        return self.sensitive and value not in self.safe_values
+
+
+def load_callable(value: Any, name: str) -> Callable[..., Any]:
+    """A callable, or the one a dotted path names; ``GatewayConfigurationError`` otherwise."""
+    if isinstance(value, str):
+        try:
+            value = import_string(value)
+        except ImportError as exc:
+            raise GatewayConfigurationError(f"{name}: cannot import {value!r}: {exc}") from None
+    if not callable(value):
+        raise GatewayConfigurationError(f"{name} must be a callable or its dotted path.")
+    return value  # type: ignore[no-any-return]
 
 
 #: Operation names accepted by :meth:`BaseGateway.require`.
@@ -84,8 +186,16 @@ class BaseGateway:
     #: API addresses; ``base_url`` in the options overrides both.
     live_base_url: ClassVar[str] = ""
     sandbox_base_url: ClassVar[str] = ""
-    #: A sandbox-only backend (the dummy gateway): refused by system checks outside DEBUG.
+    #: A sandbox-only backend (the dummy gateway): it starts no payment outside DEBUG unless
+    #: ``ALLOW_TEST_GATEWAYS`` (:meth:`ensure_allowed`), and system check E005 says so.
     test_only: ClassVar[bool] = False
+    #: What the shop's code (``payments.begin_payment(options=...)``) or its staff (the pay
+    #: endpoint's ``options``) may choose for one payment; nothing else is accepted.
+    payment_options: ClassVar[Mapping[str, PaymentOption]] = {}
+    #: How long a hold (an ``authorized`` payment) lasts at the gateway unless captured,
+    #: where the gateway does not say (``StatusResult.hold_expires_at``). Each backend states
+    #: its own and its basis; the ``hold_lifetime`` option (seconds) overrides it per alias.
+    default_hold_lifetime: ClassVar[timedelta] = timedelta(days=7)
 
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:
         self.alias = alias
@@ -110,6 +220,17 @@ class BaseGateway:
         if override:
             return str(override)
         return self.sandbox_base_url if self.sandbox else self.live_base_url
+
+    def ensure_allowed(self) -> None:
+        """Raise ``GatewayConfigurationError`` if this is a test-only backend and test-only
+        parts may not run now (``DEBUG`` off, no ``ALLOW_TEST_GATEWAYS``). Checked on every
+        payment, because servers such as gunicorn run no system checks."""
+        if self.test_only and not allows_test_gateways():
+            raise GatewayConfigurationError(
+                f"Gateway {self.alias!r} uses the test-only {self.display_name} backend, which"
+                " takes no payment with DEBUG=False. Remove it from production settings (a test"
+                " settings module sets MULTIPAY['ALLOW_TEST_GATEWAYS'] = True)."
+            )
 
     def missing_options(self) -> list[str]:
         """Required options that are absent or empty."""
@@ -137,6 +258,104 @@ class BaseGateway:
             secrets=[str(self.options.get(n) or "") for n in self.secret_options],
         )
 
+    # -- per-payment options -----------------------------------------------------------------
+
+    @property
+    def allowed_sensitive_options(self) -> frozenset[str]:
+        """Sensitive options the alias opted into (``allow_sensitive_payment_options``)."""
+        listed = self.options.get("allow_sensitive_payment_options") or ()
+        if isinstance(listed, str):
+            return frozenset()
+        return frozenset(str(name) for name in listed)
+
+    def sensitive_option_errors(self) -> list[str]:
+        """What is wrong with ``allow_sensitive_payment_options`` (system check E006)."""
+        listed = self.options.get("allow_sensitive_payment_options")
+        if listed is None:
+            return []
+        if isinstance(listed, str) or not isinstance(listed, (list, tuple, set, frozenset)):
+            return ["allow_sensitive_payment_options must be a list of option names"]
+        sensitive = {n for n, o in self.payment_options.items() if o.sensitive}
+        wrong = sorted(str(n) for n in listed if n not in sensitive)
+        if not wrong:
+            return []
+        return [
+            f"allow_sensitive_payment_options names {', '.join(wrong)}, which "
+            f"{self.display_name} does not declare sensitive (it declares: "
+            f"{', '.join(sorted(sensitive)) or 'none'})"
+        ]
+
+    def check_payment_options(
+        self, options: Mapping[str, Any] | None, order: Order | None = None
+    ) -> dict[str, Any]:
+        """Check options given for one payment against :attr:`payment_options`: names, types,
+        ranges, the alias's opt-in for sensitive ones, then the backend's own rules
+        (:meth:`clean_payment_options`). Returns them as they are stored on the invoice;
+        raises ``InvalidRequest`` with ``fields`` named ``options.<name>`` otherwise."""
+        if options is None:
+            return {}
+        if not isinstance(options, Mapping):
+            raise InvalidRequest(
+                "Gateway options must be an object.",
+                fields={"options": "must be an object"},
+                gateway=self.alias,
+            )
+        errors: dict[str, str] = {}
+        cleaned: dict[str, Any] = {}
+        allowed = self.allowed_sensitive_options
+        for name, value in options.items():
+            field = f"options.{name}"
+            declared = self.payment_options.get(name) if isinstance(name, str) else None
+            if declared is None:
+                known = ", ".join(sorted(self.payment_options)) or "none"
+                errors[field] = f"unknown option; {self.display_name} takes: {known}"
+                continue
+            try:
+                value = declared.check(value)
+            except ValueError as exc:
+                errors[field] = str(exc)
+                continue
+            if declared.is_sensitive(value) and name not in allowed:
+                errors[field] = (
+                    "weakens security or acts on stored credentials: refused unless this "
+                    "alias lists it in allow_sensitive_payment_options"
+                )
+                continue
+            cleaned[name] = value
+        if not errors:
+            errors = self.clean_payment_options(cleaned, order)
+        if errors:
+            raise InvalidRequest(
+                "Invalid gateway options: "
+                + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
+                fields=errors,
+                gateway=self.alias,
+            )
+        return cleaned
+
+    def clean_payment_options(self, options: dict[str, Any], order: Order | None) -> dict[str, str]:
+        """The backend's rules across options and its configuration (which APMs are on, whose
+        card it is); may adjust ``options`` in place. Returns errors by ``options.<name>``."""
+        return {}
+
+    def customer_id(self, order: Order) -> str | None:
+        """The gateway-side customer id the shop binds, server-side, to the order's user: the
+        alias's ``customer_id`` option, else ``MULTIPAY["CUSTOMER_ID"]`` (a callable, or its
+        dotted path, given the user), else :meth:`default_customer_id`. ``None`` for an order
+        without a user (a guest), or when the callable returns nothing."""
+        user = order.user if order.user_id else None
+        if user is None:
+            return None
+        binder = self.options.get("customer_id") or multipay_settings.CUSTOMER_ID
+        if binder is None:
+            return self.default_customer_id(user)
+        value = load_callable(binder, "customer_id")(user)
+        return str(value) if value not in (None, "") else None
+
+    def default_customer_id(self, user: Any) -> str:
+        """The customer id of a user when the shop binds none."""
+        return str(user.pk)
+
     # -- capabilities ------------------------------------------------------------------------
 
     def supports(self, operation: str) -> bool:
@@ -155,6 +374,35 @@ class BaseGateway:
     def accepts_currency(self, currency: str) -> bool:
         allowed = self.capabilities.currencies
         return allowed is None or currency.upper() in allowed
+
+    # -- holds -------------------------------------------------------------------------------
+
+    @property
+    def hold_lifetime(self) -> timedelta:
+        """How long this alias's holds last unless captured: the ``hold_lifetime`` option in
+        seconds (or a ``timedelta``), else :attr:`default_hold_lifetime`. Reconciliation asks
+        the gateway about a hold once it is this old; it never ends one on its own."""
+        value = self.options.get("hold_lifetime")
+        if value is None or value == "":
+            return self.default_hold_lifetime
+        if isinstance(value, timedelta):
+            lifetime = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            lifetime = timedelta(seconds=value)
+        else:
+            lifetime = timedelta(0)
+        if lifetime <= timedelta(0):
+            raise GatewayConfigurationError(
+                f"Gateway {self.alias!r}: hold_lifetime must be a positive number of seconds."
+            )
+        return lifetime
+
+    @property
+    def auto_capture(self) -> bool:
+        """Whether this alias captures its holds itself, with no one asking (Postpay captures
+        an approved order on the customer's return and on its webhook): reconciliation then
+        captures a hold that callbacks left uncaptured (:meth:`reconcile_status`)."""
+        return False
 
     # -- the contract ------------------------------------------------------------------------
 
@@ -181,6 +429,12 @@ class BaseGateway:
         by default this is :meth:`fetch_status`."""
         return self.fetch_status(invoice)
 
+    def reconcile_status(self, invoice: Invoice) -> StatusResult:
+        """The status reconciliation applies. By default :meth:`fetch_status`; a backend whose
+        alias captures automatically (:attr:`auto_capture`) captures a hold here as its return
+        does, so a capture that never happened is made (the core sends it once)."""
+        return self.fetch_status(invoice)
+
     def settlement(self, invoice: Invoice) -> list[SettlementLine]:
         """The gateway's settlement lines for the invoice (payment, refunds, fees); backends
         that declare ``settlement`` implement it. It calls the gateway."""
@@ -202,10 +456,18 @@ class BaseGateway:
         raise NotImplementedError
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
-        """Every refund the gateway holds for the invoice. Set ``RefundResult.idempotency_key``
-        where the gateway echoes our refund's key or id, so a refund whose answer was lost
-        can still be matched."""
+        """The refund lines the gateway holds for the invoice, as it gives them: its refund id,
+        and ``RefundResult.idempotency_key`` only where the gateway echoes our key. Never
+        assign our refunds to lines here: the core does
+        (:mod:`~django_multipay.refund_matching`)."""
         raise NotImplementedError
+
+    def refund_report(self, invoice: Invoice) -> RefundReport:
+        """What the gateway says of the invoice's refunds. By default its refund list, read in
+        full (:meth:`list_refunds`); a gateway that lists no refunds reports its refunded
+        total or refund state instead."""
+        lines = tuple(self.list_refunds(invoice))
+        return RefundReport(lines=lines, complete=True)
 
     # -- answers to notifications ------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
 import logging
 import time
@@ -29,7 +30,7 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.base import BaseGateway, Capabilities, PaymentOption
 from django_multipay.gateways.paylands_hash import ALGORITHMS, hash_matches
 from django_multipay.gateways.results import (
     InboundRequest,
@@ -40,7 +41,7 @@ from django_multipay.gateways.results import (
     RefundResult,
     StatusResult,
 )
-from django_multipay.models import Invoice, Refund
+from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import CAPTURED, InvoiceStatus, RefundStatus
 
 logger = logging.getLogger("django_multipay.gateways.paylands")
@@ -131,23 +132,89 @@ REFERENCE_EXPIRY_FIELDS: dict[str, tuple[str, str]] = {
     "MULTIBANCO": ("deadline", "%Y-%m-%d"),
 }
 
-#: Keys of ``order.metadata["paylands"]`` that override the alias's options for one payment.
-PAYMENT_OVERRIDES = (
-    "operative",
-    "service",
-    "apm",
-    "push",
-    "card_uuid",
-    "customer_ip",
-    "customer_ext_id",
-    "secure",
-    "template_uuid",
-    "dcc_template_uuid",
-    "save_card",
-    "lang",
-    "extra_data",
-    "reference_valid_days",
+#: Top-level keys of ``extra_data`` a payment may add ("Generate payment order"): the card-on-file
+#: block (``cof``: merchant-initiated reuse of a stored card) is not among them.
+EXTRA_DATA_KEYS = frozenset(
+    {"profile", "address", "billing_address", "shipping_address", "checkout", "payment"}
 )
+#: Largest per-payment ``extra_data``, as JSON text.
+MAX_EXTRA_DATA_BYTES = 4096
+
+
+def _ip_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address") from None
+
+
+def _extra_data(value: dict[str, Any]) -> dict[str, Any]:
+    if not all(isinstance(part, Mapping) for part in value.values()):
+        raise ValueError("each key must hold an object")
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be plain JSON") from None
+    if len(text) > MAX_EXTRA_DATA_BYTES:
+        raise ValueError(f"must be at most {MAX_EXTRA_DATA_BYTES} bytes of JSON")
+    return copy.deepcopy(value)
+
+
+def _upper(value: str) -> str:
+    return value.strip().upper()
+
+
+#: What one payment may choose (``payments.begin_payment(options=...)``, or staff through the
+#: API), each from the "POST /payment" body the document names; the alias's own options of the
+#: same names are the defaults. A customer never sets these.
+PAYMENT_OPTIONS: dict[str, PaymentOption] = {
+    # "Operational": the operative attribute of the order creation call.
+    "operative": PaymentOption(
+        str, "AUTHORIZATION charges at once, DEFERRED holds.", choices=OPERATIVES, normalize=_upper
+    ),
+    # "Generate payment order": service (uuid); one of this alias's own services.
+    "service": PaymentOption(str, "One of the alias's service uuids.", min_length=1, max_length=64),
+    # "Payment methods": ?apm= on the payment page; enabled APMs are the alias's ``apms``.
+    "apm": PaymentOption(str, "An APM enabled for the alias.", normalize=_upper, max_length=20),
+    # "Push payment integration" (MB WAY, Multibanco, Payshop).
+    "push": PaymentOption(bool, "Push the order instead of showing the payment page."),
+    # "Card (not present)", one-click: POST /payment/direct card_uuid. A stored credential.
+    "card_uuid": PaymentOption(
+        str,
+        "A saved card of the customer bound to the order's user.",
+        min_length=1,
+        max_length=64,
+        sensitive=True,
+    ),
+    # POST /payment/direct customer_ip.
+    "customer_ip": PaymentOption(str, "The customer's IP address.", clean=_ip_address),
+    # "Generate payment order": customer_ext_id, the gateway-side customer (owner of cards).
+    "customer_ext_id": PaymentOption(
+        str, "The gateway-side customer id.", min_length=1, max_length=100, sensitive=True
+    ),
+    # "Generate payment order": secure (3-D Secure). Only false weakens anything.
+    "secure": PaymentOption(
+        bool, "3-D Secure; false turns it off.", sensitive=True, safe_values=(True,)
+    ),
+    # "Generate payment order": template_uuid, dcc_template_uuid (payment page templates).
+    "template_uuid": PaymentOption(str, "Payment page template.", min_length=1, max_length=64),
+    "dcc_template_uuid": PaymentOption(str, "DCC template.", min_length=1, max_length=64),
+    # "Generate payment order": save_card (the card is saved for customer_ext_id).
+    "save_card": PaymentOption(bool, "Save the card for the order's customer."),
+    # "Redirect to {base}/payment/process/{token}?lang=xx".
+    "lang": PaymentOption(str, "Payment page language (two letters).", pattern=r"[a-z]{2}"),
+    # "Generate payment order": extra_data, merged over what the order gives.
+    "extra_data": PaymentOption(
+        dict, "Merged into extra_data.", keys=EXTRA_DATA_KEYS, clean=_extra_data
+    ),
+    # "Custom fields" (Payshop, Multibanco): the reference's deadline, in days from today
+    # (the document asks for a date not before today; 365 is our bound).
+    "reference_valid_days": PaymentOption(
+        int, "Days until a Payshop or Multibanco reference lapses.", min_value=1, max_value=365
+    ),
+}
+#: Options the alias's own configuration gives every payment (a saved card is never one).
+ALIAS_DEFAULTS = tuple(name for name in PAYMENT_OPTIONS if name != "card_uuid")
 
 #: ISO 3166 alpha-2 → alpha-3: Paylands wants three-letter countries in addresses.
 _ALPHA3_PAIRS = (
@@ -246,6 +313,10 @@ class PaylandsGateway(BaseGateway):
     secret_options = ("api_key", "signature")
     live_base_url = LIVE_URL
     sandbox_base_url = SANDBOX_URL
+    payment_options = PAYMENT_OPTIONS
+    # "Order status": EXPIRED, "Transaction that has been too long on card hold", with no
+    # period given: a DEFERRED hold is taken to last seven days (option ``hold_lifetime``).
+    default_hold_lifetime = timedelta(days=7)
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -485,20 +556,43 @@ class PaylandsGateway(BaseGateway):
 
     # -- paying --------------------------------------------------------------------------------
 
-    def payment_options(self, invoice: Invoice) -> dict[str, Any]:
-        """The alias's options with the order's ``metadata["paylands"]`` overrides applied."""
-        chosen = {name: self.options.get(name) for name in PAYMENT_OVERRIDES}
-        overrides = (invoice.order.metadata or {}).get("paylands") or {}
-        if not isinstance(overrides, Mapping):
-            raise InvalidRequest(
-                'order.metadata["paylands"] must be a mapping.', gateway=self.alias
-            )
-        unknown = sorted(set(overrides) - set(PAYMENT_OVERRIDES))
-        if unknown:
-            raise InvalidRequest(
-                f'Unknown keys in order.metadata["paylands"]: {", ".join(unknown)}.',
-                gateway=self.alias,
-            )
+    def default_customer_id(self, user: Any) -> str:
+        return f"user-{user.pk}"
+
+    def clean_payment_options(self, options: dict[str, Any], order: Order | None) -> dict[str, str]:
+        """The APM must be enabled here, push needs a push APM, the service must be one of
+        this alias's, and a saved card is used only with the customer id bound to the order's
+        user (``customer_id``), never with another."""
+        errors: dict[str, str] = {}
+        merged = {name: self.options.get(name) for name in ALIAS_DEFAULTS} | options
+        apm = str(merged.get("apm") or "").upper()
+        if "apm" in options and apm not in self.apms:
+            errors["options.apm"] = f"{apm} is not enabled for {self.alias}"
+        elif merged.get("push") and apm not in PUSH_APMS:
+            field = "options.push" if "push" in options else "options.apm"
+            errors[field] = f"push payments need one of {', '.join(PUSH_APMS)} as apm"
+        if "service" in options:
+            own = set(self.services.values()) | {str(self.option("service") or "")}
+            if options["service"] not in own - {""}:
+                errors["options.service"] = "must be one of this alias's services"
+        if "card_uuid" in options:
+            bound = self.customer_id(order) if order is not None else None
+            if not bound:
+                errors["options.card_uuid"] = (
+                    "a saved card needs the customer id bound to the order's signed-in user"
+                )
+            elif options.get("customer_ext_id", bound) != bound:
+                errors["options.customer_ext_id"] = (
+                    "a saved card is paid only with the customer id bound to the order's user"
+                )
+        return errors
+
+    def chosen_options(self, invoice: Invoice) -> dict[str, Any]:
+        """The alias's options with the invoice's own (``invoice.gateway_options``, checked
+        when the payment started) applied over them."""
+        chosen = {name: self.options.get(name) for name in ALIAS_DEFAULTS}
+        chosen["card_uuid"] = None
+        overrides = invoice.gateway_options or {}
         for key, value in overrides.items():
             if key == "extra_data" and isinstance(value, Mapping):
                 chosen["extra_data"] = _deep_merge(
@@ -524,13 +618,22 @@ class PaylandsGateway(BaseGateway):
         return chosen
 
     def customer_ext_id(self, invoice: Invoice, chosen: Mapping[str, Any]) -> str:
-        """The shop's id for the customer: saved cards belong to it."""
+        """The shop's id for the customer: saved cards belong to it. A saved-card payment
+        always carries the id bound to the order's user (:meth:`customer_id`); otherwise the
+        chosen ``customer_ext_id``, else that bound id, else the guest's email or reference."""
         order = invoice.order
+        bound = self.customer_id(order)
+        if chosen.get("card_uuid"):
+            if not bound:
+                raise InvalidRequest(
+                    "A saved card needs the customer id bound to the order's signed-in user.",
+                    fields={"options.card_uuid": "no customer id is bound to the order's user"},
+                    gateway=self.alias,
+                )
+            return bound
         if chosen.get("customer_ext_id"):
             return str(chosen["customer_ext_id"])
-        if order.user_id:
-            return f"user-{order.user_id}"
-        return order.customer_email or order.reference
+        return bound or order.customer_email or order.reference
 
     @staticmethod
     def _address(address: Mapping[str, Any]) -> dict[str, str]:
@@ -629,7 +732,7 @@ class PaylandsGateway(BaseGateway):
         self, invoice: Invoice, urls: PaymentUrls, chosen: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """``POST /payment``: the answer, with ``order.uuid`` and ``order.token``."""
-        chosen = self.payment_options(invoice) if chosen is None else chosen
+        chosen = self.chosen_options(invoice) if chosen is None else chosen
         _status, data = self._post("payment", self.order_body(invoice, urls, chosen))
         order = data.get("order")
         if not isinstance(order, Mapping) or not order.get("uuid") or not order.get("token"):
@@ -639,7 +742,7 @@ class PaylandsGateway(BaseGateway):
         return data
 
     def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
-        chosen = self.payment_options(invoice)
+        chosen = self.chosen_options(invoice)
         data = self.create_order(invoice, urls, chosen)
         order = data["order"]
         uuid, token = str(order["uuid"]), str(order["token"])

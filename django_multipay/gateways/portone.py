@@ -42,14 +42,15 @@ from django_multipay.gateways.results import (
     StatusResult,
 )
 from django_multipay.models import Invoice, Refund
-from django_multipay.status import InvoiceStatus, RefundStatus
+from django_multipay.status import CAPTURED, InvoiceStatus, RefundStatus
 
 CLIENT_KEY_HEADER = "X-Portone-Client-Key"
 JWT_ISSUER = "PORTONE"
 TRANSACTION_TYPES = ("PURCHASE", "PREAUTH")
 
 #: Transaction ``status`` → ours (payment-openapi "Get Transaction Status", payment webhook).
-#: "Authorized" (a PREAUTH held, not captured) is not spelled out by the specs: inferred.
+#: The specs name no held status: a PREAUTH reads "Success" once held, and is ``authorized``
+#: until our capture succeeds (``PortOneGateway.holds``). "Authorized" is read defensively.
 STATUS_MAP: dict[str, str] = {
     "success": InvoiceStatus.PAID,
     "authorized": InvoiceStatus.AUTHORIZED,
@@ -205,6 +206,9 @@ class PortOneGateway(BaseGateway):
     secret_options = ("secret_key",)
     # One host for both environments; ``environment`` in each body chooses (payment-openapi).
     live_base_url = sandbox_base_url = "https://api.portone.cloud/"
+    # payment-openapi "Capture Transaction" gives no time limit for a PREAUTH hold: seven
+    # days, the usual lifetime of a card authorization (option ``hold_lifetime``).
+    default_hold_lifetime = timedelta(days=7)
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -249,6 +253,33 @@ class PortOneGateway(BaseGateway):
     @property
     def transaction_type(self) -> str:
         return str(self.option("transaction_type", "PURCHASE")).upper()
+
+    def transaction_type_for(self, invoice: Invoice) -> str:
+        """``PREAUTH`` or ``PURCHASE`` for this payment (payment-openapi initiatePayment
+        ``transaction_type``): the payment's own option (``invoice.gateway_options``), else
+        the alias's. A payment link is a purchase: the link API takes no transaction type."""
+        if self.is_link(invoice):
+            return "PURCHASE"
+        options = invoice.gateway_options if isinstance(invoice.gateway_options, Mapping) else {}
+        chosen = options.get("transaction_type")
+        return str(chosen).upper() if chosen else self.transaction_type
+
+    def holds(self, invoice: Invoice) -> bool:
+        """A PREAUTH we have not captured. payment-openapi "Get Transaction Status" answers
+        Success, Failed or Pending and names no held status, nor "Capture Transaction" one
+        once captured: a PREAUTH that reads Success is held until our capture succeeds."""
+        return self.transaction_type_for(invoice) == "PREAUTH" and invoice.status not in CAPTURED
+
+    def holds_reference(self, reference: str) -> bool:
+        """:meth:`holds` for the invoice a webhook names by our merchant order reference; the
+        alias's transaction type when this alias has no such invoice."""
+        try:
+            invoice = Invoice.objects.filter(pk=reference, gateway=self.alias).first()
+        except (ValidationError, ValueError):
+            invoice = None
+        if invoice is None:
+            return self.transaction_type == "PREAUTH"
+        return self.holds(invoice)
 
     def sign(self, params: Mapping[str, object], fields: tuple[str, ...]) -> str:
         return signing.sign(str(self.options["secret_key"]), params, fields)
@@ -443,7 +474,7 @@ class PortOneGateway(BaseGateway):
             "success_url": urls.return_url,
             "failure_url": urls.return_url,
             "pending_url": urls.return_url,
-            "transaction_type": self.transaction_type,
+            "transaction_type": self.transaction_type_for(invoice),
             **self.customer_details(invoice),
         }
         data = self.call("POST", "api/initiatePayment", body, token=False)
@@ -550,24 +581,68 @@ class PortOneGateway(BaseGateway):
             status = self.map_status(content["status"], content.get("status_code"))
         except (KeyError, TypeError, ValueError) as exc:
             raise self.unreadable("transaction status", data, exc) from None
+        if status == InvoiceStatus.PAID and self.holds(invoice):
+            status = InvoiceStatus.AUTHORIZED
         failed = status in (InvoiceStatus.FAILED, InvoiceStatus.EXPIRED, InvoiceStatus.CANCELLED)
+        order_ref = str(content.get("order_ref") or invoice.gateway_id)
+        # TransactionStatusContent has no amount or currency: they come from the details.
+        amount, currency = self.transaction_money(order_ref)
         return StatusResult(
             status=status,
-            gateway_id=str(content.get("order_ref") or invoice.gateway_id),
+            gateway_id=order_ref,
+            amount=amount,
+            currency=currency,
             failure_reason=str(content.get("status_reason") or content["status"]) if failed else "",
             raw=plain(data),
         )
+
+    def transaction_money(self, order_ref: str) -> tuple[Decimal, str]:
+        """The amount and currency PortOne holds for a transaction, for the core to compare
+        with the invoice: payment-openapi ``POST /api/{key}/transaction-details``
+        (``TransactionDetailsContent.amount``, a number, and ``.currency``)."""
+        data = self.call(
+            "POST", f"api/{self.client_key}/transaction-details", {"order_ref": order_ref}
+        )
+        try:
+            content = data["content"]
+            currency = money.normalize_currency(str(content["currency"]))
+            # Read as it is (not validated against the currency): a wrong amount is a
+            # mismatch the core reports, not an unreadable answer.
+            return money.to_decimal(content["amount"]), currency
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            raise self.unreadable("transaction details", data, exc) from None
 
     def link_status(self, invoice: Invoice) -> StatusResult:
         content = self.fetch_payment_link(invoice.gateway_id)
         try:
             status = self.map_status(content["status"], link=True)
             transactions = content.get("transactionsList") or []
-            if any(str(t.get("status", "")).lower() == "success" for t in transactions):
+            paid = [
+                str(t["merchantOrderRef"])
+                for t in transactions
+                if str(t.get("status", "")).lower() == "success"
+            ]
+            if paid:
                 status = InvoiceStatus.PAID
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise self.unreadable("payment link", content, exc) from None
-        return StatusResult(status=status, gateway_id=invoice.gateway_id, raw=plain(content))
+        amount: Decimal | None = None
+        currency: str | None = None
+        if paid:
+            # fetch-status lists no amounts: the paid transaction's are read from its details,
+            # named by the order_ref its status read gives (payment-openapi).
+            found = self.call("GET", f"api/transaction/{paid[-1]}/status")
+            order_ref = str((found.get("content") or {}).get("order_ref") or "")
+            if not order_ref:
+                raise self.unreadable("transaction status", found, KeyError("order_ref"))
+            amount, currency = self.transaction_money(order_ref)
+        return StatusResult(
+            status=status,
+            gateway_id=invoice.gateway_id,
+            amount=amount,
+            currency=currency,
+            raw=plain(content),
+        )
 
     def transaction_ref(self, invoice: Invoice) -> tuple[str, str]:
         """``(order_ref, channel)`` of the invoice's paid transaction: what capture and refunds
@@ -653,6 +728,10 @@ class PortOneGateway(BaseGateway):
         except ValueError:
             claim = None
         else:
+            reference = str(data.get("link_order_ref") or data.get("merchant_order_ref") or "")
+            if status == InvoiceStatus.PAID and not link and self.holds_reference(reference):
+                # A hold's webhook says Success too: it vouches for the hold, not a capture.
+                status = InvoiceStatus.AUTHORIZED
             claim = StatusResult(
                 status=status,
                 gateway_id=str(data.get("link_ref" if link else "order_ref") or ""),

@@ -28,14 +28,16 @@ from django_multipay.exceptions import (
     RefundError,
 )
 from django_multipay.gateways import portwallet_common
-from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.base import BaseGateway, Capabilities, PaymentOption
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
     PaymentAction,
     PaymentStart,
     PaymentUrls,
+    RefundReport,
     RefundResult,
+    RefundState,
     StatusResult,
 )
 from django_multipay.models import Invoice, Order, Refund
@@ -55,6 +57,15 @@ MIN_AMOUNT = Decimal("0.1")
 MAX_AMOUNT = Decimal("99999999")
 #: Refund Request: "You can do so up to 5 times, until the entire transaction has been refunded."
 MAX_REFUNDS = 5
+#: An invoice's ``order.status`` as the state of its refunds (Retrieving an invoice; the
+#: refund call answers REFUND_PENDING while PortPos works on it, see Refund Request).
+REFUND_STATES = {
+    "ACCEPTED": RefundState.NONE,
+    "REFUND_PENDING": RefundState.IN_PROGRESS,
+    "REFUND_PROCESSING": RefundState.IN_PROGRESS,
+    "PARTIALLY_REFUNDED": RefundState.PARTIAL,
+    "REFUNDED": RefundState.FULL,
+}
 
 
 def _codes(table: str) -> frozenset[str]:
@@ -274,6 +285,35 @@ def _customs(value: Any) -> list[dict[str, str]]:
     return [value]
 
 
+def _clean_customs(value: Any) -> list[dict[str, str]]:
+    """Customs for one payment: a mapping, or a list of one-pair mappings, of strings."""
+    if isinstance(value, Mapping):
+        pairs = [{k: v} for k, v in value.items()]
+    elif isinstance(value, list):
+        pairs = value
+    else:
+        raise ValueError('must be an object, or a list of {"key": "value"} pairs')
+    if len(pairs) > MAX_CUSTOMS:
+        raise ValueError(f"must be at most {MAX_CUSTOMS} key/value pairs")
+    if not all(
+        isinstance(item, Mapping)
+        and len(item) == 1
+        and all(isinstance(k, str) and k and isinstance(v, str) for k, v in item.items())
+        for item in pairs
+    ):
+        raise ValueError('each item must be one {"key": "value"} pair of strings')
+    return [dict(item) for item in pairs]
+
+
+#: What one payment may choose (``payments.begin_payment(options=...)``, or staff through the
+#: API). A customer never sets these.
+PAYMENT_OPTIONS: dict[str, PaymentOption] = {
+    # gateway-notes "PortPos / Endpoints", POST /invoice customs[]: key/value pairs shown on
+    # the invoice, after the alias's own ``customs``; at most 10 in all.
+    "customs": PaymentOption(object, "Key/value pairs shown on the invoice.", clean=_clean_customs),
+}
+
+
 class PortPosGateway(BaseGateway):
     """PortPos API v2. Options: ``app_key``, ``secret_key``, ``sandbox``, ``base_url`` and the
     invoice options described in docs/gateways/portpos.md."""
@@ -301,6 +341,14 @@ class PortPosGateway(BaseGateway):
     secret_options = ("app_key", "secret_key")
     live_base_url = LIVE_API
     sandbox_base_url = SANDBOX_API
+    payment_options = PAYMENT_OPTIONS
+
+    def clean_payment_options(self, options: dict[str, Any], order: Order | None) -> dict[str, str]:
+        """The payment's customs and the alias's own count together against the limit."""
+        own = len(_customs(self.option("customs")))
+        if len(options.get("customs") or ()) + own > MAX_CUSTOMS:
+            return {"options.customs": f"more than {MAX_CUSTOMS} pairs with the alias's {own}"}
+        return {}
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -476,7 +524,8 @@ class PortPosGateway(BaseGateway):
             if tenures:
                 body["emi"]["tenures"] = list(tenures)
         customs = _customs(self.option("customs"))
-        customs += _customs((order.metadata or {}).get("portpos_customs"))
+        # The payment's own, chosen by the shop or its staff; never the order's metadata.
+        customs += _customs((invoice.gateway_options or {}).get("customs"))
         if customs:
             body["customs"] = customs
         return body
@@ -753,18 +802,13 @@ class PortPosGateway(BaseGateway):
             raw=data,
         )
 
-    def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
-        """The refund lines of the invoice (``transactions`` of type ``refund``), each matched
-        to the oldest of our refunds with the same amount, since PortPos gives refunds no id."""
-        data = self._call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
+    def _refund_lines(self, data: Mapping[str, Any], invoice: Invoice) -> list[RefundResult]:
+        """Refund lines among the invoice's ``transactions``, as PortPos gives them: no id,
+        no key of ours. The document shows only ``purchase`` and ``fee`` lines, so there may
+        be none; our refunds are never assigned to them here."""
         transactions = data.get("transactions") or []
         if not isinstance(transactions, list):
             raise self._fail("PortPos answered transactions that are not a list", response=data)
-        ours = [
-            r
-            for r in invoice.refunds.order_by("created_at", "pk")
-            if r.status != RefundStatus.FAILED or r.gateway_data
-        ]
         found: list[RefundResult] = []
         for line in transactions:
             if not isinstance(line, Mapping) or str(line.get("type", "")).lower() != "refund":
@@ -781,17 +825,36 @@ class PortPosGateway(BaseGateway):
             if status is None:
                 logger.warning("PortPos refund line with unknown status %r left alone", name)
                 continue
-            match = next((r for r in ours if r.amount == amount and r.currency == currency), None)
-            if match is not None:
-                ours.remove(match)
             found.append(
                 RefundResult(
                     status=status,
                     amount=amount,
                     currency=currency,
                     failure_reason=f"PortPos: {name}" if status == RefundStatus.FAILED else "",
-                    idempotency_key=match.idempotency_key if match is not None else "",
                     raw=dict(line),
                 )
             )
         return found
+
+    def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
+        """The invoice's refund lines (``transactions`` of type ``refund``), if it has any."""
+        data = self._call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
+        return self._refund_lines(data, invoice)
+
+    def refund_report(self, invoice: Invoice) -> RefundReport:
+        """Retrieving an invoice: ``order.status`` says how far the invoice's refunds are
+        (REFUND_PENDING under way, PARTIALLY_REFUNDED, REFUNDED: all of it; ACCEPTED: none), and
+        refund lines, where PortPos lists them, give the refunded total. PortPos gives refunds
+        no id and takes no key of ours, so the core ties them only to refunds it answered."""
+        data = self._call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
+        lines = self._refund_lines(data, invoice)
+        order = data.get("order")
+        name = str(order.get("status") if isinstance(order, Mapping) else "").strip().upper()
+        state = REFUND_STATES.get(name, RefundState.UNKNOWN)
+        if state == RefundState.PARTIAL and not self.option("settle_refunds_from_state", True):
+            # The document shows no refusal of an approved refund; a shop that has seen one
+            # can have "partially refunded" settle nothing (a person resolves instead).
+            state = RefundState.UNKNOWN
+        if lines:
+            return RefundReport(lines=tuple(lines), complete=True, state=state, raw=data)
+        return RefundReport(state=state, raw=data)

@@ -34,7 +34,9 @@ from django_multipay.gateways.results import (
     PaymentAction,
     PaymentStart,
     PaymentUrls,
+    RefundReport,
     RefundResult,
+    RefundState,
     StatusResult,
 )
 from django_multipay.models import Invoice, Order, Refund
@@ -96,6 +98,15 @@ STATUS_CODES: dict[int, StatusCode] = {
     400: StatusCode("INVALID_REQUEST", None, None),
     # "You are not allowed to perform this action."
     500: StatusCode("NOT_ALLOWED", None, None),
+}
+
+#: ``get_invoice``'s code as the state of the invoice's refunds (the same "Status codes").
+REFUND_STATES = {
+    200: RefundState.NONE,
+    210: RefundState.IN_PROGRESS,
+    215: RefundState.IN_PROGRESS,
+    220: RefundState.FULL,
+    230: RefundState.PARTIAL,
 }
 CODES_BY_NAME: dict[str, int] = {entry.name: code for code, entry in STATUS_CODES.items()}
 ERROR_CODES = frozenset({400, 500})
@@ -607,29 +618,29 @@ class PortWalletGateway(BaseGateway):
         )
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
-        """PortWallet lists no refunds; ``get_invoice`` says whether the invoice's refunds are
-        done (220/230). Then every refund it acknowledged (ours in ``pending``) is done too.
-        Refunds whose answer was lost (``requested``) are left for an operator."""
+        """PortWallet lists no refunds: there are no lines to give (see :meth:`refund_report`)."""
+        return []
+
+    def refund_report(self, invoice: Invoice) -> RefundReport:
+        """``get_invoice``'s status code is the state of the invoice's refunds ("Status codes":
+        210 REFUND_PENDING and 215 REFUND_PROCESSING under way, 220 REFUNDED "fully refunded",
+        230 PARTIALLY_REFUNDED, 200 ACCEPTED none). PortWallet gives no refund lines, ids or
+        amounts, so the core settles only the refunds it answered, within that state."""
         envelope = self.call("get_invoice", {"invoice": invoice.gateway_id})
         self._data(envelope, "get_invoice", invoice.gateway_id)
-        entry = STATUS_CODES[int(envelope["status"])]
-        if entry.refund != RefundStatus.SUCCEEDED:
-            return []
-        ours = list(invoice.refunds.filter(status=RefundStatus.PENDING))
-        if not invoice.refunds.exclude(status=RefundStatus.FAILED).exists():
+        state = REFUND_STATES.get(int(envelope["status"]), RefundState.UNKNOWN)
+        if state == RefundState.PARTIAL and not self.option("settle_refunds_from_state", True):
+            state = RefundState.UNKNOWN  # see the PortPos backend: a person resolves instead
+        if (
+            state != RefundState.NONE
+            and not invoice.refunds.exclude(status=RefundStatus.FAILED).exists()
+        ):
             # No refund of ours at all: one made in the PortWallet panel (or a forged IPN).
             logger.warning(
                 "PortWallet says invoice %s is %s but it has no refund here; "
                 "check the PortWallet panel [%s]",
                 invoice.pk,
-                entry.name,
+                STATUS_CODES[int(envelope["status"])].name,
                 self.alias,
             )
-        return [
-            RefundResult(
-                status=RefundStatus.SUCCEEDED,
-                idempotency_key=refund.idempotency_key,
-                raw=envelope,
-            )
-            for refund in ours
-        ]
+        return RefundReport(state=state, raw=envelope)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.base import BaseGateway, Capabilities, PaymentOption
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -234,6 +235,122 @@ class PostpayHook:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
+# -- per-payment options ---------------------------------------------------------------------
+
+#: "Customer": the documented choices of ``gender`` and ``account``.
+GENDERS = ("male", "female", "other")
+ACCOUNTS = ("new", "existing", "guest")
+#: Most discount lines one payment may give, and the largest ``metadata``, as JSON (ours).
+MAX_DISCOUNTS = 20
+MAX_METADATA_BYTES = 4096
+#: ``metadata`` keys this backend writes itself: a payment cannot replace them.
+OWN_METADATA_KEYS = frozenset({"invoice", "reference"})
+
+
+def _text(value: Any, what: str, limit: int = 255) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise ValueError(f"{what} must be a string of 1 to {limit} characters")
+    return value
+
+
+def _clean_customer(value: dict[str, Any]) -> dict[str, str]:
+    """From "Customer": ``gender`` (male, female, other), ``account`` (new, existing, guest),
+    ``date_of_birth`` (ISO 8601 date). The customer's ``id`` comes from the shop's user."""
+    if "gender" in value and value["gender"] not in GENDERS:
+        raise ValueError(f"gender must be one of {', '.join(GENDERS)}")
+    if "account" in value and value["account"] not in ACCOUNTS:
+        raise ValueError(f"account must be one of {', '.join(ACCOUNTS)}")
+    if "date_of_birth" in value:
+        try:
+            date.fromisoformat(_text(value["date_of_birth"], "date_of_birth", 10))
+        except ValueError:
+            raise ValueError("date_of_birth must be an ISO 8601 date (YYYY-MM-DD)") from None
+    return {k: str(v) for k, v in value.items()}
+
+
+def _clean_shipping(value: dict[str, Any]) -> dict[str, str]:
+    """From "Shipping": the option's ``id`` and ``name`` (amount and address: the order's)."""
+    return {k: _text(v, k) for k, v in value.items()}
+
+
+def _clean_discounts(value: list[Any]) -> list[dict[str, str]]:
+    """From "Discount": ``code`` (required), ``name``, ``amount`` (required; a positive decimal in
+    major units, sent in minor units)."""
+    cleaned = []
+    for index, line in enumerate(value):
+        where = f"discounts[{index}]"
+        if not isinstance(line, Mapping):
+            raise ValueError(f"{where} must be an object")
+        unknown = sorted(str(k) for k in set(line) - {"code", "name", "amount"})
+        if unknown:
+            raise ValueError(f"{where} has unknown keys {', '.join(unknown)}")
+        if "code" not in line or "amount" not in line:
+            raise ValueError(f"{where} needs a code and an amount")
+        amount = line["amount"]
+        if isinstance(amount, bool) or not isinstance(amount, (str, int)):
+            raise ValueError(f"{where}.amount must be a decimal string")
+        try:
+            decimal = money.to_decimal(amount)
+        except ValidationError:
+            raise ValueError(f"{where}.amount must be a decimal string") from None
+        if decimal <= 0:
+            raise ValueError(f"{where}.amount must be greater than zero")
+        entry = {"code": _text(line["code"], f"{where}.code"), "amount": str(decimal)}
+        if line.get("name"):
+            entry["name"] = _text(line["name"], f"{where}.name")
+        cleaned.append(entry)
+    return cleaned
+
+
+def _clean_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """From "Create a checkout": ``metadata``, key/value pairs; ours (invoice, reference) stay."""
+    taken = sorted(OWN_METADATA_KEYS & set(value))
+    if taken:
+        raise ValueError(f"{', '.join(taken)} are set by django-multipay")
+    if not all(isinstance(k, str) for k in value) or not all(
+        v is None or isinstance(v, (str, int, float, bool)) for v in value.values()
+    ):
+        raise ValueError("must map strings to strings, numbers or booleans")
+    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    return dict(value)
+
+
+#: What one payment may choose (``payments.begin_payment(options=...)``, or staff through the
+#: API), each from the "Create a checkout" body. A customer never sets these.
+PAYMENT_OPTIONS: dict[str, PaymentOption] = {
+    # "Customer": gender, date_of_birth, account.
+    "customer": PaymentOption(
+        dict,
+        "gender, date_of_birth, account of the customer object.",
+        keys=frozenset({"gender", "date_of_birth", "account"}),
+        clean=_clean_customer,
+    ),
+    # "Shipping": id and name of the shipping option.
+    "shipping": PaymentOption(
+        dict,
+        "id and name of the shipping option.",
+        keys=frozenset({"id", "name"}),
+        clean=_clean_shipping,
+    ),
+    # "Discount": code, name, amount; instead of the computed discount line.
+    "discounts": PaymentOption(
+        list,
+        "Discount lines (code, name, decimal amount).",
+        min_length=1,
+        max_length=MAX_DISCOUNTS,
+        clean=_clean_discounts,
+    ),
+    # "Create a checkout": num_instalments, an Integer the customer then cannot change
+    # (1: pay now). The document gives no upper bound; 12 is ours.
+    "num_instalments": PaymentOption(
+        int, "Fixed number of instalments (1: pay now).", min_value=1, max_value=12
+    ),
+    # "Create a checkout": metadata, key/value pairs passed into the checkout.
+    "metadata": PaymentOption(dict, "Extra checkout metadata.", clean=_clean_metadata),
+}
+
+
 # -- the backend -----------------------------------------------------------------------------
 
 
@@ -262,6 +379,26 @@ class PostpayGateway(BaseGateway):
     # gateway-notes "Postpay / Hosts".
     live_base_url = "https://api.postpay.io/"
     sandbox_base_url = "https://sandbox.postpay.io/"
+    payment_options = PAYMENT_OPTIONS
+    # "Capture errors": 410 expired, "The capture has expired", with no period given: an
+    # approval is taken to last seven days (option ``hold_lifetime``).
+    default_hold_lifetime = timedelta(days=7)
+
+    def clean_payment_options(self, options: dict[str, Any], order: Order | None) -> dict[str, str]:
+        """Discount amounts in the order's currency's precision, together not above its
+        total."""
+        if order is None or "discounts" not in options:
+            return {}
+        try:
+            amounts = [
+                money.validate_amount(line["amount"], order.currency)
+                for line in options["discounts"]
+            ]
+        except ValidationError as exc:
+            return {"options.discounts": "; ".join(exc.messages)}
+        if sum(amounts, Decimal(0)) > order.amount:
+            return {"options.discounts": "the discounts add up to more than the order's amount"}
+        return {}
 
     def accepts_currency(self, currency: str) -> bool:
         """``AED`` by default; the ``currencies`` option lists others an account takes."""
@@ -342,14 +479,14 @@ class PostpayGateway(BaseGateway):
     def checkout_payload(self, invoice: Invoice, urls: PaymentUrls) -> dict[str, Any]:
         """The ``POST /checkouts`` body ("Create a checkout"), built from the order.
 
-        Per-order extras the Order model has no column for are read from
-        ``order.metadata["postpay"]``: ``customer`` (``gender``, ``date_of_birth``,
-        ``account``), ``shipping`` (``id``, ``name``), ``discounts`` (``code``, ``name``,
-        decimal ``amount``), ``num_instalments`` and ``metadata``."""
+        Extras the Order model has no column for come from the payment's own options
+        (``invoice.gateway_options``, see :data:`PAYMENT_OPTIONS`), never from the order's
+        metadata: ``customer`` (``gender``, ``date_of_birth``, ``account``), ``shipping``
+        (``id``, ``name``), ``discounts`` (``code``, ``name``, decimal ``amount``),
+        ``num_instalments`` and ``metadata``."""
         order = invoice.order
         currency = invoice.currency
-        extra = order.metadata.get("postpay") if isinstance(order.metadata, dict) else None
-        extra = extra if isinstance(extra, dict) else {}
+        extra = _mapping(invoice.gateway_options)
 
         def minor(value: Any) -> int:
             return money.to_minor_units(money.to_decimal(value), currency)
@@ -376,9 +513,9 @@ class PostpayGateway(BaseGateway):
             "items": items,
             "merchant": {"confirmation_url": urls.return_url, "cancel_url": urls.cancel_url},
             "metadata": {
+                **{str(k): v for k, v in dict(extra.get("metadata") or {}).items()},
                 "invoice": str(invoice.pk),
                 "reference": order.reference,
-                **{str(k): v for k, v in dict(extra.get("metadata") or {}).items()},
             },
         }
         if order.billing_address:
@@ -467,7 +604,7 @@ class PostpayGateway(BaseGateway):
         items: list[dict[str, Any]],
         currency: str,
     ) -> list[dict[str, Any]]:
-        """Discounts named in the order's metadata, or else one for the gap between the
+        """Discounts chosen for the payment, or else one for the gap between the
         lines (plus tax and shipping) and the total, so the checkout adds up."""
         given = extra.get("discounts")
         if isinstance(given, list) and given:
@@ -644,6 +781,11 @@ class PostpayGateway(BaseGateway):
         current = self.fetch_status(invoice)
         if current.status != InvoiceStatus.AUTHORIZED:
             return current
+        if current.amount != invoice.amount or current.currency != invoice.currency:
+            # "Capture" takes the whole order, so an order whose total_amount or currency is
+            # not the invoice's is never captured: the read goes back as it is, and the core
+            # refuses it (AmountMismatch) before anything moves.
+            return current
         try:
             return self.capture(invoice, invoice.amount)
         except PaymentDeclined as exc:
@@ -680,6 +822,20 @@ class PostpayGateway(BaseGateway):
         if self.option("capture_on_notification", True):
             return self.settle(invoice)
         return self.fetch_status(invoice)
+
+    @property
+    def auto_capture(self) -> bool:
+        """Whether approved orders are captured without anyone asking ("Checkout / Workflow"
+        step 5: the server captures an approved order). The return always does, and the
+        webhook unless ``capture_on_notification`` is false; so does reconciliation, on the
+        same option."""
+        return bool(self.option("capture_on_notification", True))
+
+    def reconcile_status(self, invoice: Invoice) -> StatusResult:
+        """An approved order no callback captured (the return's read failed, no webhook) is
+        captured here, as on the return: :meth:`settle`. ``410 expired`` is Postpay's word
+        that the approval lapsed."""
+        return self.settle(invoice) if self.auto_capture else self.fetch_status(invoice)
 
     # -- refunds -----------------------------------------------------------------------------
 

@@ -61,6 +61,9 @@ class StatusResult:
     captured_amount: Decimal | None = None
     refunded_amount: Decimal | None = None
     failure_reason: str = ""
+    #: When the gateway says a hold (``authorized``) lapses unless captured, where it says
+    #: so; ``None`` lets the core count the alias's ``hold_lifetime`` instead.
+    hold_expires_at: datetime | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -74,6 +77,42 @@ class RefundResult:
     currency: str | None = None
     failure_reason: str = ""
     idempotency_key: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+class RefundState:
+    """What a gateway says of an invoice's refunds as a whole (``RefundReport.state``)."""
+
+    #: The gateway does not say.
+    UNKNOWN = ""
+    #: Nothing has been refunded.
+    NONE = "none"
+    #: A refund is under way: totals may still grow.
+    IN_PROGRESS = "in_progress"
+    #: Refunded in part (less than was captured), nothing under way.
+    PARTIAL = "partial"
+    #: Everything captured has been refunded.
+    FULL = "full"
+
+
+@dataclass(frozen=True)
+class RefundReport:
+    """Everything a gateway says about an invoice's refunds, and nothing more.
+
+    Backends report the gateway's own refund lines with whatever ids it gives (and our key
+    where it echoes one), and its refunded total or refund state where it has them. They never
+    decide which of our refunds a line belongs to: :mod:`django_multipay.refund_matching`
+    does, in the core.
+    """
+
+    lines: tuple[RefundResult, ...] = ()
+    #: ``lines`` names every refund the gateway holds, so a refund missing from it was not
+    #: made (a list read in full). ``False`` when the gateway itemises nothing.
+    complete: bool = False
+    #: What the gateway says it has refunded in all (``None``: it does not say).
+    refunded_total: Decimal | None = None
+    #: A ``RefundState`` value.
+    state: str = RefundState.UNKNOWN
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -24,6 +24,7 @@ from django_multipay import money
 from django_multipay.gateways.paylands import OPERATIVES, PaylandsGateway
 from django_multipay.gateways.paylands_hash import php_json, validation_hash
 from django_multipay.sandbox.accounts import account_with, accounts
+from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.paylands")
@@ -651,3 +652,6 @@ urlpatterns = [
     path("payment/threeds/<str:token>", threeds, name="paylands-threeds"),
     path("order/<str:order_uuid>", read_order, name="paylands-order"),
 ]
+
+# Answered only where test-only parts may run (DEBUG, or ALLOW_TEST_GATEWAYS).
+urlpatterns = guarded(urlpatterns)

@@ -22,6 +22,7 @@ from django_multipay import money
 from django_multipay.conf import multipay_settings
 from django_multipay.gateways import portone_signing as signing
 from django_multipay.sandbox.accounts import account_with
+from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.portone")
@@ -221,6 +222,8 @@ def _new_transaction(
         "pending_url": str(data.get("pending_url") or data.get("success_url")),
         "_client_key": account["client_key"],
         "_refunds": [],
+        # A PREAUTH that reads Success is held until captured; nothing on the wire says so.
+        "_held": False,
         **fields,
     }
 
@@ -406,12 +409,15 @@ def transaction_details(request: HttpRequest, account: dict[str, Any], key: str)
 
 @_api()
 def capture(request: HttpRequest, account: dict[str, Any], order_ref: str) -> HttpResponse:
-    """``POST /api/transaction/{order_ref}/capture``: a held PREAUTH becomes Success."""
+    """``POST /api/transaction/{order_ref}/capture`` (no body): captures a held PREAUTH. Its
+    status reads Success before and after, as "Get Transaction Status" names no other; a
+    purchase, a payment not held, or one already captured is refused."""
     txn = _transaction(order_ref, account)
     with store.table(TRANSACTIONS):
-        if txn["status"] != "Authorized":
-            raise Refused(400, "4079", "INVALID_STATUS_TYPE", f"Transaction is {txn['status']}")
-        txn.update(status="Success", status_code="2000", status_reason="SUCCESS")
+        if txn["transaction_type"] != "PREAUTH" or txn["status"] != "Success" or not txn["_held"]:
+            state = "captured" if txn["status"] == "Success" else txn["status"]
+            raise Refused(400, "4079", "INVALID_STATUS_TYPE", f"Transaction is {state}")
+        txn.update(_held=False, status_code="2000", status_reason="SUCCESS")
     deliver_webhook(request, txn, account)
     return answer(
         {
@@ -451,12 +457,13 @@ def refunds(request: HttpRequest, account: dict[str, Any], order_ref: str) -> Ht
     if data["channel"] != txn["channel_key"]:
         raise Refused(400, "4046", "INVALID_PAYMENT_CHANNEL_KEY", "channel is not the payment's")
     with store.table(TRANSACTIONS):
-        if txn["status"] != "Success":
+        if txn["status"] != "Success" or txn["_held"]:
+            # A hold is released, not refunded: only money taken can be given back.
             raise Refused(
                 400,
                 "4070",
                 "INVALID_PAYMENT_REQUEST_REFUND_NOT_ALLOWED",
-                f"Transaction is {txn['status']}",
+                f"Transaction is {'held' if txn['_held'] else txn['status']}",
             )
         left = _left(txn)
         if data["refund_type"] == "full":
@@ -593,11 +600,11 @@ def _account_for(txn: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def settle(txn: dict[str, Any], outcome: str) -> None:
-    """Put the transaction in the state ``outcome`` leads to (a PREAUTH success is held)."""
+    """Put the transaction in the state ``outcome`` leads to. A PREAUTH success reads
+    "Success" (the documented word) and is held until captured."""
     status, code, reason = OUTCOMES[outcome]
-    if status == "Success" and txn["transaction_type"] == "PREAUTH":
-        status = "Authorized"
     txn.update(
+        _held=status == "Success" and txn["transaction_type"] == "PREAUTH",
         status=status,
         status_code=code,
         status_reason=reason,
@@ -618,13 +625,9 @@ def _finish(request: HttpRequest, txn: dict[str, Any], outcome: str) -> HttpResp
     if txn["payment_link_ref"]:
         with store.table(LINKS) as links:
             link = links[txn["payment_link_ref"]]
-            link["status"] = {"Success": "Success", "Authorized": "Success"}.get(
-                txn["status"], "Processing"
-            )
+            link["status"] = "Success" if txn["status"] == "Success" else "Processing"
     deliver_webhook(request, txn, account)
-    target = {"Success": "success_url", "Authorized": "success_url", "Pending": "pending_url"}.get(
-        txn["status"], "failure_url"
-    )
+    target = {"Success": "success_url", "Pending": "pending_url"}.get(txn["status"], "failure_url")
     url = txn[target]
     return HttpResponseRedirect(
         url + ("&" if "?" in url else "?") + redirect_query(txn, str(account["secret_key"]))
@@ -723,3 +726,6 @@ urlpatterns = [
     path("pay/<str:order_ref>", hosted_page, name="portone-pay"),
     path("checkout", checkout_page, name="portone-checkout"),
 ]
+
+# Answered only where test-only parts may run (DEBUG, or ALLOW_TEST_GATEWAYS).
+urlpatterns = guarded(urlpatterns)

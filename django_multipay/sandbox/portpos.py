@@ -31,6 +31,7 @@ from django_multipay.gateways.portpos import (
     request_errors,
 )
 from django_multipay.sandbox.accounts import account_with
+from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.portpos")
@@ -54,6 +55,19 @@ def set_refund_mode(mode: str) -> None:
         raise ValueError(f"refund mode is one of {REFUND_MODES}")
     with store.table(SETTINGS) as settings:
         settings["refunds"] = mode
+
+
+def set_refund_lines(shown: bool) -> None:
+    """Whether refunds appear as ``refund`` lines among an invoice's ``transactions``. Off by
+    default: the document's invoices show only ``purchase`` and ``fee`` lines, and report
+    refunds through ``order.status`` alone."""
+    with store.table(SETTINGS) as settings:
+        settings["refund_lines"] = bool(shown)
+
+
+def _refund_lines_shown() -> bool:
+    with store.table(SETTINGS) as settings:
+        return bool(settings.get("refund_lines", False))
 
 
 def _refund_mode() -> str:
@@ -250,6 +264,9 @@ def _refund_state(invoice: dict[str, Any]) -> str:
 def _refund_lines(invoice: dict[str, Any]) -> None:
     """Rewrite the invoice's refund transaction lines from its refunds."""
     others = [t for t in invoice["transactions"] if t["type"] != "refund"]
+    if not _refund_lines_shown():
+        invoice["transactions"] = others
+        return
     invoice["transactions"] = others + [
         {
             "amount": f"-{r['amount']}",
@@ -472,3 +489,6 @@ urlpatterns = [
     path("payment/", payment_page, name="portpos-pay"),
     path("panel/invoice/<str:invoice_id>/refunds", panel_refunds, name="portpos-panel-refunds"),
 ]
+
+# Answered only where test-only parts may run (DEBUG, or ALLOW_TEST_GATEWAYS).
+urlpatterns = guarded(urlpatterns)

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods
 from django_multipay.gateways.portwallet import PortWalletGateway
 from django_multipay.gateways.portwallet_common import md5_token
 from django_multipay.sandbox.accounts import account_with
+from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.portwallet")
@@ -437,3 +438,6 @@ urlpatterns = [
     path("", api, name="portwallet-api"),
     path("payment/", hosted_page, name="portwallet-pay"),
 ]
+
+# Answered only where test-only parts may run (DEBUG, or ALLOW_TEST_GATEWAYS).
+urlpatterns = guarded(urlpatterns)

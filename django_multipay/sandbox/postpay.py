@@ -41,6 +41,7 @@ from django_multipay.gateways.postpay import (
     signature,
 )
 from django_multipay.sandbox.accounts import accounts
+from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.postpay")
@@ -720,3 +721,6 @@ urlpatterns = [
     path("hooks", hooks, name="postpay-hooks"),
     path("hooks/<str:hook_id>", hook, name="postpay-hook"),
 ]
+
+# Answered only where test-only parts may run (DEBUG, or ALLOW_TEST_GATEWAYS).
+urlpatterns = guarded(urlpatterns)

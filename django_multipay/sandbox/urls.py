@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from django_multipay.sandbox import dummy
+from django_multipay.sandbox.guard import guarded
 
 app_name = "multipay_sandbox"
 
@@ -17,6 +18,9 @@ urlpatterns = [
     path("dummy/api/payments/<str:payment_id>/notify", dummy.resend, name="dummy-resend"),
     path("dummy/pay/<str:payment_id>", dummy.hosted_page, name="dummy-pay"),
 ]
+# Answered only where test-only parts may run (DEBUG, or ALLOW_TEST_GATEWAYS); each included
+# emulator module guards its own URLs the same way.
+urlpatterns = guarded(urlpatterns)
 
 # Each gateway's emulator adds its own URLs below, under its name.
 urlpatterns += [path("portone/", include("django_multipay.sandbox.portone"))]

@@ -28,7 +28,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_multipay import payments
-from django_multipay.exceptions import GatewayError, RefundError
+from django_multipay.exceptions import GatewayError, InvalidRequest, RefundError
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.registry import get_gateway
 from django_multipay.sandbox.store import store
@@ -119,6 +119,16 @@ class GatewayContract:
         return invoice
 
     # -- the contract ------------------------------------------------------------------------
+
+    def test_undeclared_payment_options_are_refused_before_any_invoice(
+        self, router: EmulatorRouter, order: Order
+    ) -> None:
+        """Only the options the backend declares are taken, and nothing is called otherwise."""
+        with pytest.raises(InvalidRequest) as caught:
+            payments.start_payment(order, self.alias, options={"no_such_option": True})
+        assert set(caught.value.fields) == {"options.no_such_option"}
+        assert not Invoice.objects.filter(order=order).exists()
+        assert router.calls == []
 
     def test_start_payment_sends_customer_to_gateway(
         self, router: EmulatorRouter, order: Order

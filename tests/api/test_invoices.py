@@ -193,8 +193,8 @@ def test_cancel_refusals(
 
 def test_push_reference_is_in_the_invoice(api: Any, customer: Any, router: EmulatorRouter) -> None:
     """A Payshop reference pushed by Paylands reaches an API client, read with no gateway call."""
-    order = order_for(customer, metadata={"paylands": {"apm": "PAYSHOP", "push": True}})
-    payments.start_payment(order, "paylands")
+    order = order_for(customer)
+    payments.start_payment(order, "paylands", options={"apm": "PAYSHOP", "push": True})
     invoice = Invoice.objects.get(order=order)
     expected = get_gateway("paylands").payment_reference(invoice)
     assert expected is not None

@@ -32,6 +32,7 @@ OPERATIONS = {
     ("get", "/api/invoices/{id}/refunds/"),
     ("post", "/api/invoices/{id}/refunds/"),
     ("get", "/api/refunds/{id}/"),
+    ("post", "/api/refunds/{id}/resolve/"),
     ("get", "/api/notifications/"),
     ("get", "/api/notifications/{id}/"),
 }

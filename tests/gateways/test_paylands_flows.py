@@ -33,9 +33,21 @@ def make_order(**fields: Any) -> Order:
     return order
 
 
-def start(order: Order, alias: str = "paylands") -> Invoice:
-    payments.start_payment(order, alias)
+def start(order: Order, alias: str = "paylands", options: dict[str, Any] | None = None) -> Invoice:
+    payments.start_payment(order, alias, options=options)
     return Invoice.objects.filter(order=order).latest("created_at")
+
+
+PUSH_PAYSHOP = {"apm": "PAYSHOP", "push": True}
+
+
+@pytest.fixture
+def card_customer(django_user_model: Any, settings: Any) -> Any:
+    """A signed-in customer, on an alias that lets the shop pay with saved cards."""
+    config = json.loads(json.dumps(settings.MULTIPAY))
+    config["GATEWAYS"]["paylands"]["OPTIONS"]["allow_sensitive_payment_options"] = ["card_uuid"]
+    settings.MULTIPAY = config
+    return django_user_model.objects.create_user("card-customer", password="pw")
 
 
 def page(invoice: Invoice) -> str:
@@ -185,7 +197,7 @@ def test_deferred_cancellation_releases_the_hold(router: EmulatorRouter) -> None
 
 
 def test_per_payment_deferred_on_an_authorization_alias(router: EmulatorRouter) -> None:
-    invoice = start(make_order(metadata={"paylands": {"operative": "DEFERRED"}}))
+    invoice = start(make_order(), options={"operative": "DEFERRED"})
     pay_by_card(router, invoice)
     assert reload(invoice).status == InvoiceStatus.AUTHORIZED
 
@@ -247,8 +259,8 @@ def test_list_refunds_reads_the_order(router: EmulatorRouter) -> None:
 
 
 def test_payshop_push_reference_flow(router: EmulatorRouter, signal_log: SignalLog) -> None:
-    order = make_order(metadata={"paylands": {"apm": "PAYSHOP", "push": True}})
-    action = payments.start_payment(order, "paylands")
+    order = make_order()
+    action = payments.start_payment(order, "paylands", options=PUSH_PAYSHOP)
     invoice = Invoice.objects.get(order=order)
     assert action.url == f"http://testserver/payments/return/{invoice.pk}/"
     assert invoice.status == InvoiceStatus.PENDING
@@ -271,7 +283,7 @@ def test_payshop_push_reference_flow(router: EmulatorRouter, signal_log: SignalL
 
 
 def test_multibanco_reference_on_the_apm_page(router: EmulatorRouter) -> None:
-    invoice = start(make_order(metadata={"paylands": {"apm": "MULTIBANCO"}}))
+    invoice = start(make_order(), options={"apm": "MULTIBANCO"})
     assert invoice.redirect_url.endswith("?apm=MULTIBANCO")
     response = router.client.get(page(invoice))
     assert response.status_code == 200
@@ -284,20 +296,19 @@ def test_multibanco_reference_on_the_apm_page(router: EmulatorRouter) -> None:
 
 
 def test_mbway_push_needs_the_phone(router: EmulatorRouter) -> None:
-    order = make_order(customer_phone="", metadata={"paylands": {"apm": "MBWAY", "push": True}})
+    mbway = {"apm": "MBWAY", "push": True}
+    order = make_order(customer_phone="")
     with pytest.raises(GatewayAPIError) as caught:
-        payments.start_payment(order, "paylands")
+        payments.start_payment(order, "paylands", options=mbway)
     assert getattr(caught.value, "code", "") == "bad_request"
-    ok = make_order(
-        customer_phone="+351 912345678", metadata={"paylands": {"apm": "MBWAY", "push": True}}
-    )
-    invoice = start(ok)
+    ok = make_order(customer_phone="+351 912345678")
+    invoice = start(ok, options=mbway)
     assert invoice.status == InvoiceStatus.PENDING
     assert get_gateway("paylands").payment_reference(invoice) is None
 
 
 def test_expired_reference_notification_expires_the_invoice(router: EmulatorRouter) -> None:
-    invoice = start(make_order(metadata={"paylands": {"apm": "PAYSHOP", "push": True}}))
+    invoice = start(make_order(), options=PUSH_PAYSHOP)
     emulator.expire(emulated(invoice))
     invoice = reload(invoice)
     assert invoice.status == InvoiceStatus.EXPIRED
@@ -316,24 +327,28 @@ def test_unpaid_card_order_reads_as_expired_after_its_lifetime(router: EmulatorR
 # -- saved cards ----------------------------------------------------------------------------------
 
 
-def test_saved_card_payment_goes_straight_back_to_the_shop(router: EmulatorRouter) -> None:
-    order = make_order()
-    card = emulator.register_card("paylands-api-key-one", order.customer_email, OK)
-    order.metadata = {"paylands": {"card_uuid": card, "customer_ip": "203.0.113.9"}}
-    order.save()
-    action = payments.start_payment(order, "paylands")
+def test_saved_card_payment_goes_straight_back_to_the_shop(
+    router: EmulatorRouter, card_customer: Any
+) -> None:
+    order = make_order(user=card_customer)
+    card = emulator.register_card("paylands-api-key-one", f"user-{card_customer.pk}", OK)
+    action = payments.start_payment(
+        order, "paylands", options={"card_uuid": card, "customer_ip": "203.0.113.9"}
+    )
     invoice = Invoice.objects.get(order=order)
     assert action.url == f"http://testserver/payments/return/{invoice.pk}/"
     assert Client().get(f"/payments/return/{invoice.pk}/").status_code == 302
     assert reload(invoice).status == InvoiceStatus.PAID
 
 
-def test_saved_card_needing_three_d_secure_redirects_there(router: EmulatorRouter) -> None:
-    order = make_order()
-    card = emulator.register_card("paylands-api-key-one", order.customer_email, "5223798193659108")
-    order.metadata = {"paylands": {"card_uuid": card}}
-    order.save()
-    action = payments.start_payment(order, "paylands")
+def test_saved_card_needing_three_d_secure_redirects_there(
+    router: EmulatorRouter, card_customer: Any
+) -> None:
+    order = make_order(user=card_customer)
+    card = emulator.register_card(
+        "paylands-api-key-one", f"user-{card_customer.pk}", "5223798193659108"
+    )
+    action = payments.start_payment(order, "paylands", options={"card_uuid": card})
     invoice = Invoice.objects.get(order=order)
     assert "/payment/threeds/" in action.url
     assert invoice.status == InvoiceStatus.PENDING
@@ -341,20 +356,16 @@ def test_saved_card_needing_three_d_secure_redirects_there(router: EmulatorRoute
     assert reload(invoice).status == InvoiceStatus.PAID
 
 
-def test_refused_saved_card_fails_the_attempt(router: EmulatorRouter) -> None:
-    order = make_order()
-    card = emulator.register_card("paylands-api-key-one", order.customer_email, KO)
-    order.metadata = {"paylands": {"card_uuid": card}}
-    order.save()
+def test_refused_saved_card_fails_the_attempt(router: EmulatorRouter, card_customer: Any) -> None:
+    order = make_order(user=card_customer)
+    card = emulator.register_card("paylands-api-key-one", f"user-{card_customer.pk}", KO)
     with pytest.raises(PaymentDeclined):
-        payments.start_payment(order, "paylands")
+        payments.start_payment(order, "paylands", options={"card_uuid": card})
     assert Invoice.objects.get(order=order).status == InvoiceStatus.FAILED
 
 
 def test_cards_saved_on_the_payment_page_are_reusable(router: EmulatorRouter) -> None:
-    first = start(
-        make_order(customer_email="same@example.com", metadata={"paylands": {"save_card": True}})
-    )
+    first = start(make_order(customer_email="same@example.com"), options={"save_card": True})
     pay_by_card(router, first)
     with emulator.store.table(emulator.CARDS) as cards:
         [(_card_uuid, card)] = cards.items()
@@ -464,10 +475,9 @@ def test_unreadable_currency_is_rejected(router: EmulatorRouter) -> None:
 
 
 def test_operative_must_be_documented(router: EmulatorRouter) -> None:
-    with pytest.raises(InvalidRequest):
-        get_gateway("paylands").payment_options(
-            Invoice(order=make_order(metadata={"paylands": {"operative": "TRANSFER"}}))
-        )
+    with pytest.raises(InvalidRequest) as caught:
+        get_gateway("paylands").check_payment_options({"operative": "TRANSFER"})
+    assert set(caught.value.fields) == {"options.operative"}
 
 
 def test_read_back_without_a_reference_must_be_our_order(router: EmulatorRouter) -> None:

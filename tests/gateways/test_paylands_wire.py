@@ -53,8 +53,8 @@ def make_order(**fields: Any) -> Order:
     return order
 
 
-def start(order: Order, alias: str = "paylands") -> Invoice:
-    payments.start_payment(order, alias)
+def start(order: Order, alias: str = "paylands", options: dict[str, Any] | None = None) -> Invoice:
+    payments.start_payment(order, alias, options=options)
     return Invoice.objects.filter(order=order).latest("created_at")
 
 
@@ -143,24 +143,26 @@ def test_bearer_auth_service_per_currency_and_alias_operative(router: EmulatorRo
     assert body["signature"] == "paylands-signature-two"
 
 
-def test_per_payment_overrides_from_order_metadata(router: EmulatorRouter) -> None:
-    order = make_order(
-        metadata={
-            "paylands": {
-                "operative": "deferred",
-                "apm": "PAYSHOP",
-                "customer_ext_id": "cust-7",
-                "template_uuid": "T-1",
-                "dcc_template_uuid": "T-2",
-                "secure": False,
-                "save_card": True,
-                "lang": "pt",
-                "reference_valid_days": 5,
-                "extra_data": {"checkout": {"uuid": "CHK"}, "profile": {"first_name": "Rui"}},
-            }
-        }
-    )
-    invoice = start(order)
+def test_per_payment_options_from_the_shop(router: EmulatorRouter, settings: Any) -> None:
+    config = json.loads(json.dumps(settings.MULTIPAY))
+    config["GATEWAYS"]["paylands"]["OPTIONS"]["allow_sensitive_payment_options"] = [
+        "customer_ext_id",
+        "secure",
+    ]
+    settings.MULTIPAY = config
+    options = {
+        "operative": "deferred",
+        "apm": "PAYSHOP",
+        "customer_ext_id": "cust-7",
+        "template_uuid": "T-1",
+        "dcc_template_uuid": "T-2",
+        "secure": False,
+        "save_card": True,
+        "lang": "pt",
+        "reference_valid_days": 5,
+        "extra_data": {"checkout": {"uuid": "CHK"}, "profile": {"first_name": "Rui"}},
+    }
+    invoice = start(make_order(), options=options)
     body = body_of(router.requests_to(r"/payment$")[0])
     assert body["operative"] == "DEFERRED"
     assert body["customer_ext_id"] == "cust-7"
@@ -176,21 +178,21 @@ def test_per_payment_overrides_from_order_metadata(router: EmulatorRouter) -> No
 
 
 @pytest.mark.parametrize(
-    ("metadata", "message"),
+    ("options", "message"),
     [
         ({"operative": "PAYOUT"}, "operative"),
         ({"apm": "BIZUM"}, "not enabled"),
-        ({"push": True}, "Push payments"),
-        ({"colour": "red"}, "Unknown keys"),
+        ({"push": True}, "push payments"),
+        ({"colour": "red"}, "unknown option"),
     ],
 )
-def test_bad_per_payment_options_fail_the_attempt(
-    router: EmulatorRouter, metadata: dict[str, Any], message: str
+def test_bad_per_payment_options_create_no_invoice(
+    router: EmulatorRouter, options: dict[str, Any], message: str
 ) -> None:
-    order = make_order(metadata={"paylands": metadata})
+    order = make_order()
     with pytest.raises(InvalidRequest, match=message):
-        payments.start_payment(order, "paylands")
-    assert Invoice.objects.get(order=order).status == InvoiceStatus.FAILED
+        payments.start_payment(order, "paylands", options=options)
+    assert not Invoice.objects.filter(order=order).exists()
     assert router.calls == []
 
 
@@ -232,7 +234,7 @@ def test_read_back_is_an_authenticated_get(router: EmulatorRouter) -> None:
 
 def test_confirmation_cancellation_refund_direct_and_push_bodies(router: EmulatorRouter) -> None:
     gateway = get_gateway("paylands")
-    invoice = start(make_order(metadata={"paylands": {"operative": "DEFERRED"}}))
+    invoice = start(make_order(), options={"operative": "DEFERRED"})
     order = emulator._load(invoice.gateway_id)
     assert order is not None
     emulator._settle_card(order, "5590337536718399", True)
@@ -250,7 +252,7 @@ def test_confirmation_cancellation_refund_direct_and_push_bodies(router: Emulato
         "amount": 1500,
         "signature": SIGNATURE,
     }
-    other = start(make_order(metadata={"paylands": {"operative": "DEFERRED"}}))
+    other = start(make_order(), options={"operative": "DEFERRED"})
     held = emulator._load(other.gateway_id)
     assert held is not None
     emulator._settle_card(held, "5590337536718399", True)

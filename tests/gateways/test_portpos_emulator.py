@@ -175,6 +175,7 @@ def test_another_accounts_invoice_is_404(client, settings) -> None:
 
 
 def test_refunds_never_above_what_is_left_nor_past_the_fifth(client) -> None:
+    emulator.set_refund_lines(True)
     invoice_id = paid_invoice(client)
     assert refund(client, invoice_id, "500.01").json()["error"]["cause"] == "refund_amount"
     assert refund(client, invoice_id, "10.00", "USD").status_code == 400
@@ -190,6 +191,15 @@ def test_refunds_never_above_what_is_left_nor_past_the_fifth(client) -> None:
     got = client.get(f"{BASE}invoice/{invoice_id}", headers=auth()).json()["data"]
     assert got["order"]["status"] == "PARTIALLY_REFUNDED"
     assert [t["amount"] for t in got["transactions"] if t["type"] == "refund"] == ["-10.00"] * 5
+
+
+def test_invoices_show_only_purchase_and_fee_lines_by_default(client) -> None:
+    # Retrieving an invoice: the document's lines are of type purchase and fee only.
+    invoice_id = paid_invoice(client)
+    assert refund(client, invoice_id, "10").status_code == 202
+    got = client.get(f"{BASE}invoice/{invoice_id}", headers=auth()).json()["data"]
+    assert got["order"]["status"] == "PARTIALLY_REFUNDED"
+    assert {t["type"] for t in got["transactions"]} == {"purchase", "fee"}
 
 
 def test_refund_of_an_unpaid_invoice_is_refused(client) -> None:

@@ -24,7 +24,7 @@ from django_multipay.exceptions import (
 )
 from django_multipay.gateways import portpos
 from django_multipay.gateways.portpos import PortPosGateway, authorization, request_errors
-from django_multipay.gateways.results import InboundRequest, PaymentUrls
+from django_multipay.gateways.results import InboundRequest, PaymentUrls, RefundState
 from django_multipay.models import Invoice, Notification, Refund
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.testing.factories import OrderFactory, OrderItemFactory
@@ -169,8 +169,8 @@ def test_create_invoice_request_carries_every_documented_field(order, fixed_time
         discount_codes=["Bengal 1", "Bengal 2"],
         customs={"shop": "demo"},
     )
-    order.metadata = {"portpos_customs": {"gift": "yes"}}
-    order.save()
+    # The payment's own customs (chosen by the shop's code), after the alias's.
+    invoice.gateway_options = backend.check_payment_options({"customs": {"gift": "yes"}}, order)
     started = backend.start_payment(invoice, URLS)
     (call,) = responses.calls
     assert call.request.method == "POST"
@@ -577,8 +577,10 @@ def test_refund_below_the_documented_minimum_is_refused_before_calling(order) ->
 
 
 @responses.activate
-def test_list_refunds_reads_refund_lines_and_matches_ours(order) -> None:
+def test_refund_lines_are_reported_as_given_and_the_core_ties_them(order) -> None:
     invoice = new_invoice(order, "L1", InvoiceStatus.PAID)
+    invoice.captured_amount = invoice.amount
+    invoice.save()
     first = Refund.objects.create(
         invoice=invoice, amount=Decimal("100.00"), currency="BDT", status=RefundStatus.PENDING
     )
@@ -595,11 +597,23 @@ def test_list_refunds_reads_refund_lines_and_matches_ours(order) -> None:
         SANDBOX + "invoice/L1",
         json=envelope(invoice_data("L1", "REFUND_PENDING", transactions=lines)),
     )
+    # The backend says what PortPos says: two anonymous lines, no key of ours on either.
     found = gateway().list_refunds(invoice)
     assert [(r.status, r.amount, r.idempotency_key) for r in found] == [
-        (RefundStatus.SUCCEEDED, Decimal("100.00"), first.idempotency_key),
-        (RefundStatus.PENDING, Decimal("100.00"), second.idempotency_key),
+        (RefundStatus.SUCCEEDED, Decimal("100.00"), ""),
+        (RefundStatus.PENDING, Decimal("100.00"), ""),
     ]
+    report = gateway().refund_report(invoice)
+    assert report.complete
+    assert report.state == RefundState.IN_PROGRESS
+    # The core gives each line to one refund the gateway answered, oldest first.
+    with mock.patch("django_multipay.payments.get_gateway", return_value=gateway()):
+        payments.sync_refunds(invoice)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (RefundStatus.SUCCEEDED, RefundStatus.PENDING)
+    invoice.refresh_from_db()
+    assert invoice.refunded_amount == Decimal("100.00")
 
 
 # -- errors and bad answers -------------------------------------------------------------------

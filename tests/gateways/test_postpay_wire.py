@@ -160,25 +160,21 @@ def test_checkout_body_matches_the_reference_sample(router) -> None:
     assert invoice.status == InvoiceStatus.PENDING
 
 
-def test_checkout_extras_from_metadata_and_the_shop_user(router) -> None:
+def test_checkout_extras_from_payment_options_and_the_shop_user(router) -> None:
     user = get_user_model().objects.create_user("john", "john@postpay.io", "pw")
     user.date_joined = datetime(2019, 8, 26, 9, 28, 14, 790000, tzinfo=dt_timezone.utc)
     user.save()
-    order = sample_order(
-        user=user,
-        metadata={
-            "postpay": {
-                "customer": {"gender": "male", "date_of_birth": "1990-01-20"},
-                "shipping": {"id": "shipping-01", "name": "Express Delivery"},
-                "discounts": [
-                    {"code": "return-10", "name": "Returning customer 10% discount", "amount": "84"}
-                ],
-                "num_instalments": 1,
-                "metadata": {"channel": "web"},
-            }
-        },
-    )
-    payments.start_payment(order, ALIAS)
+    order = sample_order(user=user)
+    options = {
+        "customer": {"gender": "male", "date_of_birth": "1990-01-20"},
+        "shipping": {"id": "shipping-01", "name": "Express Delivery"},
+        "discounts": [
+            {"code": "return-10", "name": "Returning customer 10% discount", "amount": "84"}
+        ],
+        "num_instalments": 1,
+        "metadata": {"channel": "web"},
+    }
+    payments.start_payment(order, ALIAS, options=options)
     body = json.loads(router.requests_to("checkouts$", "POST")[0].body)
     assert body["customer"]["id"] == str(user.pk)
     assert body["customer"]["account"] == "existing"
