@@ -106,12 +106,13 @@ def seed_invoices(
         f"""
         INSERT INTO {invoice} (id, order_id, gateway, gateway_id, amount, currency, status,
             captured_amount, refunded_amount, redirect_url, expires_at, gateway_data,
-            failure_reason, created_at, updated_at, reconcile_attempts, next_check_at)
+            failure_reason, created_at, updated_at, reconcile_attempts, next_check_at,
+            hold_expires_at, gateway_options)
         SELECT md5('bench-invoice-' || n)::uuid, n, %s, 'BN' || lpad(n::text, 10, '0'),
             100.5 + mod(n, 900), %s, %s,
             CASE WHEN %s = 'paid' THEN 100.5 + mod(n, 900) ELSE 0 END, 0,
             '', NULL, '{{}}', '', now() - interval '2 days' + n * interval '1 ms',
-            now() - interval '2 days' + n * interval '1 ms', 0, NULL
+            now() - interval '2 days' + n * interval '1 ms', 0, NULL, NULL, '{{}}'
         FROM generate_series(%s::bigint, %s::bigint) AS n
         """,
         [gateway, CURRENCY, status, status, first, last],
