@@ -26,6 +26,6 @@ if getattr(settings, "API_ENABLED", False):
     ]
 
 if settings.DEBUG:
-    # The gateway emulators are for development only (the dummy gateway is refused without
-    # DEBUG by the multipay.E005 system check).
+    # The gateway emulators are for development only: without DEBUG they answer 404 and the
+    # dummy gateway starts no payment (MULTIPAY["ALLOW_TEST_GATEWAYS"]; check multipay.E005).
     urlpatterns.insert(0, path("sandbox/", include("django_multipay.sandbox.urls")))
