@@ -12,17 +12,31 @@ DEFAULTS: dict[str, Any] = {
     # Where the customer lands after the return view has verified the invoice.
     "SUCCESS_URL": "/",
     "FAILURE_URL": "/",
-    # (connect, read) seconds for every gateway call.
-    "HTTP_TIMEOUT": (5.0, 30.0),
+    # The shop's page for one order, linked from the pay page ({reference}, {order}); None:
+    # an order that can no longer be paid links to its success URL.
+    "ORDER_URL": None,
+    # (connect, read) seconds for one attempt of a gateway call, cut to fit the time budget.
+    "HTTP_TIMEOUT": (3.05, 10.0),
     # Retries for idempotent reads only (GET/HEAD); writes are never repeated by the client.
     "HTTP_RETRIES": 2,
     "HTTP_BACKOFF": 0.3,
+    # Seconds one web request may wait on gateways in all (every call, attempt and pause),
+    # well inside a server's worker timeout (gunicorn: 30 s); None: no total.
+    "REQUEST_TIME_BUDGET": 15.0,
+    # Seconds each gateway call may take outside a web request (reconciliation, tasks).
+    "BACKGROUND_TIME_BUDGET": 60.0,
+    # The web server's worker timeout in seconds, if the shop declares it (multipay.W010).
+    "WORKER_TIMEOUT": None,
     "USER_AGENT": None,
     # Absolute base (scheme and host) for return and notify URLs, needed when payments start
     # outside a request or behind a proxy that hides the host.
     "BASE_URL": None,
     # Notification bodies larger than this are rejected before parsing.
     "MAX_NOTIFICATION_BYTES": 256 * 1024,
+    # An order's metadata: at most this much JSON (UTF-8 bytes), nested at most this deep
+    # (the object itself is level 1).
+    "MAX_METADATA_BYTES": 16 * 1024,
+    "MAX_METADATA_DEPTH": 10,
     # Header names (case-insensitive) never stored with a notification.
     "REDACT_HEADERS": ("authorization", "cookie", "x-api-key", "proxy-authorization"),
     # Reconciliation: re-check invoices still pending this many seconds after they were made,

@@ -8,6 +8,7 @@ import uuid
 from functools import partial
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +31,24 @@ from django_multipay.registry import get_gateway
 from django_multipay.status import NotificationResult, is_stale
 
 logger = logging.getLogger("django_multipay.notifications")
+
+
+#: What a backend's parsing raises on a body it cannot read: too deep for the JSON decoder
+#: (``RecursionError``), a number no amount can be (``1e309``, ``ArithmeticError``), a field
+#: of the wrong shape. The sender's fault, never ours: answered 400 and stored rejected, so
+#: it is never retried.
+MALFORMED = (
+    ValueError,
+    LookupError,
+    TypeError,
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+    ValidationError,
+)
+
+#: The columns a notification's ids end up in (``Invoice.gateway_id``, ``dedup_key``).
+MAX_ID_LENGTH = 191
 
 
 def storable(value: str | bytes) -> str:
@@ -86,6 +105,26 @@ def _finish(notification: Notification, result: str, reason: str = "", **fields:
         notification.save(update_fields=["result", "reason", "processed_at", "attempts", *fields])
 
 
+def unusable_ids(event: NotificationEvent) -> str:
+    """Why the ids a parsed notification names cannot be looked up or stored, or ``""``.
+
+    A NUL is refused by PostgreSQL in any query and an id longer than its column cannot be
+    saved: either would fail inside our code, on every retry."""
+    named = {
+        "invoice id": event.invoice_id,
+        "gateway id": event.gateway_id,
+        "status gateway id": event.status.gateway_id if event.status is not None else "",
+        "de-duplication key": event.dedup_key,
+    }
+    for what, value in named.items():
+        text = str(value or "")
+        if "\x00" in text:
+            return f"malformed notification: NUL character in the {what}"
+        if len(text) > MAX_ID_LENGTH:
+            return f"malformed notification: {what} longer than {MAX_ID_LENGTH} characters"
+    return ""
+
+
 def invoice_lookups(gateway: BaseGateway, event: NotificationEvent) -> list[Q]:
     """Where to look for the invoice a notification names, best first: our id, then the
     gateway's id for this alias."""
@@ -135,8 +174,9 @@ def verify_and_apply(
 def _claim(notification: Notification, outcome: Outcome) -> None:
     """Save the de-duplication key a change claimed, in the transaction that made it."""
     if outcome.claimed_key:
-        notification.dedup_key = outcome.claimed_key
+        # Written first: if the key's unique index refuses it, the row keeps no key it lost.
         Notification.objects.filter(pk=notification.pk).update(dedup_key=outcome.claimed_key)
+        notification.dedup_key = outcome.claimed_key
 
 
 def applies_without_gateway(event: NotificationEvent) -> bool:
@@ -231,10 +271,15 @@ def process(
         )
         _finish(notification, NotificationResult.REJECTED, exc.reason)
         return gateway.rejection_response(exc.reason, exc.status_code)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+    except MALFORMED as exc:
         reason = f"malformed notification: {type(exc).__name__}"
+        logger.warning("Rejected %s notification #%s: %s", gateway.alias, notification.pk, reason)
         _finish(notification, NotificationResult.REJECTED, reason)
         return gateway.rejection_response(reason, 400)
+    unusable = unusable_ids(event)
+    if unusable:
+        _finish(notification, NotificationResult.REJECTED, unusable)
+        return gateway.rejection_response(unusable, 400)
     notification.verified = gateway.capabilities.signed_notifications
     if event.kind not in ("payment", "refund"):
         _finish(

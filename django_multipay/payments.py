@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -106,11 +106,20 @@ def create_order(
             "Invalid order: " + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
             fields=errors,
         )
-    with transaction.atomic():
-        order.save()
-        for item in item_rows:
-            item.order = order
-        OrderItem.objects.bulk_create(item_rows)
+    try:
+        with transaction.atomic():
+            order.save()
+            for item in item_rows:
+                item.order = order
+            OrderItem.objects.bulk_create(item_rows)
+    except IntegrityError:
+        # Another order took the reference between the check above and this insert.
+        if not Order.objects.filter(reference=reference).exists():
+            raise
+        message = "An order with this reference already exists."
+        raise InvalidRequest(
+            f"Invalid order: reference: {message}", fields={"reference": message}
+        ) from None
     return order
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Q, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -229,6 +229,25 @@ def apply_status(
     commits or rolls back with the change. A ``dedup_key`` is claimed only by a change: a
     notification that found nothing to do may be repeated later and must then count.
     """
+    try:
+        return _apply_once(invoice, result, dedup_key, gateway_data, record)
+    except IntegrityError:
+        # Two notifications of one gateway with one key, for two invoices: each found the
+        # key unclaimed under its own invoice's lock, and the unique index refused the
+        # second claim, rolling its change back. Applied again, it sees the key claimed and
+        # is a duplicate, as it would have been had it come second.
+        if not dedup_key or not Notification.objects.filter(dedup_key=dedup_key).exists():
+            raise
+        return _apply_once(invoice, result, dedup_key, gateway_data, record)
+
+
+def _apply_once(
+    invoice: Any,
+    result: StatusResult,
+    dedup_key: str,
+    gateway_data: Any,
+    record: Callable[[Outcome], None] | None,
+) -> Outcome:
     with transaction.atomic():
         order, locked = lock_invoice(invoice, dedup_key=dedup_key)
         outcome = _apply_locked(order, locked, result, dedup_key, gateway_data)
@@ -258,8 +277,18 @@ def _apply_locked(
         invoice.gateway_data = gateway_data
         noted.append("gateway_data")
     if result.gateway_id and not invoice.gateway_id:
-        invoice.gateway_id = result.gateway_id
-        noted.append("gateway_id")
+        taken = Invoice.objects.filter(gateway=invoice.gateway, gateway_id=result.gateway_id)
+        if taken.exclude(pk=invoice.pk).exists():
+            # Another invoice has that id (its unique index would refuse it, failing the
+            # whole change): the status still applies, the id is left for staff.
+            logger.error(
+                "Invoice %s: gateway id %r belongs to another invoice; not recorded",
+                invoice.pk,
+                result.gateway_id,
+            )
+        else:
+            invoice.gateway_id = result.gateway_id
+            noted.append("gateway_id")
     if target == InvoiceStatus.AUTHORIZED:
         # A hold has its own lifetime, set on the move to authorized (moved when the gateway
         # names a new one, filled in on a hold that has none); reconciliation asks the
@@ -325,17 +354,30 @@ def _hold_lapses(invoice: Invoice, result: StatusResult) -> datetime | None:
 
 
 def mark_pending(invoice_id: Any, *, gateway_id: str, redirect_url: str, **fields: Any) -> None:
-    """Record where the customer was sent and move created → pending."""
-    with transaction.atomic():
-        order, invoice = lock_invoice(invoice_id)
-        invoice.gateway_id = gateway_id
-        invoice.redirect_url = redirect_url
-        for name, value in fields.items():
-            setattr(invoice, name, value)
-        if invoice.status == InvoiceStatus.CREATED:
-            _move(order, invoice, InvoiceStatus.PENDING)
-        else:
-            invoice.save()
+    """Record where the customer was sent and move created → pending.
+
+    A gateway id another invoice of the alias already has is a gateway answer we cannot use:
+    the attempt fails (``GatewayAPIError``) and the other invoice keeps its id."""
+    try:
+        with transaction.atomic():
+            order, invoice = lock_invoice(invoice_id)
+            invoice.gateway_id = gateway_id
+            invoice.redirect_url = redirect_url
+            for name, value in fields.items():
+                setattr(invoice, name, value)
+            if invoice.status == InvoiceStatus.CREATED:
+                _move(order, invoice, InvoiceStatus.PENDING)
+            else:
+                invoice.save()
+    except IntegrityError:
+        alias = Invoice.objects.values_list("gateway", flat=True).get(pk=invoice_id)
+        taken = Invoice.objects.filter(gateway=alias, gateway_id=gateway_id).exclude(pk=invoice_id)
+        if not gateway_id or not taken.exists():
+            raise
+        reason = "The gateway answered with a payment id another invoice already has."
+        logger.error("Invoice %s: %s (%s)", invoice_id, reason, gateway_id)
+        mark_failed(invoice_id, reason)
+        raise GatewayAPIError(reason, gateway=alias) from None
 
 
 def mark_failed(invoice_id: Any, reason: str) -> None:
@@ -414,7 +456,23 @@ def reserve_refund(
         )
         if idempotency_key:
             refund.idempotency_key = idempotency_key
-        refund.save()
+        try:
+            with transaction.atomic():
+                refund.save()
+        except IntegrityError:
+            # Checked above, but another invoice's refund took the key since: this invoice's
+            # lock does not cover other invoices, the key's unique index does.
+            if (
+                not idempotency_key
+                or not Refund.objects.filter(idempotency_key=idempotency_key)
+                .exclude(invoice=invoice)
+                .exists()
+            ):
+                raise
+            raise RefundError(
+                "That idempotency key belongs to another invoice.",
+                code="idempotency_key_reused",
+            ) from None
         send_after_commit(
             signals.refund_status_changed, Refund, refund=refund, previous="", current=refund.status
         )

@@ -339,13 +339,31 @@ def process_stored(notification: Notification) -> str:
     gateway = _gateway(notification.gateway)
     if gateway is None:
         return notification.result
+    attempts = notification.attempts + 1  # this run, however it ends
+    try:
+        _process_stored(gateway, notification)
+    except Exception as exc:
+        # The run still counts (a task's or a retry's), or a row that fails the same way
+        # every time would be retried for ever. Kept failed, for the next retry.
+        Notification.objects.filter(pk=notification.pk).update(
+            result=NotificationResult.FAILED,
+            reason=f"internal error: {type(exc).__name__}; will be retried",
+            attempts=attempts,
+            processed_at=timezone.now(),
+        )
+        raise
+    notification.refresh_from_db(fields=["result"])
+    return notification.result
+
+
+def _process_stored(gateway: Any, notification: Notification) -> None:
     if notification.invoice_id is None:
         notifications.process(gateway, notification, stored_request(notification))
     else:
         try:
             # Re-parsing keeps the event's kind, claim and de-duplication key.
             event = gateway.parse_notification(stored_request(notification))
-        except (NotificationRejected, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (NotificationRejected, *notifications.MALFORMED):
             # A signature with a time limit may have expired since the view checked it; the
             # server-to-server read below does not depend on it.
             notifications.retry(notification)
@@ -353,8 +371,6 @@ def process_stored(notification: Notification) -> str:
             invoice = Invoice.objects.get(pk=notification.invoice_id)
             notification.attempts += 1
             notifications.apply_event(gateway, invoice, event, notification)
-    notification.refresh_from_db(fields=["result"])
-    return notification.result
 
 
 def retry_notification(notification: Notification, *, dry_run: bool = False) -> Summary:
@@ -367,13 +383,40 @@ def retry_notification(notification: Notification, *, dry_run: bool = False) -> 
     try:
         result = process_stored(notification)
     except Exception:
-        # Never let one row stop the run; the row stays failed for the next one.
+        # Never let one row stop the run; the row is kept failed, this attempt counted.
         logger.exception("Retrying notification #%s failed", notification.pk)
         summary.errors += 1
-        return summary
-    if result not in (NotificationResult.FAILED, NotificationResult.RECEIVED):
+        result = NotificationResult.FAILED
+    if result in (NotificationResult.FAILED, NotificationResult.RECEIVED):
+        summary.merge(abandon_exhausted(Notification.objects.filter(pk=notification.pk)))
+    else:
         summary.notifications_settled += 1
         summary.note(f"notification {notification.pk}: {result}")
+    return summary
+
+
+def abandon_exhausted(notifications: Any = None, *, dry_run: bool = False) -> Summary:
+    """Give up on notifications retried ``RECONCILE_NOTIFICATION_ATTEMPTS`` times that still
+    failed (or that no worker ever finished): they become ``abandoned``, a terminal result
+    that staff find in the admin and may still reprocess by hand."""
+    summary = Summary(dry_run=dry_run)
+    limit = int(multipay_settings.RECONCILE_NOTIFICATION_ATTEMPTS)
+    cutoff = timezone.now() - timedelta(seconds=float(multipay_settings.RECONCILE_PENDING_AFTER))
+    queryset = Notification.objects.all() if notifications is None else notifications
+    exhausted = queryset.filter(attempts__gte=limit).filter(
+        Q(result=NotificationResult.FAILED)
+        | Q(result=NotificationResult.RECEIVED, received_at__lte=cutoff)
+    )
+    for pk, attempts, reason in exhausted.values_list("pk", "attempts", "reason"):
+        summary.note(f"notification {pk}: abandoned after {attempts} attempts")
+        if dry_run:
+            continue
+        # Conditional on the row still being exhausted: a worker may have finished it since.
+        exhausted.filter(pk=pk).update(
+            result=NotificationResult.ABANDONED,
+            reason=f"abandoned after {attempts} attempts: {reason}"[:500],
+            processed_at=timezone.now(),
+        )
     return summary
 
 
@@ -424,6 +467,9 @@ def run(
 
     ``limit`` caps the rows each step looks at; ``progress`` is called every chunk."""
     summary = Summary(dry_run=dry_run)
+    # Rows that ran out of attempts (in an earlier run, or before abandoning existed).
+    exhausted = Notification.objects.filter(gateway=gateway) if gateway else None
+    summary.merge(abandon_exhausted(exhausted, dry_run=dry_run))
     steps: list[tuple[str, Any, Callable[..., Summary]]] = [
         ("Expiring invoices", expired_invoices(), expire_invoice),
         ("Checking holds past their lifetime", lapsed_holds(), check_hold),

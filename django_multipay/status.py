@@ -45,6 +45,8 @@ class NotificationResult(models.TextChoices):
     IGNORED = "ignored", _("Ignored")
     REJECTED = "rejected", _("Rejected")
     FAILED = "failed", _("Failed")
+    #: Failed on our side ``RECONCILE_NOTIFICATION_ATTEMPTS`` times: no longer retried.
+    ABANDONED = "abandoned", _("Abandoned after retries")
 
 
 S = InvoiceStatus

@@ -249,7 +249,7 @@ def test_failed_notification_is_given_up_after_the_attempts_setting(router):
         reconcile_cmd()
         reconcile_cmd()
     notification = Notification.objects.get(invoice=invoice)
-    assert notification.result == NotificationResult.FAILED
+    assert notification.result == NotificationResult.ABANDONED
     assert notification.attempts == 2
 
 

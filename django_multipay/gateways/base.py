@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -63,6 +64,12 @@ class Capabilities:
     max_amount: Decimal | None = None
 
 
+#: How deep an object or list option may nest, and the largest whole number any option may
+#: hold anywhere: what every gateway's JSON parser reads exactly (2**53 - 1, the largest
+#: integer a JSON number keeps in IEEE 754 doubles).
+MAX_OPTION_DEPTH = 8
+MAX_OPTION_INTEGER = 2**53 - 1
+
 #: The JSON types a per-payment option may take.
 OPTION_TYPES: dict[type, str] = {
     bool: "true or false",
@@ -99,9 +106,16 @@ class PaymentOption:
     sensitive: bool = False
     #: Values of a sensitive option that weaken nothing (``secure: True``).
     safe_values: tuple[Any, ...] = ()
+    #: How deep an object or list value may nest (1: no containers inside it).
+    max_depth: int = MAX_OPTION_DEPTH
 
     def check(self, value: Any) -> Any:
         """The value as it will be stored, or ``ValueError`` saying what is wrong."""
+        # Stored on the invoice (a JSON field) and sent on the wire: plain, finite JSON only,
+        # checked without recursion so no shape of value can exhaust the stack.
+        problem = json_problem(value, self.max_depth)
+        if problem:
+            raise ValueError(problem)
         if self.type is int:
             right = isinstance(value, int) and not isinstance(value, bool)
         elif self.type is list:
@@ -145,6 +159,40 @@ class PaymentOption:
         return self.sensitive and value not in self.safe_values
 
 
+def json_problem(value: Any, max_depth: int = MAX_OPTION_DEPTH) -> str | None:
+    """What keeps ``value`` from being plain JSON a gateway can read, or ``None``: objects
+    with string keys, lists, strings, booleans, ``null``, whole numbers within
+    :data:`MAX_OPTION_INTEGER` and finite numbers, nested at most ``max_depth`` deep.
+    Walked with a stack, not recursion."""
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    while stack:
+        item, depth, where = stack.pop()
+        at = f" at {where}" if where else ""
+        if item is None or isinstance(item, (str, bool)):
+            continue
+        if isinstance(item, int):
+            if abs(item) > MAX_OPTION_INTEGER:
+                return f"holds a number too large{at} (at most {MAX_OPTION_INTEGER})"
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return f"holds a number that is not finite{at}"
+            continue
+        if isinstance(item, (Mapping, list, tuple)):
+            if depth >= max_depth:
+                return f"nests deeper than {max_depth} levels{at}"
+            if isinstance(item, Mapping):
+                if not all(isinstance(key, str) for key in item):
+                    return f"has a key that is not a string{at}"
+                children = [(v, f"{where}.{k}" if where else str(k)) for k, v in item.items()]
+            else:
+                children = [(v, f"{where}[{i}]") for i, v in enumerate(item)]
+            stack.extend((child, depth + 1, name) for child, name in children)
+            continue
+        return f"holds a {type(item).__name__}{at}, which is not JSON"
+    return None
+
+
 def load_callable(value: Any, name: str) -> Callable[..., Any]:
     """A callable, or the one a dotted path names; ``GatewayConfigurationError`` otherwise."""
     if isinstance(value, str):
@@ -156,6 +204,17 @@ def load_callable(value: Any, name: str) -> Callable[..., Any]:
         raise GatewayConfigurationError(f"{name} must be a callable or its dotted path.")
     return value  # type: ignore[no-any-return]
 
+
+#: Options every backend reads (docs/settings.md, "Options common to every backend").
+COMMON_OPTIONS = (
+    "sandbox",
+    "base_url",
+    "timeout",
+    "retries",
+    "allow_sensitive_payment_options",
+    "customer_id",
+    "hold_lifetime",
+)
 
 #: Operation names accepted by :meth:`BaseGateway.require`.
 OPERATIONS = (
@@ -196,6 +255,22 @@ class BaseGateway:
     #: where the gateway does not say (``StatusResult.hold_expires_at``). Each backend states
     #: its own and its basis; the ``hold_lifetime`` option (seconds) overrides it per alias.
     default_hold_lifetime: ClassVar[timedelta] = timedelta(days=7)
+    #: The backend's alias options beyond :data:`COMMON_OPTIONS` and the required and secret
+    #: ones, including the per-payment options an alias sets defaults for
+    #: (:meth:`known_options`). ``None``: not declared, so a misspelt option is not reported
+    #: (system check ``multipay.W005``); every built-in backend declares its own, and a
+    #: subclass that reads more adds them.
+    config_options: ClassVar[tuple[str, ...] | None] = None
+
+    @classmethod
+    def known_options(cls) -> frozenset[str] | None:
+        """Every option name an alias of this backend may set in ``OPTIONS``, or ``None``
+        when the backend does not declare :attr:`config_options`."""
+        if cls.config_options is None:
+            return None
+        return frozenset(
+            (*COMMON_OPTIONS, *cls.required_options, *cls.secret_options, *cls.config_options)
+        )
 
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:
         self.alias = alias
@@ -285,13 +360,40 @@ class BaseGateway:
             f"{', '.join(sorted(sensitive)) or 'none'})"
         ]
 
+    def default_option_errors(self) -> dict[str, str]:
+        """What is wrong with the per-payment defaults the alias sets in ``OPTIONS`` (those of
+        :attr:`payment_options` the backend also reads from its configuration), checked by
+        the same declarations as a payment's own, by ``OPTIONS.<name>``. The alias's
+        configuration is its own choice: its sensitive defaults need no opt-in."""
+        errors: dict[str, str] = {}
+        for name in self.config_options or ():
+            declared = self.payment_options.get(name)
+            value = self.options.get(name)
+            if declared is None or value is None:
+                continue
+            try:
+                declared.check(value)
+            except ValueError as exc:
+                errors[f"OPTIONS.{name}"] = str(exc)
+        return errors
+
     def check_payment_options(
         self, options: Mapping[str, Any] | None, order: Order | None = None
     ) -> dict[str, Any]:
         """Check options given for one payment against :attr:`payment_options`: names, types,
         ranges, the alias's opt-in for sensitive ones, then the backend's own rules
         (:meth:`clean_payment_options`). Returns them as they are stored on the invoice;
-        raises ``InvalidRequest`` with ``fields`` named ``options.<name>`` otherwise."""
+        raises ``InvalidRequest`` with ``fields`` named ``options.<name>`` otherwise.
+
+        The alias's own defaults for the same options are checked first
+        (:meth:`default_option_errors`): a default the gateway cannot read is the operator's
+        mistake, a ``GatewayConfigurationError`` raised before any invoice exists."""
+        defaults = self.default_option_errors()
+        if defaults:
+            raise GatewayConfigurationError(
+                f"Gateway {self.alias!r} has per-payment defaults {self.display_name} cannot "
+                "read: " + "; ".join(f"{k} {v}" for k, v in sorted(defaults.items()))
+            )
         if options is None:
             return {}
         if not isinstance(options, Mapping):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from django_multipay import money
 from django_multipay.models.fields import amount_field, currency_field
 from django_multipay.models.order import Order
 from django_multipay.status import CAPTURED, InvoiceStatus
@@ -94,7 +96,11 @@ class Invoice(models.Model):
         indexes = [models.Index(fields=("status", "updated_at"), name="multipay_inv_status_upd")]
 
     def __str__(self) -> str:
-        return f"{self.gateway}:{self.gateway_id or self.pk} ({self.amount} {self.currency})"
+        try:
+            amount = money.format_decimal(self.amount, self.currency)
+        except ValidationError:  # an unsaved invoice with a bad amount or currency
+            amount = str(self.amount)
+        return f"{self.gateway}:{self.gateway_id or self.pk} ({amount} {self.currency})"
 
     @property
     def is_captured(self) -> bool:

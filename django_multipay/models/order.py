@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -42,6 +44,65 @@ def validate_address(value: Any) -> None:
         )
     if not all(isinstance(v, str) for v in value.values()):
         raise ValidationError("Address fields are strings.", code="address")
+
+
+def validate_metadata(value: Any) -> None:
+    """Refuse metadata nested deeper than ``MAX_METADATA_DEPTH`` or larger than
+    ``MAX_METADATA_BYTES`` of JSON, or that a database cannot store (NUL characters, numbers
+    that are not finite, values that are not JSON).
+
+    Walked with a stack, not by recursion: a value nested thousands of levels deep is refused
+    as quickly as any other, where every recursive check (``json.dumps`` included) would
+    raise ``RecursionError``. The walk also stops once it has met more values than the size
+    limit has bytes, since each takes at least one byte of JSON."""
+    from django_multipay.conf import multipay_settings  # models load before settings helpers
+
+    max_depth = int(multipay_settings.MAX_METADATA_DEPTH)
+    max_bytes = int(multipay_settings.MAX_METADATA_BYTES)
+    too_large = ValidationError(
+        "Metadata is larger than %(limit)s bytes of JSON.",
+        code="too_large",
+        params={"limit": max_bytes},
+    )
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > max_bytes:
+            raise too_large
+        if isinstance(node, dict):
+            children: list[Any] = list(node.values())
+            if any(isinstance(key, str) and "\x00" in key for key in node):
+                raise ValidationError("Metadata may not contain NUL characters.", code="null")
+        elif isinstance(node, (list, tuple)):
+            children = list(node)
+        else:
+            if isinstance(node, str) and "\x00" in node:
+                raise ValidationError("Metadata may not contain NUL characters.", code="null")
+            if isinstance(node, float) and not math.isfinite(node):
+                raise ValidationError(
+                    "Metadata numbers must be finite; %(value)s is not.",
+                    code="invalid",
+                    params={"value": node},
+                )
+            continue
+        if children and depth >= max_depth:
+            raise ValidationError(
+                "Metadata nests deeper than %(limit)s levels.",
+                code="too_deep",
+                params={"limit": max_depth},
+            )
+        stack.extend((child, depth + 1) for child in children)
+    try:
+        # Bounded in depth now, so the encoder's recursion is safe.
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            "Metadata must be JSON: %(reason)s", code="invalid", params={"reason": exc}
+        ) from None
+    if size > max_bytes:
+        raise too_large
 
 
 class Order(models.Model):
@@ -106,7 +167,29 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} ({self.amount} {self.currency})"
+        try:
+            amount = money.format_decimal(self.amount, self.currency)
+        except ValidationError:  # an unsaved order with a bad amount or currency
+            amount = str(self.amount)
+        return f"{self.reference} ({amount} {self.currency})"
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        # The metadata bounds come first: the field's own check encodes the value, which
+        # recursion cannot survive on deep nesting.
+        excluded = set(exclude or ())
+        errors: dict[str, Any] = {}
+        if "metadata" not in excluded:
+            try:
+                validate_metadata(self.metadata)
+            except ValidationError as exc:
+                errors["metadata"] = exc.error_list
+                excluded.add("metadata")
+        try:
+            super().clean_fields(exclude=excluded)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
 
     def clean(self) -> None:
         super().clean()

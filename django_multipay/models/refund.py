@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from django_multipay import money
 from django_multipay.models.fields import amount_field, currency_field
 from django_multipay.models.invoice import Invoice
 from django_multipay.status import RefundStatus
@@ -74,7 +76,11 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Refund {self.amount} {self.currency} ({self.status})"
+        try:
+            amount = money.format_decimal(self.amount, self.currency)
+        except ValidationError:  # an unsaved refund with a bad amount or currency
+            amount = str(self.amount)
+        return f"Refund {amount} {self.currency} ({self.status})"
 
     @property
     def outcome_unknown(self) -> bool:
