@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.urls import Resolver404, resolve
 
-from django_multipay.conf import allows_test_gateways
+from django_multipay.conf import DEFAULTS, allows_test_gateways, multipay_settings
 from django_multipay.exceptions import GatewayConfigurationError
-from django_multipay.gateways.base import load_callable
+from django_multipay.gateways.base import BaseGateway, load_callable
 from django_multipay.registry import backend_class
 
 DOCS = "See the settings reference in the django-multipay documentation."
 CUSTOMER_ID_HINT = "Give a callable taking the user and returning its customer id, or its path."
+
+#: The keys of one alias in ``MULTIPAY["GATEWAYS"]``.
+ALIAS_KEYS = ("BACKEND", "OPTIONS", "LABEL")
+#: What the return view replaces in ``SUCCESS_URL`` / ``FAILURE_URL`` (views._destination).
+URL_PLACEHOLDERS = ("reference", "order")
+#: Optional dependencies a built-in backend imports: module → (package, the extra with it).
+EXTRAS = {"jwt": ("PyJWT", "portone")}
+#: Each built-in backend's emulator: backend module → (the emulator's views module, a path the
+#: backend calls under its ``base_url``), resolved against ROOT_URLCONF by multipay.E010.
+EMULATORS = {
+    "django_multipay.gateways.dummy": ("django_multipay.sandbox.dummy", "api/payments"),
+    "django_multipay.gateways.portone": ("django_multipay.sandbox.portone", "api/initiatePayment"),
+    "django_multipay.gateways.portwallet": ("django_multipay.sandbox.portwallet", ""),
+    "django_multipay.gateways.postpay": ("django_multipay.sandbox.postpay", "checkouts"),
+    "django_multipay.gateways.portpos": ("django_multipay.sandbox.portpos", "invoice"),
+    "django_multipay.gateways.paylands": ("django_multipay.sandbox.paylands", "payment"),
+}
+#: Host names that reach this very site (the Django test client's, and loopback) when
+#: ``MULTIPAY["BASE_URL"]`` does not say where it is.
+LOCAL_HOSTS = frozenset({"testserver", "localhost", "127.0.0.1", "::1"})
+
+
+def _did_you_mean(
+    name: str, known: Iterable[str], *, fold: Callable[[str], str] = str.upper
+) -> str:
+    """``"Did you mean 'X'? "`` for the nearest known name, or nothing."""
+    folded = {fold(k): k for k in known}
+    close = difflib.get_close_matches(fold(name), list(folded), n=1)
+    return f"Did you mean {folded[close[0]]!r}? " if close else ""
 
 
 @register(Tags.security, "multipay")
@@ -28,6 +63,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             Error("MULTIPAY['GATEWAYS'] must be a dict of aliases.", hint=DOCS, id="multipay.E001")
         ]
     messages: list[CheckMessage] = []
+    messages.extend(_unknown_keys(raw))
+    messages.extend(_url_placeholders(raw))
     for alias, config in gateways.items():
         messages.extend(_check_alias(alias, config))
     default = raw.get("DEFAULT_GATEWAY")
@@ -83,11 +120,37 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
     options = config.get("OPTIONS", {})
     if not isinstance(options, dict):
         return [Error(f"OPTIONS of gateway {alias!r} must be a dict.", id="multipay.E001")]
+    messages: list[CheckMessage] = []
+    for key in config:
+        if key not in ALIAS_KEYS:
+            messages.append(
+                Warning(
+                    f"MULTIPAY['GATEWAYS'][{alias!r}] has an unknown key {key!r}: it is ignored.",
+                    hint=f"{_did_you_mean(str(key), ALIAS_KEYS)}An alias takes only "
+                    f"{', '.join(ALIAS_KEYS)}; the backend's own options go in OPTIONS.",
+                    id="multipay.W004",
+                )
+            )
     try:
         cls = backend_class(config["BACKEND"])
     except GatewayConfigurationError as exc:
-        return [Error(str(exc), hint="Check the BACKEND dotted path.", id="multipay.E002")]
-    messages: list[CheckMessage] = []
+        needs = _missing_extra(exc)
+        if needs is not None:
+            package, extra = needs
+            return [
+                *messages,
+                Error(
+                    f"Gateway {alias!r}: {config['BACKEND']} needs {package}, which is not"
+                    " installed.",
+                    hint=f'Install the "{extra}" extra: pip install "django-multipay[{extra}]".',
+                    id="multipay.E012",
+                ),
+            ]
+        return [
+            *messages,
+            Error(str(exc), hint="Check the BACKEND dotted path.", id="multipay.E002"),
+        ]
+    messages.extend(_unknown_options(alias, cls, options))
     gateway = cls(alias, options)
     missing = gateway.missing_options()
     if missing:
@@ -96,6 +159,17 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
                 f"Gateway {alias!r} is missing {', '.join(missing)}.",
                 hint="Set them in OPTIONS, from the environment; never commit credentials.",
                 id="multipay.E004",
+            )
+        )
+    # The same check every payment at the alias runs first (check_payment_options): a default
+    # the gateway cannot read would refuse each of them.
+    for field, problem in gateway.default_option_errors().items():
+        messages.append(
+            Error(
+                f"Gateway {alias!r}: {field} cannot be sent to {cls.display_name}: {problem}.",
+                hint="Every payment at this alias is refused until it is corrected; the"
+                " gateway's page lists each option's type and range.",
+                id="multipay.E013",
             )
         )
     for problem in gateway.sensitive_option_errors():
@@ -132,4 +206,278 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
                 id="multipay.W001",
             )
         )
+    return messages
+
+
+def _unknown_keys(raw: dict[Any, Any]) -> list[CheckMessage]:
+    """multipay.W003: a key of ``MULTIPAY`` that nothing reads, most often a misspelling."""
+    return [
+        Warning(
+            f"MULTIPAY has an unknown key {key!r}: it is ignored.",
+            hint=f"{_did_you_mean(str(key), DEFAULTS)}{DOCS}",
+            id="multipay.W003",
+        )
+        for key in raw
+        if key not in DEFAULTS
+    ]
+
+
+def _url_placeholders(raw: dict[Any, Any]) -> list[CheckMessage]:
+    """multipay.E008: braces left in ``SUCCESS_URL`` / ``FAILURE_URL`` once the known
+    placeholders are taken out would reach the customer as literal text."""
+    messages: list[CheckMessage] = []
+    known = ", ".join("{" + name + "}" for name in URL_PLACEHOLDERS)
+    for key in ("SUCCESS_URL", "FAILURE_URL", "ORDER_URL"):
+        value = raw.get(key)
+        if value is None:
+            continue
+        rest = str(value)
+        for name in URL_PLACEHOLDERS:
+            rest = rest.replace("{" + name + "}", "")
+        unknown = re.findall(r"\{[^{}]*\}|[{}]", rest)
+        if not unknown:
+            continue
+        guesses = [
+            _did_you_mean(found.strip("{}"), URL_PLACEHOLDERS, fold=str.lower)
+            for found in unknown
+            if found.strip("{}")
+        ]
+        messages.append(
+            Error(
+                f"MULTIPAY[{key!r}] is {str(value)!r}, with {', '.join(unknown)}, which is not a"
+                " placeholder: the customer would be sent to it as it is.",
+                hint=f"{''.join(dict.fromkeys(guesses))}The placeholders are {known} (the"
+                " order's reference and its public id).",
+                id="multipay.E008",
+            )
+        )
+    return messages
+
+
+def _missing_extra(exc: BaseException) -> tuple[str, str] | None:
+    """The package and extra a backend failed to import for, if that is why it failed."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ImportError) and cause.name:
+            found = EXTRAS.get(cause.name.partition(".")[0])
+            if found is not None:
+                return found
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _unknown_options(
+    alias: str, cls: type[BaseGateway], options: dict[Any, Any]
+) -> list[CheckMessage]:
+    """multipay.W005: an option the backend does not read (``api_kye``), where it declares
+    what it reads (:meth:`BaseGateway.known_options`)."""
+    known = cls.known_options()
+    if known is None:
+        return []
+    return [
+        Warning(
+            f"Gateway {alias!r} has an unknown option {name!r}: {cls.display_name} ignores it.",
+            hint=f"{_did_you_mean(str(name), known, fold=str.lower)}Its page in the gateway"
+            " documentation lists its options (a backend subclass that reads more adds them"
+            " to config_options).",
+            id="multipay.W005",
+        )
+        for name in options
+        if name not in known
+    ]
+
+
+@register(Tags.security, "multipay")
+def check_sandbox_app(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """multipay.E009: the emulators installed where test-only parts may not run. The rule is
+    the one the emulators and the dummy gateway apply on every request (E005)."""
+    if not apps.is_installed("django_multipay.sandbox") or allows_test_gateways():
+        return []
+    return [
+        Error(
+            "The gateway emulators (django_multipay.sandbox) are in INSTALLED_APPS with"
+            " DEBUG=False.",
+            hint="Add the app only in development and test settings. A test settings module"
+            " (test runners force DEBUG=False) sets MULTIPAY['ALLOW_TEST_GATEWAYS'] = True.",
+            id="multipay.E009",
+        )
+    ]
+
+
+def _served_here(url: str) -> bool:
+    """Whether ``url`` is on this site: the host (and port) of ``MULTIPAY["BASE_URL"]``, the
+    test client's ``testserver``, or, with no BASE_URL, a loopback address."""
+    parts = urlsplit(url)
+    if parts.hostname == "testserver":
+        return True
+    site = multipay_settings.BASE_URL
+    if site:
+        return _host_and_port(parts) == _host_and_port(urlsplit(str(site)))
+    return parts.hostname in LOCAL_HOSTS
+
+
+def _host_and_port(parts: SplitResult) -> tuple[str | None, int | None]:
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.hostname, parts.port or default
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` as a message may show it: no ``user:password@``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _emulator_of(cls: type[BaseGateway]) -> tuple[str, str] | None:
+    for klass in cls.__mro__:
+        if klass.__module__ in EMULATORS:
+            return EMULATORS[klass.__module__]
+    return None
+
+
+@register(Tags.urls, "multipay")
+def check_emulator_routes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """multipay.E010: an alias whose ``base_url`` is on this site, where its backend's
+    emulator is not routed (every call would come back 404, a 502 to the customer)."""
+    raw = getattr(settings, "MULTIPAY", {})
+    urlconf = getattr(settings, "ROOT_URLCONF", None)
+    gateways = raw.get("GATEWAYS") if isinstance(raw, dict) else None
+    if not urlconf or not isinstance(gateways, dict):
+        return []
+    messages: list[CheckMessage] = []
+    for alias, config in gateways.items():
+        if not isinstance(config, dict) or not isinstance(config.get("OPTIONS", {}), dict):
+            continue  # E001, from check_settings
+        try:
+            cls = backend_class(str(config.get("BACKEND")))
+        except GatewayConfigurationError:
+            continue  # E002 or E012
+        emulator = _emulator_of(cls)
+        url = cls(str(alias), config.get("OPTIONS") or {}).base_url
+        if emulator is None or not _served_here(url):
+            continue
+        module, call = emulator
+        path = urlsplit(url).path or "/"
+        script = getattr(settings, "FORCE_SCRIPT_NAME", None)
+        if script and path.startswith(script.rstrip("/") + "/"):
+            path = path[len(script.rstrip("/")) :]
+        probe = path.rstrip("/") + "/" + call
+        try:
+            routed = getattr(resolve(probe, urlconf).func, "__module__", None) == module
+        except Resolver404:
+            routed = False
+        if not routed:
+            messages.append(
+                Error(
+                    f"Gateway {alias!r} calls {_without_credentials(url)}, on this site, but"
+                    f" ROOT_URLCONF ({urlconf}) does not route the {cls.display_name} emulator"
+                    f" there ({probe} is not one of its URLs).",
+                    hint='Include the emulators at that path, e.g. path("sandbox/",'
+                    ' include("django_multipay.sandbox.urls")) for .../sandbox/<gateway>/, or'
+                    " point base_url where they are routed.",
+                    id="multipay.E010",
+                )
+            )
+    return messages
+
+
+@register("multipay")
+def check_deferred_notifications(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """multipay.E011: ``DEFER_NOTIFICATIONS`` with no task framework to defer them to (every
+    notification would be answered 503 and stored as failed)."""
+    if not multipay_settings.DEFER_NOTIFICATIONS:
+        return []
+    try:
+        import django_multipay.tasks  # noqa: F401 - what the notify view enqueues with
+    except ImportError as exc:
+        return [
+            Error(
+                f"MULTIPAY['DEFER_NOTIFICATIONS'] is on, but no task framework is installed"
+                f" ({exc}).",
+                hint="Django 6 has django.tasks; on Django 5.2 install the django-tasks"
+                ' backport (pip install "django-multipay[tasks]"), or set DEFER_NOTIFICATIONS'
+                " to False.",
+                id="multipay.E011",
+            )
+        ]
+    return []
+
+
+#: Of a declared worker timeout, the share gateway calls may take: the rest is the request's
+#: own work (database, rendering) and the server's margin.
+WORKER_SHARE = 0.8
+
+
+@register("multipay")
+def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """multipay.W010: the time one web request may wait on gateways (``REQUEST_TIME_BUDGET``,
+    or without one the longest hung read of an alias) does not fit in the worker timeout the
+    shop declares (``WORKER_TIMEOUT``): the server would kill the worker mid-request."""
+    from django_multipay.gateways.http import worst_case
+
+    worker = multipay_settings.WORKER_TIMEOUT
+    hint = (
+        f"Keep REQUEST_TIME_BUDGET at most {int(WORKER_SHARE * 100)}% of WORKER_TIMEOUT (the"
+        " default, 15 s, fits gunicorn's 30 s); see 'Time budget' in the settings reference."
+    )
+    if worker is None:
+        return []
+    if isinstance(worker, bool) or not isinstance(worker, (int, float)) or worker <= 0:
+        return [
+            Warning(
+                f"MULTIPAY['WORKER_TIMEOUT'] is {worker!r}, not a number of seconds: the time"
+                " budget cannot be checked against it.",
+                hint=hint,
+                id="multipay.W010",
+            )
+        ]
+    allowed = worker * WORKER_SHARE
+    budget = multipay_settings.REQUEST_TIME_BUDGET
+    if budget is not None:
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0:
+            return [
+                Warning(
+                    f"MULTIPAY['REQUEST_TIME_BUDGET'] is {budget!r}, not a number of seconds:"
+                    f" the default, {DEFAULTS['REQUEST_TIME_BUDGET']} s, is used.",
+                    hint=hint,
+                    id="multipay.W010",
+                )
+            ]
+        if budget <= allowed:
+            return []
+        return [
+            Warning(
+                f"MULTIPAY['REQUEST_TIME_BUDGET'] is {budget} s, which does not fit in the"
+                f" declared worker timeout of {worker} s with room for the rest of the request.",
+                hint=hint,
+                id="multipay.W010",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for alias, config in multipay_settings.GATEWAYS.items():
+        options = config.get("OPTIONS") if isinstance(config, dict) else None
+        options = options if isinstance(options, dict) else {}
+        timeout = options.get("timeout") or multipay_settings.HTTP_TIMEOUT
+        retries = options.get("retries", multipay_settings.HTTP_RETRIES)
+        try:
+            pair = (timeout, timeout) if isinstance(timeout, (int, float)) else tuple(timeout)
+            longest = worst_case(
+                None,
+                (float(pair[0]), float(pair[1])),
+                int(retries),
+                float(multipay_settings.HTTP_BACKOFF),
+            )
+        except (TypeError, ValueError, IndexError):
+            continue  # not a timeout at all: the client's own error says so
+        if longest > allowed:
+            messages.append(
+                Warning(
+                    f"With no REQUEST_TIME_BUDGET, one hung read of gateway {alias!r} can wait"
+                    f" {longest:.1f} s, which does not fit in the declared worker timeout of"
+                    f" {worker} s.",
+                    hint=hint,
+                    id="multipay.W010",
+                )
+            )
     return messages

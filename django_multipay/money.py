@@ -4,46 +4,57 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-import moneyed
+import iso4217
 from django.core.exceptions import ValidationError
 
+# The current ISO 4217 list as published by its maintenance agency (SIX), shipped by the
+# iso4217 package and refreshed with each publication; iso4217.__published__ gives its date.
+_BY_NUMBER: dict[str, iso4217.Currency] = {
+    str(currency.number).zfill(3): currency for currency in iso4217.Currency
+}
 
-def _currency(code: str) -> moneyed.Currency:
+
+def _currency(code: str) -> iso4217.Currency:
     try:
-        currency = moneyed.get_currency(str(code).upper())
-    except (moneyed.CurrencyDoesNotExist, TypeError, ValueError):
+        currency = iso4217.Currency(str(code).strip().upper())
+    except ValueError:
         raise ValidationError(
             "%(code)s is not an ISO 4217 currency code.", code="currency", params={"code": code}
         ) from None
+    if currency.exponent is None:
+        # Gold, SDR, XTS, XXX and the other "N.A." entries have no minor unit, so no amount
+        # in them can be quantized, converted to minor units or sent to a gateway.
+        raise ValidationError(
+            "%(code)s has no minor unit in ISO 4217 and cannot be used for payments.",
+            code="currency",
+            params={"code": currency.code},
+        )
     return currency
 
 
 def normalize_currency(code: str) -> str:
     """The upper-case alphabetic code, after checking it is a real ISO 4217 currency."""
-    return str(_currency(code).code)
+    return _currency(code).code
 
 
 def currency_exponent(code: str) -> int:
     """Digits after the decimal point: BDT/EUR/USD 2, JPY 0, KWD/BHD 3 (ISO 4217 data)."""
-    sub_unit = int(_currency(code).sub_unit or 1)
-    return len(str(sub_unit)) - 1
+    exponent = _currency(code).exponent
+    assert exponent is not None  # _currency() refuses currencies without a minor unit
+    return exponent
 
 
 def numeric_code(code: str) -> str:
     """The three-digit ISO 4217 numeric code, as a string (``"978"`` for EUR)."""
-    numeric = _currency(code).numeric
-    if not numeric:
-        raise ValidationError(f"{code} has no ISO 4217 numeric code.", code="currency")
-    return str(numeric).zfill(3)
+    return str(_currency(code).number).zfill(3)
 
 
 def from_numeric_code(numeric: str | int) -> str:
     """The alphabetic code for an ISO 4217 numeric code (``978`` → ``"EUR"``)."""
-    wanted = str(numeric).zfill(3)
-    for currency in moneyed.list_all_currencies():
-        if currency.numeric and str(currency.numeric).zfill(3) == wanted:
-            return str(currency.code)
-    raise ValidationError(f"{numeric} is not an ISO 4217 numeric code.", code="currency")
+    currency = _BY_NUMBER.get(str(numeric).strip().zfill(3))
+    if currency is None or currency.exponent is None:
+        raise ValidationError(f"{numeric} is not an ISO 4217 numeric code.", code="currency")
+    return currency.code
 
 
 def to_decimal(value: object) -> Decimal:

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
+from django.urls import include, path
 
-from django_multipay.checks import check_settings
-from django_multipay.gateways.base import BaseGateway
+from django_multipay.checks import (
+    check_deferred_notifications,
+    check_emulator_routes,
+    check_sandbox_app,
+    check_settings,
+)
+from django_multipay.gateways.base import COMMON_OPTIONS, BaseGateway
+from django_multipay.registry import backend_class
 
 DUMMY = "django_multipay.gateways.dummy.DummyGateway"
 DUMMY_OPTIONS = {"api_key": "k" * 8, "webhook_secret": "s" * 8}
@@ -142,7 +156,333 @@ def test_each_alias_is_checked() -> None:
 def test_registered_with_django() -> None:
     from django.core import checks
 
-    multipay = {"GATEWAYS": {"dummy": {"OPTIONS": {}}}}
+    multipay = {"GATEWAYS": {"dummy": {"OPTIONS": {}}}, "ALLOW_TEST_GATEWAYS": True}
     with override_settings(MULTIPAY=multipay):
         found = [m.id for m in checks.run_checks(tags=["multipay"])]
     assert found == ["multipay.E001"]
+
+
+# -- spelling: MULTIPAY keys, alias keys, backend options ----------------------------------------
+
+
+def test_w003_misspelt_multipay_key_names_the_nearest() -> None:
+    with override_settings(MULTIPAY={"SUCESS_URL": "/thanks/", "http_timeout": 3}, DEBUG=True):
+        messages = check_settings()
+    assert [m.id for m in messages] == ["multipay.W003", "multipay.W003"]
+    assert "'SUCESS_URL'" in messages[0].msg
+    assert "Did you mean 'SUCCESS_URL'?" in messages[0].hint
+    assert "Did you mean 'HTTP_TIMEOUT'?" in messages[1].hint
+    assert ids({"SUCCESS_URL": "/thanks/", "HTTP_TIMEOUT": 3}) == []
+
+
+def test_w004_unknown_alias_key() -> None:
+    alias = {"BACKEND": DUMMY, "OPTIONS": DUMMY_OPTIONS, "LABLE": "Card"}
+    with override_settings(MULTIPAY={"GATEWAYS": {"dummy": alias}}, DEBUG=True):
+        [message] = check_settings()
+    assert message.id == "multipay.W004"
+    assert "'LABLE'" in message.msg
+    assert "Did you mean 'LABEL'?" in message.hint
+
+
+def test_w005_misspelt_backend_option_names_the_nearest() -> None:
+    options = {"api_kye": "k" * 8, "webhook_secret": "s" * 8}
+    multipay = {"GATEWAYS": {"dummy": {"BACKEND": DUMMY, "OPTIONS": options}}}
+    with override_settings(MULTIPAY=multipay, DEBUG=True):
+        messages = {m.id: m for m in check_settings()}
+    assert set(messages) == {"multipay.W005", "multipay.E004"}
+    assert "'api_kye'" in messages["multipay.W005"].msg
+    assert "Did you mean 'api_key'?" in messages["multipay.W005"].hint
+    assert "k" * 8 not in messages["multipay.W005"].msg + messages["multipay.W005"].hint
+    portpos = {"app_key": "a", "secret_key": "s", "sandox": True, "Validity": 60}
+    backend = "django_multipay.gateways.portpos.PortPosGateway"
+    with override_settings(MULTIPAY={"GATEWAYS": {"pp": {"BACKEND": backend, "OPTIONS": portpos}}}):
+        hints = [m.hint for m in check_settings() if m.id == "multipay.W005"]
+    assert hints[0].startswith("Did you mean 'sandbox'?")
+    assert hints[1].startswith("Did you mean 'validity'?")
+
+
+def test_w005_not_raised_for_a_backend_that_declares_no_options() -> None:
+    options = {"api_key": "abcd1234", "anything": 1}
+    assert SandboxGateway.known_options() is None
+    assert ids({"GATEWAYS": {"live": {"BACKEND": SANDBOXED, "OPTIONS": options}}}) == []
+
+
+BACKENDS = {
+    "dummy": "django_multipay.gateways.dummy.DummyGateway",
+    "paylands": "django_multipay.gateways.paylands.PaylandsGateway",
+    "portone": "django_multipay.gateways.portone.PortOneGateway",
+    "portpos": "django_multipay.gateways.portpos.PortPosGateway",
+    "portwallet": "django_multipay.gateways.portwallet.PortWalletGateway",
+    "postpay": "django_multipay.gateways.postpay.PostpayGateway",
+}
+DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
+
+
+def documented_options(name: str) -> set[str]:
+    """The option names of the first ``| Option |`` table of a gateway's page."""
+    lines = (DOCS_DIR / "gateways" / f"{name}.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Option |"))
+    found: set[str] = set()
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        found.update(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_each_backend_knows_the_options_its_page_documents(name: str) -> None:
+    known = backend_class(BACKENDS[name]).known_options()
+    assert known is not None
+    documented = documented_options(name)
+    assert documented - known == set()
+    assert known - set(COMMON_OPTIONS) - documented == set()
+
+
+def test_the_shipped_settings_spell_every_key_and_option() -> None:
+    """The suite's own settings: only what they silence on purpose."""
+    from django.core import checks
+
+    found = {m.id for m in checks.run_checks(tags=["multipay"])}
+    assert found - set(settings.SILENCED_SYSTEM_CHECKS) == set()
+
+
+@pytest.mark.parametrize("args", [["check"], ["check", "--deploy"]], ids=["check", "deploy"])
+def test_the_example_project_passes_every_multipay_check(args: list[str], tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DEBUG")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'check.sqlite3'}"
+    done = subprocess.run(
+        [sys.executable, str(root / "example_project" / "manage.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "multipay." not in done.stdout + done.stderr
+    assert done.returncode == 0, done.stderr
+
+
+# -- SUCCESS_URL / FAILURE_URL placeholders ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "guess"),
+    [
+        ("/orders/{ref}/", "{ref}", None),
+        ("/orders/{referance}/done/", "{referance}", "Did you mean 'reference'?"),
+        ("/orders/{reference/", "{", None),
+        ("/orders/{order}/{}", "{}", None),
+    ],
+)
+def test_e008_unknown_placeholder(url: str, shown: str, guess: str | None) -> None:
+    with override_settings(MULTIPAY={"FAILURE_URL": url}, DEBUG=True):
+        [message] = check_settings()
+    assert message.id == "multipay.E008"
+    assert "FAILURE_URL" in message.msg
+    assert f"with {shown}," in message.msg
+    assert "{reference}, {order}" in message.hint
+    if guess:
+        assert message.hint.startswith(guess)
+
+
+def test_e008_known_placeholders_pass() -> None:
+    multipay = {"SUCCESS_URL": "/o/{reference}/{order}/", "FAILURE_URL": "https://shop.example/"}
+    assert ids(multipay) == []
+
+
+# -- the emulators ---------------------------------------------------------------------------------
+
+
+def test_e009_sandbox_app_installed_with_debug_off() -> None:
+    assert "django_multipay.sandbox" in settings.INSTALLED_APPS
+    with override_settings(DEBUG=False, MULTIPAY={}):
+        [message] = check_sandbox_app()
+    assert message.id == "multipay.E009"
+    assert message.is_serious()
+    assert "ALLOW_TEST_GATEWAYS" in message.hint
+    # The opt-in of test settings, and a developer's DEBUG, allow it (the run-time rule).
+    with override_settings(DEBUG=False, MULTIPAY={"ALLOW_TEST_GATEWAYS": True}):
+        assert check_sandbox_app() == []
+    with override_settings(DEBUG=True, MULTIPAY={}):
+        assert check_sandbox_app() == []
+    without = [app for app in settings.INSTALLED_APPS if app != "django_multipay.sandbox"]
+    with override_settings(DEBUG=False, MULTIPAY={}, INSTALLED_APPS=without):
+        assert check_sandbox_app() == []
+
+
+#: A URLconf with no emulators, and one with them under another prefix.
+urlpatterns = [path("payments/", include("django_multipay.urls"))]
+elsewhere = [path("dev/", include("django_multipay.sandbox.urls"))]
+
+
+class ElsewhereUrls:
+    urlpatterns = elsewhere
+
+
+def routes(gateways: dict[str, Any], urlconf: Any = "tests.urls", **multipay: Any) -> list[str]:
+    with override_settings(MULTIPAY={"GATEWAYS": gateways, **multipay}, ROOT_URLCONF=urlconf):
+        return [m.id for m in check_emulator_routes()]
+
+
+EMULATOR_OPTIONS = {"base_url": "http://testserver/sandbox/{name}/"}
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_e010_each_emulator_routed_where_the_alias_points_passes(name: str) -> None:
+    alias = {
+        "BACKEND": BACKENDS[name],
+        "OPTIONS": {"base_url": f"http://testserver/sandbox/{name}/"},
+    }
+    assert routes({name: alias}) == []
+    # The same alias against a URLconf that does not route the emulators.
+    assert routes({name: alias}, urlconf=__name__) == ["multipay.E010"]
+
+
+def test_e010_alias_pointed_at_an_unrouted_emulator() -> None:
+    dummy = {"BACKEND": DUMMY, "OPTIONS": {**DUMMY_OPTIONS}}
+    # The dummy backend's default address is this site's /sandbox/dummy/.
+    with override_settings(MULTIPAY={"GATEWAYS": {"dummy": dummy}}, ROOT_URLCONF=__name__):
+        [message] = check_emulator_routes()
+    assert message.id == "multipay.E010"
+    assert "http://127.0.0.1:8000/sandbox/dummy/" in message.msg
+    assert "/sandbox/dummy/api/payments" in message.msg
+    assert 'include("django_multipay.sandbox.urls")' in message.hint
+    # Routed under dev/: the alias must point there.
+    moved = {
+        "BACKEND": DUMMY,
+        "OPTIONS": {**DUMMY_OPTIONS, "base_url": "http://testserver/dev/dummy/"},
+    }
+    assert routes({"dummy": dummy}, urlconf=ElsewhereUrls) == ["multipay.E010"]
+    assert routes({"dummy": moved}, urlconf=ElsewhereUrls) == []
+    # Another gateway's emulator at that path is not this one's.
+    portpos = {
+        "BACKEND": BACKENDS["portpos"],
+        "OPTIONS": {"base_url": "http://testserver/sandbox/postpay/"},
+    }
+    assert routes({"portpos": portpos}) == ["multipay.E010"]
+
+
+def test_e010_never_shows_credentials_in_the_address() -> None:
+    dummy = {
+        "BACKEND": DUMMY,
+        "OPTIONS": {**DUMMY_OPTIONS, "base_url": "http://me:pw-secret@testserver/x/"},
+    }
+    with override_settings(MULTIPAY={"GATEWAYS": {"dummy": dummy}}):
+        [message] = check_emulator_routes()
+    assert message.id == "multipay.E010"
+    assert "http://testserver/x/" in message.msg
+    assert "pw-secret" not in message.msg + message.hint
+
+
+def test_e010_only_for_addresses_on_this_site() -> None:
+    def alias(url: str) -> dict[str, Any]:
+        return {"BACKEND": BACKENDS["portpos"], "OPTIONS": {"base_url": url}}
+
+    gateways = {
+        "live": {"BACKEND": BACKENDS["portpos"], "OPTIONS": {}},
+        "proxy": alias("https://payments-proxy.example/portpos/"),
+        "mock": alias("http://127.0.0.1:9000/sandbox/portpos/"),
+    }
+    # BASE_URL says where this site is: another port on this machine is another server.
+    assert routes(gateways, urlconf=__name__, BASE_URL="http://127.0.0.1:8000") == []
+    # The default port is the scheme's.
+    assert routes(
+        {"here": alias("https://shop.example/sandbox/portpos/")},
+        urlconf=__name__,
+        BASE_URL="https://shop.example:443",
+    ) == ["multipay.E010"]
+    assert routes(
+        {"here": alias("http://127.0.0.1:8000/sandbox/portpos/")},
+        urlconf=__name__,
+        BASE_URL="http://127.0.0.1:8000",
+    ) == ["multipay.E010"]
+    # Without BASE_URL, a loopback address is taken to be this site.
+    assert routes({"mock": gateways["mock"]}, urlconf=__name__) == ["multipay.E010"]
+
+
+def test_e010_under_a_script_prefix() -> None:
+    """A site served under FORCE_SCRIPT_NAME: its URLconf paths come after the prefix."""
+    dummy = {
+        "BACKEND": DUMMY,
+        "OPTIONS": {**DUMMY_OPTIONS, "base_url": "http://testserver/shop/sandbox/dummy/"},
+    }
+    with override_settings(FORCE_SCRIPT_NAME="/shop"):
+        assert routes({"dummy": dummy}) == []
+    assert routes({"dummy": dummy}) == ["multipay.E010"]
+
+
+# -- deferred notifications and optional dependencies --------------------------------------------
+
+
+def test_e011_deferred_notifications_without_a_task_framework(monkeypatch: Any) -> None:
+    with override_settings(MULTIPAY={"DEFER_NOTIFICATIONS": True}):
+        assert check_deferred_notifications() == []  # django.tasks or the backport is here
+        # Neither Django 6's django.tasks nor the backport can be imported.
+        monkeypatch.setitem(sys.modules, "django.tasks", None)
+        monkeypatch.setitem(sys.modules, "django_tasks", None)
+        monkeypatch.delitem(sys.modules, "django_multipay.tasks", raising=False)
+        [message] = check_deferred_notifications()
+    assert message.id == "multipay.E011"
+    assert "django-multipay[tasks]" in message.hint
+    with override_settings(MULTIPAY={"DEFER_NOTIFICATIONS": False}):
+        assert check_deferred_notifications() == []
+
+
+def test_e012_portone_without_pyjwt_says_to_install_the_extra(monkeypatch: Any) -> None:
+    monkeypatch.delitem(sys.modules, "django_multipay.gateways.portone", raising=False)
+    monkeypatch.setitem(sys.modules, "jwt", None)
+    portone = {
+        "BACKEND": BACKENDS["portone"],
+        "OPTIONS": {"client_key": "c", "secret_key": "s", "pmt_channel": "S", "pmt_method": "M"},
+    }
+    with override_settings(MULTIPAY={"GATEWAYS": {"portone": portone}}, DEBUG=True):
+        [message] = check_settings()
+    assert message.id == "multipay.E012"
+    assert "PyJWT" in message.msg
+    assert 'pip install "django-multipay[portone]"' in message.hint
+    assert "dotted path" not in message.hint
+
+
+def test_new_checks_are_registered_with_django() -> None:
+    from django.core import checks
+
+    multipay = {"GATEWAYS": {}, "SUCESS_URL": "/", "DEFER_NOTIFICATIONS": True}
+    with override_settings(MULTIPAY=multipay, DEBUG=False):
+        found = {m.id for m in checks.run_checks(tags=["multipay"])}
+    assert {"multipay.W003", "multipay.E009"} <= found
+
+
+# -- per-payment defaults the gateway cannot read --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("alias", "changes", "field"),
+    [
+        ("postpay", {"num_instalments": "abc"}, "OPTIONS.num_instalments"),
+        ("paylands", {"reference_valid_days": 10**9}, "OPTIONS.reference_valid_days"),
+        ("paylands", {"extra_data": ["payment"]}, "OPTIONS.extra_data"),
+    ],
+)
+def test_e013_alias_default_the_gateway_cannot_read(
+    alias: str, changes: dict[str, Any], field: str
+) -> None:
+    multipay = copy.deepcopy(settings.MULTIPAY)
+    multipay["GATEWAYS"][alias]["OPTIONS"].update(changes)
+    with override_settings(MULTIPAY=multipay):
+        messages = [m for m in check_settings() if m.id == "multipay.E013"]
+    assert len(messages) == 1
+    assert f"{alias!r}" in messages[0].msg
+    assert field in messages[0].msg
+    # The shipped settings' own defaults are readable.
+    assert [m for m in check_settings() if m.id == "multipay.E013"] == []
+
+
+def test_every_check_id_has_its_docs_anchor() -> None:
+    root = Path(__file__).resolve().parents[1]
+    source = "\n".join(p.read_text() for p in (root / "django_multipay").rglob("*.py"))
+    raised = set(re.findall(r'id="multipay\.([EW]\d{3})"', source))
+    docs = (root / "docs" / "settings.md").read_text()
+    assert raised >= {"E008", "E009", "E010", "E011", "E012", "E013", "W003", "W004", "W005"}
+    assert {i for i in raised if f"(check-{i.lower()})=" not in docs} == set()

@@ -123,3 +123,51 @@ def test_same_money() -> None:
     assert money.same_money(Decimal("10"), "eur", Decimal("10.00"), "EUR")
     assert not money.same_money(Decimal("10"), "EUR", Decimal("10"), "USD")
     assert not money.same_money(Decimal("10"), "EUR", Decimal("10.01"), "EUR")
+
+
+# Codes introduced or renumbered in ISO 4217 since 2018: each must be known with its
+# exponent and numeric code, or orders and Paylands' numeric currency field break.
+RECENT_CODES = [
+    ("ZWG", 2, "924"),  # Zimbabwe Gold, 2024
+    ("XCG", 2, "532"),  # Caribbean guilder, 2025
+    ("VES", 2, "928"),  # Bolívar Soberano, 2018
+    ("MRU", 2, "929"),  # Ouguiya, 2018
+    ("UYW", 4, "927"),  # Unidad Previsional, 2018
+]
+
+
+@pytest.mark.parametrize(("code", "exponent", "numeric"), RECENT_CODES)
+def test_recent_currencies_are_known(code: str, exponent: int, numeric: str) -> None:
+    assert money.normalize_currency(code.lower()) == code
+    assert money.currency_exponent(code) == exponent
+    assert money.numeric_code(code) == numeric
+    assert money.from_numeric_code(numeric) == code
+
+
+@pytest.mark.parametrize(("code", "exponent", "numeric"), RECENT_CODES)
+def test_recent_currencies_minor_units_follow_exponent(
+    code: str, exponent: int, numeric: str
+) -> None:
+    smallest = Decimal(1).scaleb(-exponent)
+    assert money.to_minor_units(Decimal("1") + smallest, code) == 10**exponent + 1
+    assert money.from_minor_units(10**exponent + 1, code) == Decimal("1") + smallest
+    assert money.format_decimal(Decimal("3"), code) == "3." + "0" * exponent
+    with pytest.raises(ValidationError) as info:
+        money.validate_amount(smallest / 10, code)
+    assert info.value.code == "amount_precision"
+
+
+@pytest.mark.parametrize("code", ["XAU", "XXX", "XTS", "XDR"])
+def test_currencies_without_minor_unit_refused(code: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        money.normalize_currency(code)
+    assert info.value.code == "currency"
+    with pytest.raises(ValidationError):
+        money.to_minor_units(Decimal("1"), code)
+
+
+@pytest.mark.parametrize("code", ["HRK", "ZWL", "SLL", "VEF", "MRO"])
+def test_withdrawn_currencies_refused(code: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        money.normalize_currency(code)
+    assert info.value.code == "currency"

@@ -103,6 +103,8 @@ class DummyGateway(BaseGateway):
     )
     required_options = ("api_key", "webhook_secret")
     secret_options = ("api_key", "webhook_secret")
+    # docs/gateways/dummy.md, "Options".
+    config_options = ("capture", "signature_tolerance", "trust_signed_notifications")
     live_base_url = sandbox_base_url = "http://127.0.0.1:8000/sandbox/dummy/"
 
     @property

@@ -31,6 +31,13 @@ from django_multipay.exceptions import (
     RefundError,
 )
 from django_multipay.gateways.base import BaseGateway, Capabilities, PaymentOption
+from django_multipay.gateways.contact import (
+    InvalidPhone,
+    Phone,
+    country_alpha3,
+    parse_phone,
+    region_for_calling_code,
+)
 from django_multipay.gateways.paylands_hash import ALGORITHMS, hash_matches
 from django_multipay.gateways.results import (
     InboundRequest,
@@ -216,27 +223,6 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
 #: Options the alias's own configuration gives every payment (a saved card is never one).
 ALIAS_DEFAULTS = tuple(name for name in PAYMENT_OPTIONS if name != "card_uuid")
 
-#: ISO 3166 alpha-2 → alpha-3: Paylands wants three-letter countries in addresses.
-_ALPHA3_PAIRS = (
-    "ADAND AEARE AFAFG AGATG ALALB AMARM AOAGO ARARG ATAUT AUAUS AZAZE BABIH BBBRB BDBGD "
-    "BEBEL BFBFA BGBGR BHBHR BIBDI BJBEN BNBRN BOBOL BRBRA BSBHS BTBTN BWBWA BYBLR BZBLZ "
-    "CACAN CDCOD CFCAF CGCOG CHCHE CICIV CLCHL CMCMR CNCHN COCOL CRCRI CUCUB CVCPV CYCYP "
-    "CZCZE DEDEU DJDJI DKDNK DMDMA DODOM DZDZA ECECU EEEST EGEGY ERERI ESESP ETETH FIFIN "
-    "FJFJI FMFSM FRFRA GAGAB GBGBR GDGRD GEGEO GHGHA GMGMB GNGIN GQGNQ GRGRC GTGTM GWGNB "
-    "GYGUY HNHND HRHRV HTHTI HUHUN IDIDN IEIRL ILISR ININD IQIRQ IRIRN ISISL ITITA JMJAM "
-    "JOJOR JPJPN KEKEN KGKGZ KHKHM KIKIR KMCOM KNKNA KPPRK KRKOR KWKWT KZKAZ LALAO LBLBN "
-    "LCLCA LILIE LKLKA LRLBR LSLSO LTLTU LULUX LVLVA LYLBY MAMAR MCMCO MDMDA MEMNE MGMDG "
-    "MHMHL MKMKD MLMLI MMMMR MNMNG MRMRT MTMLT MUMUS MVMDV MWMWI MXMEX MYMYS MZMOZ NANAM "
-    "NENER NGNGA NINIC NLNLD NONOR NPNPL NRNRU NZNZL OMOMN PAPAN PEPER PGPNG PHPHL PKPAK "
-    "PLPOL PSPSE PTPRT PWPLW PYPRY QAQAT ROROU RSSRB RURUS RWRWA SASAU SBSLB SCSYC SDSDN "
-    "SESWE SGSGP SISVN SKSVK SLSLE SMSMR SNSEN SOSOM SRSUR STSTP SVSLV SYSYR SZSWZ TDTCD "
-    "TGTGO THTHA TJTJK TLTLS TMTKM TNTUN TOTON TRTUR TTTTO TVTUV TWTWN TZTZA UAUKR UGUGA "
-    "USUSA UYURY UZUZB VAVAT VCVCT VEVEN VNVNM VUVUT WSWSM YEYEM ZAZAF ZMZMB ZWZWE "
-    "HKHKG MOMAC PRPRI GIGIB GLGRL FOFRO REREU GPGLP MQMTQ GFGUF YTMYT NCNCL PFPYF AWABW "
-    "CWCUW BMBMU KYCYM VGVGB JEJEY GGGGY IMIMN AXALA"
-)
-_ALPHA3 = {pair[:2]: pair[2:] for pair in _ALPHA3_PAIRS.split()}
-
 
 @dataclass(frozen=True)
 class PaymentReference:
@@ -311,6 +297,31 @@ class PaylandsGateway(BaseGateway):
     )
     required_options = ("api_key", "signature")
     secret_options = ("api_key", "signature")
+    # docs/gateways/paylands.md, "Options": its own, and the per-payment options an alias
+    # sets defaults for (ALIAS_DEFAULTS; a saved card or the customer's IP is per payment).
+    config_options = (
+        "service",
+        "services",
+        "currencies",
+        "auth",
+        "operative",
+        "apm",
+        "apms",
+        "push",
+        "push_path",
+        "reference_valid_days",
+        "secure",
+        "template_uuid",
+        "dcc_template_uuid",
+        "save_card",
+        "lang",
+        "phone_prefix",
+        "extra_data",
+        "customer_ext_id",
+        "validation_hash",
+        "rate_limit_retries",
+        "rate_limit_backoff",
+    )
     live_base_url = LIVE_URL
     sandbox_base_url = SANDBOX_URL
     payment_options = PAYMENT_OPTIONS
@@ -587,6 +598,15 @@ class PaylandsGateway(BaseGateway):
                 )
         return errors
 
+    def default_option_errors(self) -> dict[str, str]:
+        """The declarations' checks of the alias's defaults, then its default ``apm`` among
+        its own ``apms`` (otherwise every payment would be refused once its invoice exists)."""
+        errors = super().default_option_errors()
+        apm = self.options.get("apm")
+        if "OPTIONS.apm" not in errors and apm and str(apm).strip().upper() not in self.apms:
+            errors["OPTIONS.apm"] = f"{str(apm).strip().upper()} is not among this alias's apms"
+        return errors
+
     def chosen_options(self, invoice: Invoice) -> dict[str, Any]:
         """The alias's options with the invoice's own (``invoice.gateway_options``, checked
         when the payment started) applied over them."""
@@ -635,18 +655,43 @@ class PaylandsGateway(BaseGateway):
             return str(chosen["customer_ext_id"])
         return bound or order.customer_email or order.reference
 
-    @staticmethod
-    def _address(address: Mapping[str, Any]) -> dict[str, str]:
-        country = str(address.get("country") or "").upper()
+    def _address(self, name: str, address: Mapping[str, Any]) -> dict[str, str]:
+        """One address as ``extra_data`` has it; its ``country`` in ISO 3166 alpha-3 (gateway
+        notes, ``POST /payment`` ``extra_data``), or ``InvalidRequest`` before any call."""
+        country = str(address.get("country") or "").strip()
+        alpha3 = country_alpha3(country) if country else None
+        if country and alpha3 is None:
+            field_name = f"{name}.country"
+            message = "is not an ISO 3166-1 alpha-2 or alpha-3 country code"
+            raise InvalidRequest(
+                f"Paylands cannot take this order: {field_name}: {message}",
+                fields={field_name: message},
+                gateway=self.alias,
+            )
         wire = {
             "address1": address.get("line1"),
             "address2": address.get("line2"),
             "city": address.get("city"),
             "state_code": address.get("state"),
-            "country": _ALPHA3.get(country, country) if len(country) == 2 else country,
+            "country": alpha3,
             "zip_code": address.get("postal_code"),
         }
         return {k: str(v) for k, v in wire.items() if v}
+
+    def customer_phone(self, order: Order) -> Phone | None:
+        """The order's phone split into calling code and number (``profile.phone`` is
+        ``{number, prefix}``), or ``None`` when it cannot be read. A number written without
+        its country code is read as one of the ``phone_prefix`` option's country, else of
+        the billing address's country."""
+        if not order.customer_phone:
+            return None
+        region = region_for_calling_code(self.option("phone_prefix") or "") or str(
+            (order.billing_address or {}).get("country") or ""
+        )
+        try:
+            return parse_phone(order.customer_phone, region or None)
+        except InvalidPhone:
+            return None
 
     def extra_data(self, invoice: Invoice, chosen: Mapping[str, Any]) -> dict[str, Any]:
         """``extra_data``: profile, addresses, APM payment settings, then the shop's own."""
@@ -659,23 +704,28 @@ class PaylandsGateway(BaseGateway):
             profile.update({"first_name": first, "last_name": last.strip()})
         if order.customer_email:
             profile["email"] = order.customer_email
-        if order.customer_phone:
-            text = order.customer_phone.strip()
-            prefix = ""
-            if text.startswith(("+", "00")) and " " in text:
-                head, _, text = text.partition(" ")
-                prefix = "".join(c for c in head if c.isdigit()).removeprefix("00")
-            phone = {"number": "".join(c for c in text if c.isdigit())}
-            prefix = prefix or str(self.option("phone_prefix") or "")
-            if prefix:
-                phone["prefix"] = prefix
-            profile["phone"] = phone
+        phone = self.customer_phone(order)
+        if phone is not None:
+            profile["phone"] = {"number": phone.number, "prefix": phone.country_code}
+        elif chosen.get("push") and chosen.get("apm") == "MBWAY":
+            # "Push payment integration": MB WAY needs the phone number; refused before the
+            # order exists. A page payment just leaves it out ("Integration by redirection":
+            # the phone is optional, the payment page asks for it).
+            message = (
+                "MB WAY push payments need the customer's phone number, with its country code "
+                "or the alias's phone_prefix"
+            )
+            raise InvalidRequest(
+                f"Paylands cannot take this order: {message}.",
+                fields={"customer_phone": message},
+                gateway=self.alias,
+            )
         if profile:
             extra["profile"] = profile
         for name in ("billing_address", "shipping_address"):
             value = getattr(order, name) or {}
             if value:
-                extra[name] = self._address(value)
+                extra[name] = self._address(name, value)
         apm = chosen.get("apm") or ""
         payment: dict[str, Any] = {}
         if apm == "PAYSHOP":

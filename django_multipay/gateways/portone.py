@@ -16,7 +16,7 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any
 
-import jwt  # PyJWT, the ``portone`` extra: without it the alias fails check multipay.E002
+import jwt  # PyJWT, the ``portone`` extra: without it the alias fails check multipay.E012
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -204,6 +204,18 @@ class PortOneGateway(BaseGateway):
     )
     required_options = ("client_key", "secret_key")
     secret_options = ("secret_key",)
+    # docs/gateways/portone.md, "Options" (``webhook_url`` is read by the emulator only).
+    config_options = (
+        "environment",
+        "pmt_channel",
+        "pmt_method",
+        "transaction_type",
+        "country_code",
+        "merchant_name",
+        "token_ttl",
+        "trust_signed_webhooks",
+        "webhook_url",
+    )
     # One host for both environments; ``environment`` in each body chooses (payment-openapi).
     live_base_url = sandbox_base_url = "https://api.portone.cloud/"
     # payment-openapi "Capture Transaction" gives no time limit for a PREAUTH hold: seven

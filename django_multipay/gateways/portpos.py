@@ -339,6 +339,21 @@ class PortPosGateway(BaseGateway):
     )
     required_options = ("app_key", "secret_key")
     secret_options = ("app_key", "secret_key")
+    # docs/gateways/portpos.md, "Options".
+    config_options = (
+        "payment_url",
+        "validity",
+        "reference",
+        "send_ipn_url",
+        "product_name",
+        "emi",
+        "emi_tenures",
+        "discount",
+        "discount_codes",
+        "customs",
+        "defaults",
+        "settle_refunds_from_state",
+    )
     live_base_url = LIVE_API
     sandbox_base_url = SANDBOX_API
     payment_options = PAYMENT_OPTIONS

@@ -8,7 +8,6 @@ Wire format and the choices made where the document is silent: docs/gateways/por
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +26,7 @@ from django_multipay.exceptions import (
     RefundError,
 )
 from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.contact import InvalidPhone, country_alpha2, parse_phone
 from django_multipay.gateways.portwallet_common import md5_token, unix_time
 from django_multipay.gateways.results import (
     InboundRequest,
@@ -152,8 +152,9 @@ REQUIRED_FIELDS = (
 )
 #: Customer fields the ``defaults`` option may fill in (and their ``ship_to_`` forms).
 CUSTOMER_FIELDS = ("name", "email", "phone", "address", "city", "state", "zipcode", "country")
-COUNTRY_RE = re.compile(r"^[A-Z]{2,3}$")
-PHONE_SEPARATORS_RE = re.compile(r"[\s\-().]")
+#: Where a phone number written without its country code is read as being from, when its
+#: address names no country: PortWallet takes only BDT, from customers in Bangladesh.
+HOME_REGION = "BD"
 
 
 class PortWalletError(GatewayAPIError):
@@ -191,8 +192,15 @@ def _join(*parts: str | None) -> str:
     return ", ".join(p.strip() for p in parts if p and p.strip())
 
 
-def _phone(value: str | None) -> str:
-    return PHONE_SEPARATORS_RE.sub("", value or "")
+def _phone(value: str | None, *countries: str | None) -> str:
+    """A phone number in the form of the document's example (Create Invoice, ``phone``:
+    ``+880123456789``): ``+``, country code and number, at most 15 characters. A national
+    number is read as one of the first of ``countries`` that is an ISO code, else of
+    Bangladesh. ``""`` for no number; :class:`InvalidPhone` for one that cannot be read."""
+    if not (value or "").strip():
+        return ""
+    region = next((c for c in map(country_alpha2, countries) if c), HOME_REGION)
+    return parse_phone(str(value), region).e164
 
 
 class PortWalletGateway(BaseGateway):
@@ -218,6 +226,8 @@ class PortWalletGateway(BaseGateway):
     )
     required_options = ("app_key", "secret_key")
     secret_options = ("app_key", "secret_key")
+    # docs/gateways/portwallet.md, "Options".
+    config_options = ("payment_url", "defaults", "settle_refunds_from_state")
     # "Live endpoint" / "Sandbox endpoint" of every call.
     live_base_url = "https://api.portwallet.com/api/v1/"
     sandbox_base_url = "https://api-sandbox.portwallet.com/api/v1/"
@@ -383,7 +393,13 @@ class PortWalletGateway(BaseGateway):
         shipping = dict(order.shipping_address or {})
         name = billing.get("name") or order.customer_name
         email = order.customer_email or billing.get("email", "")
-        phone = _phone(order.customer_phone or billing.get("phone"))
+        defaults = self.defaults()
+        home = (billing.get("country"), defaults.get("country"))
+        phone_errors: dict[str, str] = {}
+        try:
+            phone = _phone(order.customer_phone or billing.get("phone"), *home)
+        except InvalidPhone as exc:
+            phone, phone_errors["phone"] = "", str(exc)
         city = billing.get("city", "")
         product_name, product_description = self.product(order)
         fields: dict[str, str] = {
@@ -405,11 +421,15 @@ class PortWalletGateway(BaseGateway):
         }
         if shipping:
             ship_city = shipping.get("city", "")
+            try:
+                ship_phone = _phone(shipping.get("phone"), shipping.get("country"), *home)
+            except InvalidPhone as exc:
+                ship_phone, phone_errors["ship_to_phone"] = "", str(exc)
             fields.update(
                 {
                     "ship_to_name": shipping.get("name") or name,
                     "ship_to_email": shipping.get("email") or email,
-                    "ship_to_phone": _phone(shipping.get("phone")) or phone,
+                    "ship_to_phone": ship_phone or phone,
                     "ship_to_address": _join(shipping.get("line1"), shipping.get("line2")),
                     "ship_to_city": ship_city,
                     "ship_to_state": shipping.get("state") or ship_city,
@@ -418,9 +438,11 @@ class PortWalletGateway(BaseGateway):
                 }
             )
         fields = {k: v.strip() for k, v in fields.items() if v and v.strip()}
-        for name, value in self.defaults().items():
+        for name, value in defaults.items():
             fields.setdefault(name, value)
         errors.update(self.field_errors(fields))
+        # A number given but unreadable is that, not "is required" (the default may not fill it).
+        errors.update(phone_errors)
         if errors:
             raise InvalidRequest(
                 "PortWallet cannot take this order: "
@@ -454,9 +476,9 @@ class PortWalletGateway(BaseGateway):
             if len(value) > limit:
                 errors[name] = f"is {len(value)} characters; at most {limit}"
         for name in ("country", "ship_to_country"):
-            # "It is 2 or 3 digit iso code."
-            if fields.get(name) and not COUNTRY_RE.match(fields[name]):
-                errors[name] = "must be a 2- or 3-letter ISO country code"
+            # "It is 2 or 3 digit iso code.": either form, as given, if ISO 3166-1 has it.
+            if fields.get(name) and not country_alpha2(fields[name]):
+                errors[name] = "must be an ISO 3166-1 alpha-2 or alpha-3 country code"
         for name in ("email", "ship_to_email"):
             if fields.get(name) and name not in errors:
                 try:

@@ -243,6 +243,8 @@ ACCOUNTS = ("new", "existing", "guest")
 #: Most discount lines one payment may give, and the largest ``metadata``, as JSON (ours).
 MAX_DISCOUNTS = 20
 MAX_METADATA_BYTES = 4096
+#: A discount amount has fewer whole digits than this (ours: no order comes near it).
+MAX_AMOUNT_DIGITS = 12
 #: ``metadata`` keys this backend writes itself: a payment cannot replace them.
 OWN_METADATA_KEYS = frozenset({"invoice", "reference"})
 
@@ -295,6 +297,9 @@ def _clean_discounts(value: list[Any]) -> list[dict[str, str]]:
             raise ValueError(f"{where}.amount must be a decimal string") from None
         if decimal <= 0:
             raise ValueError(f"{where}.amount must be greater than zero")
+        if decimal.adjusted() >= MAX_AMOUNT_DIGITS:
+            # Sent as integer minor units ("Discount": amount): no order is this large.
+            raise ValueError(f"{where}.amount must be below 10^{MAX_AMOUNT_DIGITS}")
         entry = {"code": _text(line["code"], f"{where}.code"), "amount": str(decimal)}
         if line.get("name"):
             entry["name"] = _text(line["name"], f"{where}.name")
@@ -311,7 +316,8 @@ def _clean_metadata(value: dict[str, Any]) -> dict[str, Any]:
         v is None or isinstance(v, (str, int, float, bool)) for v in value.values()
     ):
         raise ValueError("must map strings to strings, numbers or booleans")
-    if len(json.dumps(value)) > MAX_METADATA_BYTES:
+    # Finite numbers of JSON's range: the declaration's own check (PaymentOption.check).
+    if len(json.dumps(value, allow_nan=False)) > MAX_METADATA_BYTES:
         raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
     return dict(value)
 
@@ -376,6 +382,20 @@ class PostpayGateway(BaseGateway):
     )
     required_options = ("merchant_id", "secret_key")
     secret_options = ("secret_key", "webhook_secret")
+    # docs/gateways/postpay.md, "Options" (``webhook_*``: the hooks command).
+    config_options = (
+        "signature_tolerance",
+        "capture_on_notification",
+        "currencies",
+        "shipping_name",
+        "default_postal_code",
+        "item_url",
+        "num_instalments",
+        "webhook_url",
+        "webhook_events",
+        "webhook_active",
+        "transactions_max_pages",
+    )
     # gateway-notes "Postpay / Hosts".
     live_base_url = "https://api.postpay.io/"
     sandbox_base_url = "https://sandbox.postpay.io/"
@@ -396,6 +416,8 @@ class PostpayGateway(BaseGateway):
             ]
         except ValidationError as exc:
             return {"options.discounts": "; ".join(exc.messages)}
+        except ArithmeticError:
+            return {"options.discounts": "an amount cannot be read in the order's currency"}
         if sum(amounts, Decimal(0)) > order.amount:
             return {"options.discounts": "the discounts add up to more than the order's amount"}
         return {}

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import secrets
 import uuid as uuidlib
 from collections.abc import Callable
@@ -179,6 +180,27 @@ def _answer_for(order: dict[str, Any], account: dict[str, Any], **extra: Any) ->
 # -- API ---------------------------------------------------------------------------------------
 
 
+def _contact_problem(extra_data: dict[str, Any]) -> str:
+    """What is wrong with the addresses and phone in ``extra_data``: addresses carry an ISO
+    3166 alpha-3 ``country``, the profile's ``phone`` a ``prefix`` (the calling code) and a
+    ``number``, both digits (gateway notes, Paylands ``POST /payment`` ``extra_data``)."""
+    for name in ("address", "billing_address", "shipping_address"):
+        address = extra_data.get(name) or {}
+        country = address.get("country") if isinstance(address, dict) else None
+        if country is not None and not re.fullmatch(r"[A-Z]{3}", str(country)):
+            return f"{name}.country must be an ISO 3166 alpha-3 code, not {country}"
+    profile = extra_data.get("profile") or {}
+    phone = profile.get("phone") if isinstance(profile, dict) else None
+    if phone is not None:
+        if not isinstance(phone, dict):
+            return "profile.phone must be an object with number and prefix"
+        if not re.fullmatch(r"\d{4,14}", str(phone.get("number", ""))):
+            return "profile.phone.number must be 4 to 14 digits"
+        if not re.fullmatch(r"[1-9]\d{0,2}", str(phone.get("prefix", ""))):
+            return "profile.phone.prefix must be a calling code of 1 to 3 digits"
+    return ""
+
+
 @_api
 @require_http_methods(["POST"])
 def create_payment(
@@ -208,6 +230,9 @@ def create_payment(
     payment = extra_data.get("payment") or {}
     if "maxNbrPayments" in payment and str(payment["maxNbrPayments"]) != "1":
         return _error(400, "Bad Request", "maxNbrPayments must be 1")
+    problem = _contact_problem(extra_data)
+    if problem:
+        return _error(400, "Bad Request", problem)
     order_uuid = str(uuidlib.uuid4()).upper()
     token = secrets.token_hex(64)
     now = timezone.now()

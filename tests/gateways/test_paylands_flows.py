@@ -298,9 +298,11 @@ def test_multibanco_reference_on_the_apm_page(router: EmulatorRouter) -> None:
 def test_mbway_push_needs_the_phone(router: EmulatorRouter) -> None:
     mbway = {"apm": "MBWAY", "push": True}
     order = make_order(customer_phone="")
-    with pytest.raises(GatewayAPIError) as caught:
+    with pytest.raises(InvalidRequest) as caught:
         payments.start_payment(order, "paylands", options=mbway)
-    assert getattr(caught.value, "code", "") == "bad_request"
+    assert list(caught.value.fields) == ["customer_phone"]
+    # Refused before the order exists at Paylands: nothing was sent.
+    assert router.calls == []
     ok = make_order(customer_phone="+351 912345678")
     invoice = start(ok, options=mbway)
     assert invoice.status == InvoiceStatus.PENDING

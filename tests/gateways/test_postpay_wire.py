@@ -575,6 +575,8 @@ def test_settlement_on_the_invoice_admin_page(router, admin_client) -> None:
     assert [(line.type, line.amount, line.fee, line.net) for line in lines] == [
         ("order", Decimal("814.80"), Decimal("39.55"), Decimal("775.25"))
     ]
+    # Read on the "Read settlement" action and stored; the page shows what was stored.
+    admin_client.post(f"/admin/django_multipay/invoice/{invoice.pk}/settlement/")
     page = admin_client.get(f"/admin/django_multipay/invoice/{invoice.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
