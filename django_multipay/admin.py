@@ -13,15 +13,17 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.timesince import timesince, timeuntil
@@ -31,8 +33,10 @@ from django_multipay import notifications, payments
 from django_multipay.admin_forms import (
     RefundForm,
     RefundResolutionForm,
+    gateway_for,
     gateway_name,
     gateway_report,
+    localized_amount,
     new_admin_key,
     operation_refusal,
     refund_state,
@@ -45,16 +49,109 @@ from django_multipay.exceptions import (
     MultipayError,
     RefundError,
 )
+from django_multipay.gateways.base import BaseGateway
+from django_multipay.gateways.postpay import PostpayGateway
 from django_multipay.models import Invoice, Notification, Order, OrderItem, Refund
+from django_multipay.models.order import ADDRESS_KEYS
 from django_multipay.processing import RESOLVABLE_REFUND_STATUSES, Outcome
-from django_multipay.registry import get_gateway
+from django_multipay.registry import gateway_aliases, get_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.templatetags.multipay import money
 
-#: Notifications an operator may reprocess: kept because verification failed or was refused.
-REPROCESSABLE = (NotificationResult.FAILED, NotificationResult.REJECTED)
+#: Where the settlement read by the "Read settlement" action is kept: a key of the invoice's
+#: ``gateway_data``, with when it was read. The next gateway answer applied to the invoice
+#: replaces ``gateway_data`` and with it this (the settlement may have changed too).
+SETTLEMENT_KEY = "multipay_settlement"
+
+
+def settles(invoice: Invoice) -> bool:
+    """Whether the invoice's gateway reports settlement lines (a configured alias that does)."""
+    try:
+        return get_gateway(invoice.gateway).supports("settlement")
+    except GatewayConfigurationError:
+        return False
+
+
+def stored_settlement(invoice: Invoice) -> Mapping[str, Any] | None:
+    """The settlement last read for ``invoice`` (``fetched_at``, ``lines``), or ``None``."""
+    data = invoice.gateway_data
+    stored = data.get(SETTLEMENT_KEY) if isinstance(data, dict) else None
+    return stored if isinstance(stored, Mapping) else None
+
+
+def read_settlement(invoice: Invoice) -> int:
+    """Ask the gateway for the invoice's settlement lines and store them with the time they
+    were read (:data:`SETTLEMENT_KEY`); the number of lines. The call is made before the row
+    is locked, so a slow gateway holds no lock. Raises what the gateway raises."""
+    gateway = get_gateway(invoice.gateway)
+    gateway.require("settlement")
+    lines = gateway.settlement(invoice)
+    record = {
+        "fetched_at": timezone.now().isoformat(),
+        "lines": gateway.redact(
+            [
+                {
+                    "id": line.id,
+                    "type": line.type,
+                    "currency": line.currency,
+                    "amount": str(line.amount),
+                    "fee": str(line.fee),
+                    "net": str(line.net),
+                    "created": line.created.isoformat() if line.created else None,
+                    "paid_out": line.paid_out.isoformat() if line.paid_out else None,
+                    "description": line.description,
+                }
+                for line in lines
+            ]
+        ),
+    }
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        data = dict(locked.gateway_data) if isinstance(locked.gateway_data, dict) else {}
+        data[SETTLEMENT_KEY] = record
+        locked.gateway_data = data
+        locked.save(update_fields=["gateway_data", "updated_at"])
+    return len(lines)
+
+
+#: Notifications an operator may reprocess: kept because verification failed or was refused,
+#: or given up by reconciliation after its attempts.
+REPROCESSABLE = (
+    NotificationResult.FAILED,
+    NotificationResult.REJECTED,
+    NotificationResult.ABANDONED,
+)
 
 Tool = dict[str, Any]
+
+#: Backends that notify only a webhook registered with the gateway beforehand (none takes a
+#: notify URL per payment), and the management command that registers it for an alias.
+WEBHOOK_COMMANDS: Mapping[type[BaseGateway], str] = {
+    PostpayGateway: "multipay_postpay_hooks create --alias {alias}",  # postpay.md "Webhooks"
+}
+
+
+def silent_alias(alias: str) -> str:
+    """Why ``alias`` may be receiving no notifications, naming the command that registers
+    its webhook; empty when nothing says so. Read from the settings and the stored
+    notifications only: rendering a page never calls the gateway."""
+    gateway = gateway_for(alias)
+    command = next((c for cls, c in WEBHOOK_COMMANDS.items() if isinstance(gateway, cls)), None)
+    if gateway is None or command is None:
+        return ""
+    register = f"python manage.py {command.format(alias=alias)}"
+    if not gateway.option("webhook_secret"):
+        return (
+            f"{alias} ({gateway.display_name}) has no webhook_secret in its OPTIONS, so every "
+            f"notification from it is refused. Set it, then register the webhook: {register}"
+        )
+    if Notification.objects.filter(gateway=alias).exists():
+        return ""
+    return (
+        f"No notification has been received from {alias} ({gateway.display_name}) yet: it "
+        "notifies only a webhook registered with it, and none may be registered. "
+        f"Register one with: {register}"
+    )
 
 
 def status_label(status: str) -> str:
@@ -191,10 +288,89 @@ URL_FIELDS: Mapping[type[models.Field[Any, Any]], Mapping[str, Any]] = {
 }
 
 
+def payment_attempted(order: Order | None) -> bool:
+    """Whether the order has an invoice: from then on the gateway may hold its amount, items
+    and addresses (Postpay and Paylands are sent the items), so the admin no longer edits them."""
+    return order is not None and order.pk is not None and order.invoices.exists()
+
+
+def address_lines(address: Any) -> str:
+    """An address dict as the lines a person reads, in the order of ``ADDRESS_KEYS``."""
+    if not isinstance(address, dict) or not address:
+        return "—"
+    lines = [str(address[key]) for key in ADDRESS_KEYS if address.get(key)]
+    return format_html_join("", "<div>{}</div>", ((line,) for line in lines)) if lines else "—"
+
+
+class AmountsInCurrencyForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Shows stored amounts with their currency's decimals (``24.90``, not ``24.9000``)."""
+
+    amount_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        currency = self.currency()
+        for name in self.amount_fields:
+            value = self.initial.get(name)
+            if currency and isinstance(value, Decimal):
+                self.initial[name] = form_amount(value, currency)
+
+    def currency(self) -> str:
+        return str(getattr(self.instance, "currency", "") or "")
+
+
+class OrderItemForm(AmountsInCurrencyForm):
+    amount_fields = ("unit_price",)
+
+    def currency(self) -> str:
+        order = getattr(self.instance, "order", None) if self.instance.order_id else None
+        return str(order.currency) if order is not None else ""
+
+
+class OrderForm(AmountsInCurrencyForm):
+    amount_fields = ("amount", "tax_amount", "shipping_amount")
+
+
 class OrderItemInline(admin.TabularInline):  # type: ignore[type-arg]
     model = OrderItem
+    form = OrderItemForm
     extra = 0
     formfield_overrides = URL_FIELDS
+
+    # Once a payment was attempted the items are what the gateway was told: shown, not edited.
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not payment_attempted(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not payment_attempted(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not payment_attempted(obj) and super().has_delete_permission(request, obj)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if payment_attempted(obj):
+            # Read-only, a DecimalField would show all four stored decimals.
+            fields = [
+                "unit_price_display" if name == "unit_price" else name
+                for name in fields
+                if name not in ("unit_price_display", "total_display")
+            ] + ["total_display"]
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if payment_attempted(obj):
+            fields += ["unit_price_display", "total_display"]
+        return fields
+
+    @admin.display(description="unit price")
+    def unit_price_display(self, obj: OrderItem) -> str:
+        return money(obj.unit_price, obj.order.currency)
+
+    @admin.display(description="total")
+    def total_display(self, obj: OrderItem) -> str:
+        return money(obj.total, obj.order.currency)
 
 
 class InvoiceInline(ReadOnlyInline):
@@ -217,7 +393,7 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "reference",
         "customer",
         "amount_display",
-        "gateways",
+        "invoice_links",
         "status",
         "created_at",
         "updated_at",
@@ -240,17 +416,54 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "created_at"
     formfield_overrides = URL_FIELDS
 
-    #: Fixed once a payment was attempted: the invoices keep what the customer was asked for.
-    MONEY_FIELDS = ("amount", "currency", "tax_amount", "shipping_amount")
+    form = OrderForm
+
+    #: Fixed once a payment was attempted (see :func:`payment_attempted`): the invoices keep
+    #: what the customer was asked for. Each is shown instead by the read-only field named.
+    LOCKED_FIELDS = {
+        "amount": "amount_display",
+        "currency": "currency_display",
+        "tax_amount": "tax_display",
+        "shipping_amount": "shipping_display",
+        "billing_address": "billing_display",
+        "shipping_address": "shipping_address_display",
+    }
+    MONEY_FIELDS = tuple(LOCKED_FIELDS)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Order]:
         return super().get_queryset(request).prefetch_related("invoices")
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = [str(name) for name in super().get_fields(request, obj)]
+        if payment_attempted(obj):
+            fields = [self.LOCKED_FIELDS.get(name, name) for name in fields]
+        return list(dict.fromkeys(fields))
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and obj.invoices.exists():
-            fields += [f for f in self.MONEY_FIELDS if f not in fields]
+        if payment_attempted(obj):
+            fields += [f for f in self.LOCKED_FIELDS.values() if f not in fields]
         return fields
+
+    @admin.display(description="currency")
+    def currency_display(self, obj: Order) -> str:
+        return str(obj.currency)
+
+    @admin.display(description="tax amount")
+    def tax_display(self, obj: Order) -> str:
+        return money(obj.tax_amount, obj.currency)
+
+    @admin.display(description="shipping amount")
+    def shipping_display(self, obj: Order) -> str:
+        return money(obj.shipping_amount, obj.currency)
+
+    @admin.display(description="billing address")
+    def billing_display(self, obj: Order) -> str:
+        return address_lines(obj.billing_address)
+
+    @admin.display(description="shipping address")
+    def shipping_address_display(self, obj: Order) -> str:
+        return address_lines(obj.shipping_address)
 
     @admin.display(description="customer", ordering="customer_email")
     def customer(self, obj: Order) -> str:
@@ -263,6 +476,25 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="gateways")
     def gateways(self, obj: Order) -> str:
         return ", ".join(sorted({i.gateway for i in obj.invoices.all()}))
+
+    @admin.display(description="invoices")
+    def invoice_links(self, obj: Order) -> str:
+        """Each attempt to pay, oldest first, as a link to its invoice: ``dummy (failed)``."""
+        invoices = sorted(obj.invoices.all(), key=lambda invoice: invoice.created_at)
+        if not invoices:
+            return "—"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{} ({})</a>',
+            (
+                (
+                    reverse("admin:django_multipay_invoice_change", args=[invoice.pk]),
+                    invoice.gateway,
+                    status_label(invoice.status),
+                )
+                for invoice in invoices
+            ),
+        )
 
 
 # -- invoices --------------------------------------------------------------------------------
@@ -327,14 +559,16 @@ class HoldFilter(admin.SimpleListFilter):
 
 @admin.register(Invoice)
 class InvoiceAdmin(RecordAdmin):
+    # Listed by what a person searches with (the shop's order reference, then where and how
+    # it was paid); the first column opens the invoice, the "order" column its order.
     list_display = (
-        "short_id",
         "order_reference",
-        "customer",
-        "amount_display",
         "gateway",
         "status",
+        "amount_display",
         "refunded_display",
+        "customer",
+        "order_column",
         "hold_lapses",
         "created_at",
         "updated_at",
@@ -370,6 +604,7 @@ class InvoiceAdmin(RecordAdmin):
                     "refunded_display",
                     "refundable_display",
                     "failure_reason",
+                    "notifications_note",
                 )
             },
         ),
@@ -399,9 +634,19 @@ class InvoiceAdmin(RecordAdmin):
     def short_id(self, obj: Invoice) -> str:
         return str(obj.pk)[:8]
 
-    @admin.display(description="order", ordering="order__reference")
+    @admin.display(description="invoice for order", ordering="order__reference")
     def order_reference(self, obj: Invoice) -> str:
         return obj.order.reference
+
+    @admin.display(description="order", ordering="order__status")
+    def order_column(self, obj: Invoice) -> str:
+        url = reverse("admin:django_multipay_order_change", args=[obj.order_id])
+        return format_html(
+            '<a href="{}">{}</a> ({})',
+            url,
+            obj.order.reference,
+            obj.order.get_status_display().lower(),
+        )
 
     @admin.display(description="order")
     def order_link(self, obj: Invoice) -> str:
@@ -450,6 +695,15 @@ class InvoiceAdmin(RecordAdmin):
     def refunded_display(self, obj: Invoice) -> str:
         return money(obj.refunded_amount, obj.currency)
 
+    @admin.display(description="notifications")
+    def notifications_note(self, obj: Invoice) -> str:
+        """How many notifications arrived for this invoice, or why none can arrive."""
+        silent = silent_alias(obj.gateway)
+        if silent:
+            return silent
+        count = obj.notifications.count()
+        return f"{count} received (listed below)" if count else "none received yet"
+
     @admin.display(description="refundable now")
     def refundable_display(self, obj: Invoice) -> str:
         state = refund_state(obj)
@@ -464,45 +718,62 @@ class InvoiceAdmin(RecordAdmin):
 
     @admin.display(description="last gateway answer (secrets removed)")
     def last_answer(self, obj: Invoice) -> str:
-        return pretty_json(obj.gateway_data)
+        data = obj.gateway_data
+        if isinstance(data, dict) and SETTLEMENT_KEY in data:
+            # The stored settlement has its own field.
+            data = {k: v for k, v in data.items() if k != SETTLEMENT_KEY}
+        return pretty_json(data)
 
     @admin.display(description="gateway options chosen for this payment")
     def options_chosen(self, obj: Invoice) -> str:
         return pretty_json(obj.gateway_options) if obj.gateway_options else "—"
 
-    @admin.display(description="settlement (read from the gateway)")
+    @admin.display(description="settlement (as last read from the gateway)")
     def settlement(self, obj: Invoice) -> str:
-        """What the gateway pays out for this payment, where it reports it (Postpay)."""
+        """What the gateway pays out for this payment, where it reports it (Postpay), as
+        stored by the "Read settlement" action: rendering never calls the gateway."""
         try:
             gateway = get_gateway(obj.gateway)
         except GatewayConfigurationError:
             return "—"
         if not gateway.supports("settlement"):
             return "—"
-        try:
-            lines = gateway.settlement(obj)
-        except GatewayError as exc:
-            return f"Could not read the settlement: {exc.message}"
+        stored = stored_settlement(obj)
+        if stored is None:
+            return "Not read yet: use “Read settlement” to ask the gateway."
+        fetched = parse_datetime(str(stored.get("fetched_at") or ""))
+        age = (
+            f"read {timesince(fetched)} ago ({fetched:%Y-%m-%d %H:%M} UTC)"
+            if fetched
+            else "read at an unknown time"
+        )
+        lines = [line for line in stored.get("lines") or () if isinstance(line, Mapping)]
         if not lines:
-            return "No settlement lines yet."
+            return f"No settlement lines yet ({age})."
+
+        def shown(line: Mapping[str, Any], name: str) -> str:
+            value = line.get(name)
+            return money(Decimal(str(value)), str(line.get("currency") or "")) if value else ""
+
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    line.type,
-                    money(line.amount, line.currency),
-                    money(line.fee, line.currency),
-                    money(line.net, line.currency),
-                    line.created.date().isoformat() if line.created else "",
-                    line.paid_out.date().isoformat() if line.paid_out else "not yet",
+                    str(line.get("type") or ""),
+                    shown(line, "amount"),
+                    shown(line, "fee"),
+                    shown(line, "net"),
+                    str(line.get("created") or "")[:10],
+                    str(line.get("paid_out") or "")[:10] or "not yet",
                 )
                 for line in lines
             ),
         )
         return format_html(
-            "<table><thead><tr><th>type</th><th>amount</th><th>fee</th><th>net</th>"
+            "<p>{}</p><table><thead><tr><th>type</th><th>amount</th><th>fee</th><th>net</th>"
             "<th>created</th><th>paid out</th></tr></thead><tbody>{}</tbody></table>",
+            capfirst(age),
             rows,
         )
 
@@ -549,6 +820,15 @@ class InvoiceAdmin(RecordAdmin):
                             "post": post,
                         }
                     )
+            if settles(obj):
+                tools.append(
+                    {
+                        "name": "settlement",
+                        "label": "Read settlement",
+                        "url": self.url_of("settlement", obj.pk),
+                        "post": True,
+                    }
+                )
         return tools
 
     def get_urls(self) -> list[Any]:
@@ -557,6 +837,11 @@ class InvoiceAdmin(RecordAdmin):
         return [
             path("<path:object_id>/refund/", wrap(self.refund_view), name=f"{name}_refund"),
             path("<path:object_id>/verify/", wrap(self.verify_view), name=f"{name}_verify"),
+            path(
+                "<path:object_id>/settlement/",
+                wrap(self.settlement_view),
+                name=f"{name}_settlement",
+            ),
             path(
                 "<path:object_id>/capture/",
                 wrap(self.operation_view),
@@ -650,7 +935,8 @@ class InvoiceAdmin(RecordAdmin):
         else:
             form = RefundForm(
                 initial={
-                    "amount": form_amount(state.remaining, invoice.currency),
+                    # As the staff's language writes it, which is what the form reads back.
+                    "amount": localized_amount(state.remaining, invoice.currency),
                     "idempotency_key": new_admin_key(),
                 },
                 state=state,
@@ -749,6 +1035,37 @@ class InvoiceAdmin(RecordAdmin):
                 messages.WARNING,
             )
         return refund
+
+    # -- settlement ----------------------------------------------------------------------
+
+    def settlement_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._settlement)(request, object_id)
+
+    def _settlement(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        invoice = self.object_or_deny(request, object_id)
+        if not self.has_change_permission(request, invoice):
+            raise PermissionDenied
+        self.store_settlement(request, invoice)
+        return HttpResponseRedirect(self.url_of("change", invoice.pk))
+
+    def store_settlement(self, request: HttpRequest, invoice: Invoice) -> None:
+        """Read one invoice's settlement from its gateway and keep it; report what happened."""
+        label = invoice_label(invoice)
+        if not settles(invoice):
+            self.message_user(
+                request, f"Read settlement {label}: its gateway reports none.", messages.WARNING
+            )
+            return
+        try:
+            count = read_settlement(invoice)
+        except (GatewayError, MultipayError, GatewayConfigurationError) as exc:
+            # The stored settlement, if any, stays as it was, and says how old it is.
+            self.message_user(request, f"Read settlement {label} failed: {exc}", messages.ERROR)
+            return
+        self.message_user(
+            request, f"Read settlement {label}: {count} line(s) stored.", messages.SUCCESS
+        )
+        self.log_change(request, invoice, f"Settlement read from the gateway: {count} line(s)")
 
     # -- verify, capture, cancel ---------------------------------------------------------
 
@@ -1114,6 +1431,17 @@ class NotificationAdmin(RecordAdmin):
     )
     actions = ("reprocess",)
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # An empty log may be the gateway's silence, not ours: say so where it is known.
+        if request.method == "GET":
+            for alias in gateway_aliases():
+                silent = silent_alias(alias)
+                if silent:
+                    self.message_user(request, silent, messages.WARNING)
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="invoice", ordering="invoice__order__reference")
     def invoice_reference(self, obj: Notification) -> str:
         return invoice_label(obj.invoice) if obj.invoice is not None else "—"
@@ -1161,7 +1489,9 @@ class NotificationAdmin(RecordAdmin):
         self.reprocess_one(request, notification)
         return HttpResponseRedirect(self.url_of("change", notification.pk))
 
-    @admin.action(description="Reprocess failed or rejected notifications", permissions=["change"])
+    @admin.action(
+        description="Reprocess failed, rejected or abandoned notifications", permissions=["change"]
+    )
     def reprocess(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         for notification in queryset.select_related("invoice__order"):
             self.reprocess_one(request, notification)
@@ -1172,7 +1502,8 @@ class NotificationAdmin(RecordAdmin):
         if notification.result not in REPROCESSABLE:
             self.message_user(
                 request,
-                f"{label}: not reprocessed; only failed or rejected notifications are "
+                f"{label}: not reprocessed; only failed or rejected notifications (and "
+                "abandoned ones) are "
                 f"(this one is {notification.get_result_display().lower()}).",
                 messages.WARNING,
             )

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+from babel.numbers import (
+    NumberFormatError,
+    format_decimal,
+    get_decimal_symbol,
+    get_group_symbol,
+    parse_decimal,
+)
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
+from django.utils import translation
 
 from django_multipay import money
 from django_multipay.exceptions import GatewayConfigurationError, MultipayError
@@ -134,6 +145,94 @@ def operation_refusal(invoice: Invoice, operation: str) -> str:
     return ""
 
 
+#: An amount as the machine writes it, accepted in every language: digits, "." and decimals.
+PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+#: Spaces people type between thousands where the language groups with a (narrow) no-break
+#: space (French, Swedish…).
+SPACES = ("\u00a0", "\u202f", " ")
+
+
+def active_locale() -> Locale:
+    """The Babel locale of the active language (``LANGUAGE_CODE`` when none is active)."""
+    language = translation.get_language() or settings.LANGUAGE_CODE or "en"
+    try:
+        return Locale.parse(translation.to_locale(language))
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en")
+
+
+def localized_amount(amount: Decimal, currency: str, locale: Locale | None = None) -> str:
+    """The amount as the active language writes it, with the currency's decimals and
+    thousands grouped: ``2,000.00`` (en), ``2.000,00`` (de), ``2 000,00`` (fr)."""
+    exponent = money.currency_exponent(currency)
+    pattern = "#,##0" + ("." + "0" * exponent if exponent else "")
+    exact = money.quantize(amount, currency)
+    return str(format_decimal(exact, pattern, locale=locale or active_locale()))
+
+
+def accepted_formats(currency: str, locale: Locale | None = None) -> str:
+    """The ways an amount may be typed, said with an example: ``1,234.56 or 1234.56``."""
+    locale = locale or active_locale()
+    exponent = money.currency_exponent(currency)
+    example = Decimal("1234.5678").quantize(Decimal(1).scaleb(-exponent), rounding=ROUND_DOWN)
+    grouped = localized_amount(example, currency, locale)
+    plain = money.format_decimal(example, currency)
+    group, decimal = get_group_symbol(locale), get_decimal_symbol(locale)
+    grouping = "a space" if group in SPACES else f"“{group}”"
+    ways = [grouped, plain] if grouped != plain else [grouped]
+    ungrouped = grouped.replace(group, "")
+    if ungrouped not in ways:
+        ways.insert(1, ungrouped)
+    decimals = (
+        f", “{decimal}” before the {exponent} decimal place{'s' if exponent != 1 else ''}"
+        if exponent
+        else ", no decimals"
+    )
+    return (
+        f"{' or '.join(ways)} ({locale.get_display_name('en')} numbers: {grouping} between "
+        f"thousands if you like{decimals})"
+    )
+
+
+def parse_amount(text: str, currency: str, locale: Locale | None = None) -> Decimal:
+    """An amount typed in the active language's format (thousands grouped or not), or as the
+    machine writes it (``1234.56``). Anything that could be read two ways is refused with
+    the formats accepted, never guessed: ``1,5`` is 15 in English and 1.5 in German."""
+    locale = locale or active_locale()
+    raw = str(text).strip()
+    group = get_group_symbol(locale)
+    if group in SPACES:
+        for space in SPACES:
+            raw = raw.replace(space, group)
+    if raw:
+        plain = Decimal(raw) if PLAIN_AMOUNT.fullmatch(raw) else None
+        try:
+            # strict: the grouping must be where the language puts it ("2,0000.00" is refused).
+            local = Decimal(parse_decimal(raw, locale=locale, strict=True))
+        except NumberFormatError:
+            local = None
+        if local is not None and plain is not None and local != plain:
+            # "1.500" in German: 1500 as the language groups it, 1.5 as the machine writes it.
+            raise ValidationError(
+                "“%(value)s” could be read as %(one)s or as %(other)s (with a decimal point). "
+                "Type it as %(formats)s.",
+                code="amount_ambiguous",
+                params={
+                    "value": text,
+                    "one": f"{local:f}",
+                    "other": f"{plain.normalize():f}",
+                    "formats": accepted_formats(currency, locale),
+                },
+            )
+        if local is not None or plain is not None:
+            return local if local is not None else plain  # type: ignore[return-value]
+    raise ValidationError(
+        "“%(value)s” is not an amount this form can read. Type it as %(formats)s.",
+        code="amount_format",
+        params={"value": text, "formats": accepted_formats(currency, locale)},
+    )
+
+
 class RefundForm(forms.Form):
     """Refund part (or all) of one invoice: amount checked against what is left to refund."""
 
@@ -158,8 +257,9 @@ class RefundForm(forms.Form):
         self.fields["amount"].label = f"Amount ({currency})"
         exponent = money.currency_exponent(currency)
         self.fields["amount"].help_text = (
-            f"At most {money.format_decimal(state.remaining, currency)} {currency}"
-            f"; {exponent} decimal place{'s' if exponent != 1 else ''}."
+            f"At most {localized_amount(state.remaining, currency)} {currency}"
+            f"; {exponent} decimal place{'s' if exponent != 1 else ''}. "
+            f"Type it as {accepted_formats(currency)}."
         )
         if state.full_only:
             self.fields["amount"].widget.attrs["readonly"] = True
@@ -168,9 +268,9 @@ class RefundForm(forms.Form):
     def clean_amount(self) -> Decimal:
         state = self.state
         currency = state.invoice.currency
-        raw = str(self.cleaned_data["amount"]).strip().replace(" ", "")
         try:
-            value = money.validate_amount(raw, currency)
+            typed = parse_amount(self.cleaned_data["amount"], currency)
+            value = money.validate_amount(typed, currency)
         except ValidationError as exc:
             raise ValidationError(exc.messages, code="amount") from None
         if state.refusal:

@@ -47,54 +47,69 @@ def pay(request: HttpRequest, order_id: UUID, alias: str | None = None) -> HttpR
     order = get_object_or_404(Order, public_id=order_id)
     alias = alias or request.POST.get("gateway") or None
     if alias is None:
-        return render(
-            request,
-            "django_multipay/pay.html",
-            {"order": order, "aliases": _aliases_for(order)},
-        )
+        return pay_page(request, order)
     if request.method != "POST":
         # Starting a payment creates an invoice: only on POST (GET pages may be prefetched).
-        return render(
-            request,
-            "django_multipay/pay.html",
-            {"order": order, "aliases": _aliases_for(order), "chosen": alias},
-        )
+        return pay_page(request, order, chosen=alias)
     try:
         action = payments.start_payment(order, alias, request=request)
     except InvalidRequest as exc:
-        return render(
-            request,
-            "django_multipay/pay.html",
-            {"order": order, "aliases": _aliases_for(order), "error": exc.message},
-            status=400,
-        )
+        return pay_page(request, order, status=400, error=exc.message, chosen=alias)
     except GatewayError as exc:
         logger.warning("Starting payment for %s at %s failed: %s", order.reference, alias, exc)
-        return render(
+        return pay_page(
             request,
-            "django_multipay/pay.html",
-            {
-                "order": order,
-                "aliases": _aliases_for(order),
-                "error": "The payment service is not available right now. Please try again.",
-            },
+            order,
             status=502,
+            chosen=alias,
+            error="The payment service is not available right now. Please try again.",
         )
     except GatewayConfigurationError as exc:
         # The operator's mistake (a test-only gateway outside DEBUG, an alias gone): logged
         # loudly for them, a plain "not available" for the customer, never a 500.
         logger.error("Payment for %s at %s refused: %s", order.reference, alias, exc)
-        return render(
-            request,
-            "django_multipay/pay.html",
-            {
-                "order": order,
-                "aliases": _aliases_for(order),
-                "error": "This payment method is not available.",
-            },
-            status=503,
+        return pay_page(
+            request, order, status=503, chosen=alias, error="This payment method is not available."
         )
     return send_customer(request, action)
+
+
+def pay_page(
+    request: HttpRequest, order: Order, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    """Render ``django_multipay/pay.html`` for ``order`` (docs/customising.md lists the
+    context); ``extra`` adds ``error`` and ``chosen``."""
+    order.refresh_from_db()  # a failed attempt may just have changed its status
+    payable = order.status not in payments.NOT_PAYABLE
+    order_url = _order_page(request, order)
+    context = {
+        "order": order,
+        "items": list(order.items.all()),
+        "aliases": _aliases_for(order) if payable else [],
+        "payable": payable,
+        "status_label": order.get_status_display(),
+        "order_url": order_url,
+        "back_url": order_url or "/",
+        "chosen": None,
+        "error": None,
+        **extra,
+    }
+    return render(request, "django_multipay/pay.html", context, status=status)
+
+
+def _order_page(request: HttpRequest, order: Order) -> str | None:
+    """The shop's page for this order: ``ORDER_URL``; for an order that can no longer be
+    paid, otherwise where a successful payment lands (``success_url``, ``SUCCESS_URL``)."""
+    template = multipay_settings.ORDER_URL
+    if template:
+        url = str(template).replace("{reference}", order.reference)
+        url = url.replace("{order}", str(order.public_id))
+    elif order.status in payments.NOT_PAYABLE:
+        url = _destination(order, True)
+    else:
+        return None
+    # An order's own success_url comes from whoever created it: never a link off this site.
+    return url if url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}) else "/"
 
 
 def _aliases_for(order: Order) -> list[dict[str, Any]]:
@@ -106,7 +121,7 @@ def _aliases_for(order: Order) -> list[dict[str, Any]]:
         if gateway.accepts_currency(order.currency):
             config = multipay_settings.GATEWAYS[alias]
             label = config.get("LABEL") or gateway.display_name
-            result.append({"alias": alias, "label": label})
+            result.append({"alias": alias, "label": label, "name": gateway.display_name})
     return result
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_choice_description_list, build_choice_field
 from drf_spectacular.utils import OpenApiResponse
 
 from django_multipay.api.serializers import ErrorSerializer
@@ -17,6 +18,8 @@ ERROR_DESCRIPTIONS = {
     404: "No such object, or not yours.",
     409: "The object's state does not allow this (already paid, not authorized…).",
     415: "The body is not JSON.",
+    429: "Too many requests: the rate the shop set for this endpoint's throttle scope"
+    " (`multipay_pay`, `multipay_refund`) was reached; `Retry-After` says when to try again.",
     502: "The gateway refused or answered something unreadable; `code`/`message` are its own.",
     503: "The gateway alias is not configured.",
     504: "The gateway did not answer in time.",
@@ -40,4 +43,21 @@ class StrictSerializerExtension(OpenApiSerializerExtension):  # type: ignore[no-
     def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         schema["additionalProperties"] = False
+        return schema
+
+
+class EnumFieldExtension(OpenApiSerializerFieldExtension):  # type: ignore[no-untyped-call]
+    """An :class:`~django_multipay.api.serializers.EnumField`'s enum as its own, prefixed
+    component (``MultipayOrderStatusEnum``), referred to from each serializer that has it."""
+
+    target_class = "django_multipay.api.serializers.EnumField"
+    match_subclasses = True
+
+    def get_name(self) -> str | None:
+        return str(self.target.component_name)
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> Any:
+        schema = build_choice_field(self.target)
+        schema.pop("x-spec-enum-id", None)
+        schema["description"] = build_choice_description_list(self.target.choices.items())
         return schema

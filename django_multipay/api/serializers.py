@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,11 +14,10 @@ from django_multipay import money
 from django_multipay.api.fields import AmountField, MoneyField, validate_for_currency
 from django_multipay.exceptions import GatewayConfigurationError
 from django_multipay.models import Invoice, Notification, Order, OrderItem, Refund
-from django_multipay.models.order import ADDRESS_KEYS
+from django_multipay.models.order import ADDRESS_KEYS, validate_metadata
 from django_multipay.registry import get_gateway, has_gateway
+from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
 
-#: Largest ``metadata`` object accepted, as JSON text.
-MAX_METADATA_BYTES = 16 * 1024
 #: Most line items one order may have.
 MAX_ITEMS = 500
 
@@ -40,22 +38,28 @@ class StrictSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return super().to_internal_value(data)
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+class EnumField(serializers.ChoiceField):
+    """A choice field whose OpenAPI enum is a component of its own, ``component_name``
+    (api/schema.py): drf-spectacular names a shared enum after the field (``ResultEnum``),
+    which a shop's field of that name would collide with."""
+
+    def __init__(self, *, component_name: str, **kwargs: Any) -> None:
+        self.component_name = component_name
+        super().__init__(**kwargs)
 
 
 # -- errors (for the schema) ----------------------------------------------------------------
+
+# Each serializer's ``Meta.ref_name`` names its OpenAPI component with a ``Multipay`` prefix,
+# so the API's schema merges into a shop's own (which may well have an ``Order``).
 
 
 class ErrorDetailSerializer(serializers.Serializer):  # type: ignore[type-arg]
     code = serializers.CharField(help_text="Machine-readable reason, like `amount_precision`.")
     message = serializers.CharField(help_text="Human-readable explanation.")
+
+    class Meta:
+        ref_name = "MultipayErrorDetail"
 
 
 class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -75,6 +79,9 @@ class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
         required=False, help_text="The gateway alias whose answer caused the error."
     )
 
+    class Meta:
+        ref_name = "MultipayError"
+
 
 # -- gateways -------------------------------------------------------------------------------
 
@@ -89,6 +96,9 @@ class CapabilitiesSerializer(serializers.Serializer):  # type: ignore[type-arg]
     cancel = serializers.BooleanField()
     fetch_status = serializers.BooleanField(help_text="`verify` can read the true status.")
 
+    class Meta:
+        ref_name = "MultipayCapabilities"
+
 
 class GatewaySerializer(serializers.Serializer):  # type: ignore[type-arg]
     alias = serializers.CharField(help_text="What to send as `gateway` when paying.")
@@ -100,6 +110,9 @@ class GatewaySerializer(serializers.Serializer):  # type: ignore[type-arg]
     min_amount = serializers.CharField(allow_null=True)
     max_amount = serializers.CharField(allow_null=True)
     capabilities = CapabilitiesSerializer()
+
+    class Meta:
+        ref_name = "MultipayGateway"
 
 
 # -- orders ---------------------------------------------------------------------------------
@@ -120,6 +133,9 @@ class AddressSerializer(StrictSerializer):
         required=False, allow_blank=True, max_length=2, help_text="ISO 3166-1 alpha-2."
     )
 
+    class Meta:
+        ref_name = "MultipayAddress"
+
     def to_representation(self, instance: Any) -> Any:
         if not isinstance(instance, Mapping):
             return {}
@@ -135,6 +151,9 @@ class OrderItemInputSerializer(StrictSerializer):
     url = serializers.URLField(required=False, allow_blank=True, max_length=200)
     image_url = serializers.URLField(required=False, allow_blank=True, max_length=200)
 
+    class Meta:
+        ref_name = "MultipayOrderItemInput"
+
 
 class OrderItemSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     unit_price = MoneyField(currency_attr="order.currency")
@@ -144,6 +163,7 @@ class OrderItemSerializer(serializers.ModelSerializer):  # type: ignore[type-arg
 
     class Meta:
         model = OrderItem
+        ref_name = "MultipayOrderItem"
         fields = (
             "reference",
             "name",
@@ -159,6 +179,9 @@ class OrderItemSerializer(serializers.ModelSerializer):  # type: ignore[type-arg
 
 class InvoiceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     order = serializers.UUIDField(source="order.public_id", read_only=True)
+    status = EnumField(
+        choices=InvoiceStatus.choices, read_only=True, component_name="MultipayInvoiceStatusEnum"
+    )
     amount = MoneyField()
     captured_amount = MoneyField()
     refunded_amount = MoneyField()
@@ -173,6 +196,7 @@ class InvoiceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     class Meta:
         model = Invoice
+        ref_name = "MultipayInvoice"
         fields = (
             "id",
             "order",
@@ -206,6 +230,9 @@ class InvoiceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class OrderSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id", read_only=True)
+    status = EnumField(
+        choices=OrderStatus.choices, read_only=True, component_name="MultipayOrderStatusEnum"
+    )
     amount = MoneyField()
     tax_amount = MoneyField()
     shipping_amount = MoneyField()
@@ -218,6 +245,7 @@ class OrderSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     class Meta:
         model = Order
+        ref_name = "MultipayOrder"
         fields = (
             "id",
             "reference",
@@ -260,7 +288,11 @@ class OrderCreateSerializer(StrictSerializer):
     billing_address = AddressSerializer(required=False)
     shipping_address = AddressSerializer(required=False)
     items = OrderItemInputSerializer(many=True, required=False, max_length=MAX_ITEMS)  # type: ignore[call-arg]
-    metadata = serializers.DictField(required=False, help_text="Any JSON object, up to 16 KiB.")
+    metadata = serializers.DictField(
+        required=False,
+        help_text="Any JSON object, up to 16 KiB and 10 levels deep by default "
+        "(MULTIPAY MAX_METADATA_BYTES, MAX_METADATA_DEPTH).",
+    )
     success_url = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -269,6 +301,9 @@ class OrderCreateSerializer(StrictSerializer):
     )
     failure_url = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
+    class Meta:
+        ref_name = "MultipayOrderCreate"
+
     def validate_currency(self, value: str) -> str:
         try:
             return money.normalize_currency(value)
@@ -276,10 +311,11 @@ class OrderCreateSerializer(StrictSerializer):
             raise serializers.ValidationError(exc.messages, code="currency") from None
 
     def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
-        if _has_nul(value):
-            raise serializers.ValidationError("NUL characters are not allowed.", code="null")
-        if len(json.dumps(value)) > MAX_METADATA_BYTES:
-            raise serializers.ValidationError("Metadata is larger than 16 KiB.", code="too_large")
+        # Depth and size (MULTIPAY MAX_METADATA_DEPTH, MAX_METADATA_BYTES), without recursion.
+        try:
+            validate_metadata(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages, code=exc.error_list[0].code) from None
         return value
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -324,6 +360,9 @@ class PayRequestSerializer(StrictSerializer):
         ),
     )
 
+    class Meta:
+        ref_name = "MultipayPayRequest"
+
     def validate_gateway(self, value: str) -> str:
         if not has_gateway(value):
             raise serializers.ValidationError(f"Unknown gateway {value!r}.", code="unknown_gateway")
@@ -343,21 +382,30 @@ class PayRequestSerializer(StrictSerializer):
 
 
 class PaymentActionSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    method = serializers.ChoiceField(choices=["GET", "POST"])
+    method = EnumField(choices=["GET", "POST"], component_name="MultipayPaymentActionMethodEnum")
     url = serializers.URLField()
     fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.CharField(allow_blank=True),
         help_text="Form fields to POST (empty for a GET redirect).",
     )
 
+    class Meta:
+        ref_name = "MultipayPaymentAction"
+
 
 class PaymentSerializer(serializers.Serializer):  # type: ignore[type-arg]
     invoice = InvoiceSerializer()
     action = PaymentActionSerializer(help_text="Where to send the customer now.")
 
+    class Meta:
+        ref_name = "MultipayPayment"
+
 
 class CaptureRequestSerializer(StrictSerializer):
     amount = AmountField(required=False, help_text="Default: the whole invoice.")
+
+    class Meta:
+        ref_name = "MultipayCaptureRequest"
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         invoice = self.context["invoice"]
@@ -373,6 +421,9 @@ class RefundRequestSerializer(StrictSerializer):
     amount = AmountField(required=False, help_text="Default: all that is left to refund.")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
 
+    class Meta:
+        ref_name = "MultipayRefundRequest"
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         invoice = self.context["invoice"]
         if attrs.get("amount") is not None:
@@ -383,9 +434,13 @@ class RefundRequestSerializer(StrictSerializer):
 class RefundSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     invoice = serializers.UUIDField(source="invoice_id", read_only=True)
     amount = MoneyField()
+    status = EnumField(
+        choices=RefundStatus.choices, read_only=True, component_name="MultipayRefundStatusEnum"
+    )
 
     class Meta:
         model = Refund
+        ref_name = "MultipayRefund"
         fields = (
             "id",
             "invoice",
@@ -432,15 +487,24 @@ class RefundResolutionSerializer(serializers.Serializer):  # type: ignore[type-a
         help_text="Why: what the gateway's dashboard or support said. Required.",
     )
 
+    class Meta:
+        ref_name = "MultipayRefundResolution"
+
 
 # -- notifications --------------------------------------------------------------------------
 
 
 class NotificationSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     invoice = serializers.UUIDField(source="invoice_id", read_only=True, allow_null=True)
+    result = EnumField(
+        choices=NotificationResult.choices,
+        read_only=True,
+        component_name="MultipayNotificationResultEnum",
+    )
 
     class Meta:
         model = Notification
+        ref_name = "MultipayNotification"
         fields: tuple[str, ...] = (
             "id",
             "gateway",
@@ -462,5 +526,6 @@ class NotificationDetailSerializer(NotificationSerializer):
     headers = serializers.DictField(read_only=True, help_text="Secrets masked.")
 
     class Meta(NotificationSerializer.Meta):
+        ref_name = "MultipayNotificationDetail"
         fields = (*NotificationSerializer.Meta.fields, "query_string", "headers", "body")
         read_only_fields = fields

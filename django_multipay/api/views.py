@@ -41,6 +41,7 @@ from django_multipay.api.serializers import (
     RefundResolutionSerializer,
     RefundSerializer,
 )
+from django_multipay.api.throttling import PAY_SCOPE, REFUND_SCOPE, MultipayScopedRateThrottle
 from django_multipay.conf import allows_test_gateways, multipay_settings
 from django_multipay.exceptions import GatewayConfigurationError
 from django_multipay.models import Invoice, Refund
@@ -81,6 +82,11 @@ class MultipayViewSet(MultipayAPIMixin, GenericViewSet):  # type: ignore[type-ar
     pagination_class = MultipayPagination
     # Any one path segment reaches the view (and gets the API's JSON 404), dots included.
     lookup_value_regex = "[^/]+"
+    #: Actions rate-limited under a DRF throttle scope, on top of the shop's own throttles.
+    throttle_scopes: dict[str, str] = {}
+
+    def get_throttles(self) -> list[Any]:
+        return [*super().get_throttles(), MultipayScopedRateThrottle()]
 
 
 def _gateway_data(alias: str) -> dict[str, Any] | None:
@@ -149,6 +155,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, MultipayVie
     filterset_class = OrderFilter
     ordering_fields = ("created_at", "updated_at", "amount", "reference", "status")
     ordering = ("-created_at",)
+    throttle_scopes = {"pay": PAY_SCOPE}
 
     def get_queryset(self) -> Any:
         return permissions.visible_orders(self.request.user).prefetch_related("items", "invoices")
@@ -193,7 +200,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, MultipayVie
 
     @extend_schema(
         request=PayRequestSerializer,
-        responses={201: PaymentSerializer, **errors(400, 404, 409, 415, 502, 503, 504)},
+        responses={201: PaymentSerializer, **errors(400, 404, 409, 415, 429, 502, 503, 504)},
     )
     @action(detail=True, methods=["post"])
     def pay(self, request: Request, id: str | None = None) -> Response:
@@ -229,6 +236,7 @@ class InvoiceViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
         "cancel": ("django_multipay.change_invoice",),
         "create_refund": ("django_multipay.add_refund",),
     }
+    throttle_scopes = {"create_refund": REFUND_SCOPE}
 
     def get_queryset(self) -> Any:
         return permissions.visible_invoices(self.request.user)
@@ -295,7 +303,7 @@ class InvoiceViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
             200: OpenApiResponse(
                 RefundSerializer, description="The refund this Idempotency-Key already made."
             ),
-            **errors(400, 404, 409, 415, 502, 503, 504),
+            **errors(400, 404, 409, 415, 429, 502, 503, 504),
         },
     )
     @refunds.mapping.post

@@ -79,15 +79,15 @@ def test_every_operation_documents_its_errors(schema: dict[str, Any]) -> None:
                 assert {"400", "415"} <= codes, (method, path)
             for code in codes - {"200", "201"}:
                 ref = operation["responses"][code]["content"]["application/json"]["schema"]
-                assert ref == {"$ref": "#/components/schemas/Error"}, (method, path, code)
+                assert ref == {"$ref": "#/components/schemas/MultipayError"}, (method, path, code)
 
 
 def test_schema_names_ids_and_amounts(schema: dict[str, Any]) -> None:
     components = schema["components"]["schemas"]
-    assert components["Order"]["properties"]["id"]["format"] == "uuid"
-    assert components["Invoice"]["properties"]["id"]["format"] == "uuid"
-    assert components["Refund"]["properties"]["id"]["format"] == "uuid"
-    amount = components["OrderCreate"]["properties"]["amount"]
+    assert components["MultipayOrder"]["properties"]["id"]["format"] == "uuid"
+    assert components["MultipayInvoice"]["properties"]["id"]["format"] == "uuid"
+    assert components["MultipayRefund"]["properties"]["id"]["format"] == "uuid"
+    amount = components["MultipayOrderCreate"]["properties"]["amount"]
     assert amount["type"] == "string"
     assert amount["pattern"].startswith("^[0-9]")
     refund = schema["paths"]["/api/invoices/{id}/refunds/"]["post"]
