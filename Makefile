@@ -34,19 +34,22 @@ DOCS_OUT := docs/_build/html
 # Install stamps. They live inside the virtualenv, so deleting .venv
 # forgets them too.
 STAMP_VENV := $(VENV)/.stamp-venv
+STAMP_DEMO := $(VENV)/.stamp-demo
 STAMP_TEST := $(VENV)/.stamp-test
 STAMP_LINT := $(VENV)/.stamp-lint
 STAMP_TYPE := $(VENV)/.stamp-type
 STAMP_DOCS := $(VENV)/.stamp-docs
 
-.PHONY: help install test bench bench-smoke api-fuzz demo lint format type docs migrations-check package-check check clean distclean
+.PHONY: help install test bench bench-smoke soak api-fuzz demo first-contact lint format type docs migrations-check package-check check clean distclean
 
 help:
 	@echo "make test              run the test suite (PYTEST_ARGS=... to pass options; DATABASE_URL selects the database)"
 	@echo "make bench             benchmarks on PostgreSQL (BENCH_DATABASE_URL): bench/results/latest.json, docs/performance.md"
 	@echo "make bench-smoke       every benchmark part, shortened, checked; writes no files"
+	@echo "make soak              10 min of mixed traffic, 5% of gateway calls failing (SOAK_SECONDS=600): bench/results/soak.json"
 	@echo "make api-fuzz          fuzz the REST API against its OpenAPI schema (schemathesis; API_FUZZ_EXAMPLES=10)"
 	@echo "make demo              migrate, load demo data and serve the example shop on $(DEMO_ADDR)"
+	@echo "make first-contact     a fresh copy of this tree: make demo on another port, buy through every gateway"
 	@echo "make lint              ruff check and ruff format --check"
 	@echo "make format            ruff check --fix and ruff format"
 	@echo "make type              mypy over django_multipay"
@@ -62,6 +65,12 @@ help:
 $(STAMP_VENV):
 	test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=25.1"
+	touch $@
+
+# What the example shop needs and nothing more: the package (editable) and the `demo`
+# group (its extras and django-environ). The `test` group includes it.
+$(STAMP_DEMO): pyproject.toml $(STAMP_VENV)
+	$(PIP) install -e . --group demo
 	touch $@
 
 # The package (editable) with its `testing` extra and the `test` group, in one
@@ -99,16 +108,29 @@ bench: $(STAMP_TEST)
 bench-smoke: $(STAMP_TEST)
 	$(VENV_PY) -m bench.run --quick
 
+# The example shop under gunicorn (4 workers) on PostgreSQL (SOAK_DATABASE_URL, database
+# mp_soak dropped and recreated), its gateway calls through a fault-injecting proxy; ports
+# 18300-18302. Ten minutes by default; not part of CI.
+soak: $(STAMP_TEST)
+	$(VENV_PY) -m bench.soak
+
 # In-process (WSGI) against the example shop on a throwaway database, as staff and as a
 # customer. pytest-django stays off: the example shop has its own settings.
 api-fuzz: $(STAMP_TEST)
 	$(VENV_PY) -m pytest -p no:django -p no:cacheprovider -W ignore::pytest.PytestConfigWarning \
 		-q .ci/api_fuzz.py
 
-demo: $(STAMP_TEST)
-	$(MANAGE) migrate --noinput
-	$(MANAGE) load_demo
-	$(MANAGE) runserver $(DEMO_ADDR)
+# DEMO_ADDR reaches the shop's settings: every URL given to a gateway or an emulator follows it.
+demo: $(STAMP_DEMO)
+	DEMO_ADDR=$(DEMO_ADDR) $(MANAGE) migrate --noinput
+	DEMO_ADDR=$(DEMO_ADDR) $(MANAGE) load_demo
+	DEMO_ADDR=$(DEMO_ADDR) $(MANAGE) runserver $(DEMO_ADDR)
+
+# A new user's first minutes, end to end: a copy of this tree with no virtualenv, `make demo`
+# on a port other than 8000 (with the system python3 only), and a browser buying through
+# every payment option of the shop. A few minutes; the browser comes from the test install.
+first-contact: $(STAMP_TEST)
+	MULTIPAY_FIRST_CONTACT=1 $(VENV_PY) -m pytest -p no:cacheprovider -q -s tests/test_first_contact.py
 
 lint: $(STAMP_LINT)
 	$(VENV_PY) -m ruff check $(LINT_PATHS)

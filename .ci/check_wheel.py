@@ -25,6 +25,9 @@ def main() -> int:
         wheel = next(Path(out).glob("django_multipay-*.whl"))
         names = set(zipfile.ZipFile(wheel).namelist())
     missing = [name for name in REQUIRED if name not in names]
+    # The licence travels with every install (pyproject's license-files).
+    if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
+        missing.append("*.dist-info/licenses/LICENSE")
     unwanted = sorted(n for n in names if n.startswith(("tests/", "example_project/")))
     for name in missing:
         print(f"missing from the wheel: {name}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import environ
 
 env = environ.Env()
@@ -18,9 +20,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault(
         "TEST", {"NAME": "file:multipay-tests?mode=memory&cache=shared"}
     )
-else:
-    # Parallel runs against one server (tox, several checkouts) each need their own name.
-    DATABASES["default"].setdefault("TEST", {"NAME": env("TEST_DB_NAME", default="test_multipay")})
+elif env.str("TEST_DB_NAME", default=""):
+    # Otherwise Django's own test_<NAME>: runs against different databases of one server
+    # (several checkouts, tox environments) never share a test database.
+    DATABASES["default"].setdefault("TEST", {"NAME": env.str("TEST_DB_NAME")})
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -193,10 +196,9 @@ MULTIPAY["GATEWAYS"]["paylands-deferred"] = {
 }
 
 # The database task backend's tables, for the real-worker test in tests/test_tasks.py (the
-# default backend stays the immediate one).
-try:
-    import django_tasks_db  # noqa: F401 - only whether it is installed
-except ImportError:
-    pass
-else:
-    INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
+# default backend stays the immediate one). "django_tasks" is the Django 5.2 backport's app;
+# Django 6's django.tasks needs none, and the backport is not installed there.
+if importlib.util.find_spec("django_tasks_db") is not None:
+    INSTALLED_APPS += [
+        app for app in ("django_tasks", "django_tasks_db") if importlib.util.find_spec(app)
+    ]

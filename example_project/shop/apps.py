@@ -10,7 +10,7 @@ class ShopConfig(AppConfig):
 
     def ready(self) -> None:
         from django_multipay import signals
-        from shop import receivers
+        from shop import hooks, receivers
 
         signals.order_paid.connect(receivers.mark_paid, dispatch_uid="shop.mark_paid")
         signals.order_status_changed.connect(
@@ -18,3 +18,4 @@ class ShopConfig(AppConfig):
         )
         for signal, name in receivers.SIGNAL_NAMES.items():
             signal.connect(receivers.record_event, dispatch_uid=f"shop.record_event.{name}")
+        hooks.connect()

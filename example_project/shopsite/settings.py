@@ -5,6 +5,7 @@ Every variable is documented in .env.example at the repository root.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import environ
@@ -79,8 +80,35 @@ USE_TZ = True
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Where the shop is reachable: return and notify URLs sent to gateways are built on it.
-BASE_URL = env.str("BASE_URL", default="http://127.0.0.1:8000")
+
+def _url_of(addr: str) -> str:
+    """The URL a browser and the emulators reach ``runserver ADDR`` at (``host:port`` or a port)."""
+    host, sep, port = addr.rpartition(":")
+    if not sep:
+        host, port = "", addr
+    # Listening on every interface: this machine still answers on its loopback address.
+    loopback = {"": "127.0.0.1", "0": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104
+    host = loopback.get(host, host)
+    return f"http://{host}:{port}"
+
+
+def _runserver_addr() -> str:
+    """The address ``manage.py runserver ADDR`` was given, or "" when that is not what runs."""
+    if "runserver" not in sys.argv:
+        return ""
+    given = [a for a in sys.argv[sys.argv.index("runserver") + 1 :] if not a.startswith("-")]
+    return given[0] if given else ""
+
+
+# Where the shop is served: `make demo DEMO_ADDR=127.0.0.1:8001` (which passes it on), or the
+# address `runserver` was given.
+DEMO_ADDR = _runserver_addr() or env.str("DEMO_ADDR", default="127.0.0.1:8000")
+# Where the shop is reachable: return and notify URLs sent to gateways, and every emulator's
+# address below, are built on it. Set it when the shop is reached through another name (a
+# proxy, HTTPS); otherwise it follows DEMO_ADDR.
+BASE_URL = env.str("BASE_URL", default="") or _url_of(DEMO_ADDR)
+# The built-in emulators, served by this shop under /sandbox/ (shopsite/urls.py).
+SANDBOX_URL = BASE_URL.rstrip("/") + "/sandbox/"
 
 MULTIPAY = {
     "GATEWAYS": {
@@ -95,9 +123,7 @@ MULTIPAY = {
                 "webhook_secret": env.str(
                     "DUMMY_WEBHOOK_SECRET", default="dummy-dev-webhook-secret"
                 ),
-                "base_url": env.str(
-                    "DUMMY_BASE_URL", default="http://127.0.0.1:8000/sandbox/dummy/"
-                ),
+                "base_url": env.str("DUMMY_BASE_URL", default=f"{SANDBOX_URL}dummy/"),
             },
         },
     },
@@ -128,8 +154,8 @@ _PAYLANDS = {
     "sandbox": env.bool("PAYLANDS_SANDBOX", default=True),
     "base_url": env.str(
         "PAYLANDS_BASE_URL",
-        # The emulator is served by the shop itself (http://127.0.0.1:8000 by default).
-        default="" if _PAYLANDS_KEY else f"{BASE_URL.rstrip('/')}/sandbox/paylands/",
+        # The emulator is served by the shop itself.
+        default="" if _PAYLANDS_KEY else f"{SANDBOX_URL}paylands/",
     )
     or None,
 }
@@ -165,7 +191,7 @@ MULTIPAY["GATEWAYS"]["portpos"] = {
         "sandbox": env.bool("PORTPOS_SANDBOX", default=True),
         "base_url": env.str(
             "PORTPOS_BASE_URL",
-            default="" if _PORTPOS_KEY else "http://127.0.0.1:8000/sandbox/portpos/",
+            default="" if _PORTPOS_KEY else f"{SANDBOX_URL}portpos/",
         )
         or None,
         "validity": env.int("PORTPOS_VALIDITY", default=3600),
@@ -194,7 +220,7 @@ MULTIPAY["GATEWAYS"]["portone"] = {
         "merchant_name": "django-multipay demo shop",
         "base_url": env.str(
             "PORTONE_BASE_URL",
-            default=None if _PORTONE_LIVE else "http://127.0.0.1:8000/sandbox/portone/",
+            default=None if _PORTONE_LIVE else f"{SANDBOX_URL}portone/",
         ),
     },
 }
@@ -245,7 +271,7 @@ MULTIPAY["GATEWAYS"]["portwallet"] = {
         "sandbox": env.bool("PORTWALLET_SANDBOX", default=True),
         "base_url": env.str(
             "PORTWALLET_BASE_URL",
-            default="" if _PORTWALLET_KEY else "http://127.0.0.1:8000/sandbox/portwallet/",
+            default="" if _PORTWALLET_KEY else f"{SANDBOX_URL}portwallet/",
         )
         or None,
         # PortWallet requires a phone number; the demo's checkout leaves it optional, so the
@@ -273,9 +299,16 @@ MULTIPAY["GATEWAYS"]["postpay"] = {
         "sandbox": env.bool("POSTPAY_SANDBOX", default=True),
         "base_url": env.str(
             "POSTPAY_BASE_URL",
-            # The emulator in this very shop (http://127.0.0.1:8000/sandbox/postpay/ by default).
-            default="" if _POSTPAY_MERCHANT else BASE_URL.rstrip("/") + "/sandbox/postpay/",
+            # The emulator in this very shop.
+            default="" if _POSTPAY_MERCHANT else f"{SANDBOX_URL}postpay/",
         )
         or None,
     },
 }
+
+# Served by `runserver` with Postpay on its emulator, the shop registers its webhook there once
+# the server answers (shop/hooks.py), as `manage.py multipay_postpay_hooks create` does against
+# Postpay itself. The emulator keeps its state in memory, so each server start registers anew.
+DEMO_POSTPAY_HOOK = env.bool(
+    "DEMO_POSTPAY_HOOK", default=DEBUG and not _POSTPAY_MERCHANT and "runserver" in sys.argv
+)

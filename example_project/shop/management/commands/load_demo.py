@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -91,9 +92,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"Superuser created: username {ADMIN_USERNAME!r}, password {ADMIN_PASSWORD!r}."
             )
+        # settings.BASE_URL follows DEMO_ADDR (or is set), like every URL the gateways get.
+        base = settings.BASE_URL.rstrip("/")
         self.stdout.write(
             self.style.SUCCESS(
-                "Shop:  http://127.0.0.1:8000/\n"
-                f"Admin: http://127.0.0.1:8000/admin/ ({ADMIN_USERNAME} / {ADMIN_PASSWORD})"
+                f"Shop:  {base}/\nAdmin: {base}/admin/ ({ADMIN_USERNAME} / {ADMIN_PASSWORD})"
             )
         )
