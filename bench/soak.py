@@ -553,7 +553,10 @@ def disagreements() -> dict[str, Any]:
     with requests.get(f"{EMULATOR}/_soak/state", timeout=CLIENT_TIMEOUT) as answer:
         answer.raise_for_status()
         truth = answer.json()
+    from django_multipay.status import RefundStatus
+
     checked, differ, unknown = 0, [], 0
+    awaiting_a_person = counted_more = 0
     by_status: Counter[str] = Counter()
     for invoice in Invoice.objects.exclude(gateway_id="").iterator():
         by_status[f"{invoice.gateway} {invoice.status}"] += 1
@@ -576,6 +579,15 @@ def disagreements() -> dict[str, Any]:
         if ours["status"] != theirs["status"]:
             wrong.insert(0, "status")
         if wrong:
+            waiting = invoice.refunds.filter(status=RefundStatus.REQUESTED).count()
+            more = any(
+                Decimal(ours[name]) > Decimal(theirs[name]) for name in ("captured", "refunded")
+            )
+            counted_more += more
+            # Left for a person: a refund whose answer never came, which the gateway's record
+            # cannot settle (the admin shows it as of unknown outcome), and nothing counted
+            # beyond the gateway's own figures.
+            awaiting_a_person += bool(waiting) and not more
             differ.append(
                 {
                     "invoice": str(invoice.pk),
@@ -583,12 +595,16 @@ def disagreements() -> dict[str, Any]:
                     "fields": wrong,
                     "ours": {k: str(v) for k, v in ours.items()},
                     "emulator": theirs,
+                    "refunds_of_unknown_outcome": waiting,
                 }
             )
     return {
         "checked": checked,
         "unknown_to_the_gateway": unknown,
         "disagree": len(differ),
+        "disagree_by_gateway": dict(Counter(d.get("gateway", "?") for d in differ)),
+        "awaiting_a_person": awaiting_a_person,
+        "counted_more_than_the_gateway": counted_more,
         "samples": differ[:SAMPLES],
         "invoices_by_status": dict(sorted(by_status.items())),
         "never_started": Invoice.objects.filter(gateway_id="").count(),
@@ -744,6 +760,17 @@ def markdown(results: dict[str, Any]) -> str:
         f"({results['state']['disagree_before_reconcile']:,} disagreed before it).",
         "",
     ]
+    state = results["state"]
+    if state["disagree"]:
+        out += [
+            f"Of the {state['disagree']:,} that disagree after it "
+            f"({_counts(state.get('disagree_by_gateway', {}))}), "
+            f"{state.get('awaiting_a_person', 0):,} hold a refund of unknown outcome that the "
+            "gateway's record cannot settle, left for a person (the admin's **Resolve "
+            "outcome…**), and count less than the gateway; "
+            f"{state.get('counted_more_than_the_gateway', 0):,} count more than it.",
+            "",
+        ]
     return "\n".join(out)
 
 
