@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _project_version() -> str:
-    """Read ``version`` from pyproject.toml without importing the package."""
-    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    match = re.search(r'^version\s*=\s*"([^"]+)"', text, flags=re.MULTILINE)
+    """Read ``__version__`` (its one place) without importing the package."""
+    text = (ROOT / "django_multipay" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__\s*=\s*"([^"]+)"', text, flags=re.MULTILINE)
     return match.group(1) if match else ""
 
 
