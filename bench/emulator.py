@@ -208,9 +208,23 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes], deadline: float = 60.
 class Server:
     """A gunicorn process started in a ``with`` block and always stopped when it ends."""
 
-    def __init__(self, name: str, args: list[str], probe: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        probe: str,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+        stop_timeout: float = 15,
+    ) -> None:
         self.name, self.args, self.probe = name, args, probe
-        self.log_path = os.path.join(tempfile.gettempdir(), f"multipay-bench-{name}.log")
+        self.env = env or {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}
+        self.cwd = cwd
+        default_log = os.path.join(tempfile.gettempdir(), f"multipay-bench-{name}.log")
+        self.log_path = log_path or default_log
+        self.stop_timeout = stop_timeout
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
@@ -219,7 +233,8 @@ class Server:
                 [sys.executable, "-m", "gunicorn", *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+                env=self.env,
+                cwd=self.cwd,
             )
         try:
             wait_for_http(self.probe, self.proc)
@@ -239,7 +254,7 @@ class Server:
             return
         self.proc.terminate()
         try:
-            self.proc.wait(timeout=15)
+            self.proc.wait(timeout=self.stop_timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -279,11 +279,12 @@ def _operation(name: str) -> str:
     return f"{_label(base)} list, {rows} row{'s' if rows != '1' else ''}"
 
 
-def write_page(section: str) -> None:
+def write_page(section: str, start: str = START, end: str = END) -> None:
+    """Put ``section`` between the ``start`` and ``end`` markers of docs/performance.md."""
     text = PAGE.read_text()
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    PAGE.write_text(f"{before}{START}\n{section}\n{END}{after}")
+    before, rest = text.split(start, 1)
+    _, after = rest.split(end, 1)
+    PAGE.write_text(f"{before}{start}\n{section}\n{end}{after}")
 
 
 def main() -> None:

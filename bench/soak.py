@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bench.emulator import Server
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ROOT / "example_project"
 RESULTS = ROOT / "bench" / "results" / "soak.json"
@@ -94,54 +96,38 @@ def server_env(role: str) -> dict[str, str]:
     return env
 
 
-class Gunicorn:
-    """A gunicorn process in a ``with`` block, always stopped when it ends."""
+class Gunicorn(Server):
+    """The example shop (or the emulators) under gunicorn, with an access log to read back."""
 
     def __init__(
         self, name: str, port: int, role: str, *options: str, app: str = "shopsite.wsgi"
     ) -> None:
-        self.name, self.port = name, port
+        self.port = port
         tmp = Path(tempfile.gettempdir())
         self.log = tmp / f"multipay-soak-{name}.log"
         self.access_log = tmp / f"multipay-soak-{name}-access.log"
-        self.args = [
-            sys.executable, "-m", "gunicorn", app,
+        args = [
+            app,
             "--bind", f"{HOST}:{port}",
             "--timeout", str(WORKER_TIMEOUT),
             "--access-logfile", str(self.access_log),
             "--access-logformat", "%(s)s %(p)s %(m)s %(U)s",
             *options,
         ]  # fmt: skip
-        self.env = server_env(role)
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            name,
+            args,
+            f"http://{HOST}:{port}/api/gateways/",
+            env=server_env(role),
+            cwd=ROOT,
+            log_path=self.log,
+            stop_timeout=30,
+        )
 
     def __enter__(self) -> Gunicorn:
-        from bench.emulator import wait_for_http
-
         self.access_log.unlink(missing_ok=True)  # gunicorn appends to it
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            wait_for_http(f"http://{HOST}:{self.port}/api/gateways/", self.proc)
-        except BaseException:
-            self.stop()
-            raise
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
     def answers(self) -> list[tuple[int, str, str, str]]:
         """(status, worker pid, method, path) of every request the workers answered."""
@@ -779,13 +765,6 @@ def _counts(counts: dict[str, int], keys: Any = None) -> str:
     return ", ".join(f"{k} {counts.get(k, 0):,}" for k in keys)
 
 
-def write_page(section: str) -> None:
-    text = PAGE.read_text()
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    PAGE.write_text(f"{before}{START}\n{section}\n{END}{after}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -817,7 +796,9 @@ def main() -> None:
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    write_page(markdown(results))
+    from bench.run import write_page
+
+    write_page(markdown(results), START, END)
     print(f"Wrote {RESULTS.relative_to(ROOT)} and the soak section of {PAGE.relative_to(ROOT)}")
 
 

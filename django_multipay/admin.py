@@ -288,6 +288,22 @@ URL_FIELDS: Mapping[type[models.Field[Any, Any]], Mapping[str, Any]] = {
 }
 
 
+def money_column(
+    field: str, description: str, *, ordering: str | None = None, currency: str = "currency"
+) -> Callable[[Any, Any], str]:
+    """An admin column (or read-only field) showing ``obj.<field>`` with its currency's decimal
+    places; ``currency`` is the dotted path to the currency from the object."""
+
+    @admin.display(description=description, ordering=ordering)
+    def column(admin_obj: Any, obj: Any) -> str:
+        code: Any = obj
+        for part in currency.split("."):
+            code = getattr(code, part)
+        return money(getattr(obj, field), code)
+
+    return column
+
+
 def payment_attempted(order: Order | None) -> bool:
     """Whether the order has an invoice: from then on the gateway may hold its amount, items
     and addresses (Postpay and Paylands are sent the items), so the admin no longer edits them."""
@@ -364,13 +380,8 @@ class OrderItemInline(admin.TabularInline):  # type: ignore[type-arg]
             fields += ["unit_price_display", "total_display"]
         return fields
 
-    @admin.display(description="unit price")
-    def unit_price_display(self, obj: OrderItem) -> str:
-        return money(obj.unit_price, obj.order.currency)
-
-    @admin.display(description="total")
-    def total_display(self, obj: OrderItem) -> str:
-        return money(obj.total, obj.order.currency)
+    unit_price_display = money_column("unit_price", "unit price", currency="order.currency")
+    total_display = money_column("total", "total", currency="order.currency")
 
 
 class InvoiceInline(ReadOnlyInline):
@@ -378,13 +389,8 @@ class InvoiceInline(ReadOnlyInline):
     fields = ("gateway", "gateway_id", "status", "amount_display", "refunded", "created_at")
     readonly_fields = fields
 
-    @admin.display(description="amount")
-    def amount_display(self, obj: Invoice) -> str:
-        return money(obj.amount, obj.currency)
-
-    @admin.display(description="refunded")
-    def refunded(self, obj: Invoice) -> str:
-        return money(obj.refunded_amount, obj.currency)
+    amount_display = money_column("amount", "amount")
+    refunded = money_column("refunded_amount", "refunded")
 
 
 @admin.register(Order)
@@ -449,13 +455,8 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def currency_display(self, obj: Order) -> str:
         return str(obj.currency)
 
-    @admin.display(description="tax amount")
-    def tax_display(self, obj: Order) -> str:
-        return money(obj.tax_amount, obj.currency)
-
-    @admin.display(description="shipping amount")
-    def shipping_display(self, obj: Order) -> str:
-        return money(obj.shipping_amount, obj.currency)
+    tax_display = money_column("tax_amount", "tax amount")
+    shipping_display = money_column("shipping_amount", "shipping amount")
 
     @admin.display(description="billing address")
     def billing_display(self, obj: Order) -> str:
@@ -469,9 +470,7 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def customer(self, obj: Order) -> str:
         return " ".join(p for p in (obj.customer_name, f"<{obj.customer_email}>") if p != "<>")
 
-    @admin.display(description="amount", ordering="amount")
-    def amount_display(self, obj: Order) -> str:
-        return money(obj.amount, obj.currency)
+    amount_display = money_column("amount", "amount", ordering="amount")
 
     @admin.display(description="gateways")
     def gateways(self, obj: Order) -> str:
@@ -513,9 +512,7 @@ class RefundInline(ReadOnlyInline):
     )
     readonly_fields = fields
 
-    @admin.display(description="amount")
-    def amount_display(self, obj: Refund) -> str:
-        return money(obj.amount, obj.currency)
+    amount_display = money_column("amount", "amount")
 
 
 class NotificationInline(ReadOnlyInline):
@@ -669,13 +666,8 @@ class InvoiceAdmin(RecordAdmin):
     def gateway_display(self, obj: Invoice) -> str:
         return f"{obj.gateway} ({gateway_name(obj.gateway)})"
 
-    @admin.display(description="amount", ordering="amount")
-    def amount_display(self, obj: Invoice) -> str:
-        return money(obj.amount, obj.currency)
-
-    @admin.display(description="captured")
-    def captured_display(self, obj: Invoice) -> str:
-        return money(obj.captured_amount, obj.currency)
+    amount_display = money_column("amount", "amount", ordering="amount")
+    captured_display = money_column("captured_amount", "captured")
 
     @admin.display(description="hold lapses", ordering="hold_expires_at")
     def hold_lapses(self, obj: Invoice) -> str:
@@ -691,9 +683,7 @@ class InvoiceAdmin(RecordAdmin):
             text = f"{stamp} (in {timeuntil(lapses, now, depth=2)})"
         return text.replace("\xa0", " ")
 
-    @admin.display(description="refunded", ordering="refunded_amount")
-    def refunded_display(self, obj: Invoice) -> str:
-        return money(obj.refunded_amount, obj.currency)
+    refunded_display = money_column("refunded_amount", "refunded", ordering="refunded_amount")
 
     @admin.display(description="notifications")
     def notifications_note(self, obj: Invoice) -> str:
@@ -1354,9 +1344,7 @@ class RefundAdmin(RecordAdmin):
     def gateway(self, obj: Refund) -> str:
         return obj.invoice.gateway
 
-    @admin.display(description="amount", ordering="amount")
-    def amount_display(self, obj: Refund) -> str:
-        return money(obj.amount, obj.currency)
+    amount_display = money_column("amount", "amount", ordering="amount")
 
     @admin.display(description="invoice")
     def invoice_link(self, obj: Refund) -> str:
