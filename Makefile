@@ -40,7 +40,7 @@ STAMP_LINT := $(VENV)/.stamp-lint
 STAMP_TYPE := $(VENV)/.stamp-type
 STAMP_DOCS := $(VENV)/.stamp-docs
 
-.PHONY: help install test bench bench-smoke soak api-fuzz demo first-contact lint format type docs migrations-check package-check check clean distclean
+.PHONY: help install test bench bench-smoke soak api-fuzz demo first-contact lint format type docs migrations-check messages messages-check package-check check clean distclean
 
 help:
 	@echo "make test              run the test suite (PYTEST_ARGS=... to pass options; DATABASE_URL selects the database)"
@@ -55,7 +55,9 @@ help:
 	@echo "make type              mypy over django_multipay"
 	@echo "make docs              build the HTML docs into $(DOCS_OUT) (warnings are errors)"
 	@echo "make migrations-check  fail if a model change has no migration"
-	@echo "make check             lint, type, migrations-check, test and docs"
+	@echo "make messages          rebuild and compile the translation catalogues (django_multipay/locale)"
+	@echo "make messages-check    fail if a catalogue lacks a translation or its .mo is stale"
+	@echo "make check             lint, type, migrations-check, messages-check, test and docs"
 	@echo "make clean             remove build output and caches"
 	@echo "make distclean         clean, plus .venv, .tox and the demo database"
 
@@ -150,10 +152,20 @@ migrations-check: $(STAMP_TEST)
 	$(MANAGE) makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=tests.settings $(VENV_PY) -m django makemigrations --check --dry-run
 
+# Rebuild the translation catalogues from the code (makemessages) and compile them; new
+# messages arrive untranslated in each django_multipay/locale/*/LC_MESSAGES/django.po.
+messages: $(STAMP_TEST)
+	$(VENV_PY) .ci/messages.py update
+
+# Fails when a catalogue lacks a translation, holds a fuzzy one, does not compile, or its
+# shipped .mo is not compiled from it. Needs GNU gettext (msgfmt, xgettext).
+messages-check: $(STAMP_TEST)
+	$(VENV_PY) .ci/messages.py check
+
 package-check: $(STAMP_VENV)
 	$(VENV_PY) .ci/check_wheel.py
 
-check: lint type migrations-check package-check test docs
+check: lint type migrations-check messages-check package-check test docs
 
 clean:
 	rm -rf build dist *.egg-info docs/_build htmlcov .coverage .coverage.* \

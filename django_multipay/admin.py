@@ -11,12 +11,12 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -27,8 +27,11 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext, ngettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from django_multipay import money as money_module
 from django_multipay import notifications, payments
 from django_multipay.admin_forms import (
     RefundForm,
@@ -57,6 +60,9 @@ from django_multipay.processing import RESOLVABLE_REFUND_STATUSES, Outcome
 from django_multipay.registry import gateway_aliases, get_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.templatetags.multipay import money
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 #: Where the settlement read by the "Read settlement" action is kept: a key of the invoice's
 #: ``gateway_data``, with when it was read. The next gateway answer applied to the invoice
@@ -140,18 +146,22 @@ def silent_alias(alias: str) -> str:
     if gateway is None or command is None:
         return ""
     register = f"python manage.py {command.format(alias=alias)}"
+    names = {"alias": alias, "gateway": gateway.display_name, "command": register}
     if not gateway.option("webhook_secret"):
-        return (
-            f"{alias} ({gateway.display_name}) has no webhook_secret in its OPTIONS, so every "
-            f"notification from it is refused. Set it, then register the webhook: {register}"
+        # Translators: webhook_secret and OPTIONS are setting names: keep them as they are.
+        unsigned = gettext(
+            "%(alias)s (%(gateway)s) has no webhook_secret in its OPTIONS, so every "
+            "notification from it is refused. Set it, then register the webhook: %(command)s"
         )
+        return unsigned % names
     if Notification.objects.filter(gateway=alias).exists():
         return ""
-    return (
-        f"No notification has been received from {alias} ({gateway.display_name}) yet: it "
+    unregistered = gettext(
+        "No notification has been received from %(alias)s (%(gateway)s) yet: it "
         "notifies only a webhook registered with it, and none may be registered. "
-        f"Register one with: {register}"
+        "Register one with: %(command)s"
     )
+    return unregistered % names
 
 
 def status_label(status: str) -> str:
@@ -225,7 +235,7 @@ class RecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         if request.method == "POST":
-            raise PermissionDenied("These records change only through their actions.")
+            raise PermissionDenied(gettext("These records change only through their actions."))
         context = {
             "title": capfirst(str(self.opts.verbose_name)),
             "show_save": False,
@@ -275,7 +285,7 @@ class RecordAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def object_or_deny(self, request: HttpRequest, object_id: str) -> Any:
         obj = self.get_object(request, unquote(object_id))
         if obj is None or not self.has_view_or_change_permission(request, obj):
-            raise PermissionDenied("No such record, or not yours to see.")
+            raise PermissionDenied(gettext("No such record, or not yours to see."))
         return obj
 
 
@@ -289,7 +299,11 @@ URL_FIELDS: Mapping[type[models.Field[Any, Any]], Mapping[str, Any]] = {
 
 
 def money_column(
-    field: str, description: str, *, ordering: str | None = None, currency: str = "currency"
+    field: str,
+    description: StrOrPromise,
+    *,
+    ordering: str | None = None,
+    currency: str = "currency",
 ) -> Callable[[Any, Any], str]:
     """An admin column (or read-only field) showing ``obj.<field>`` with its currency's decimal
     places; ``currency`` is the dotted path to the currency from the object."""
@@ -380,8 +394,8 @@ class OrderItemInline(admin.TabularInline):  # type: ignore[type-arg]
             fields += ["unit_price_display", "total_display"]
         return fields
 
-    unit_price_display = money_column("unit_price", "unit price", currency="order.currency")
-    total_display = money_column("total", "total", currency="order.currency")
+    unit_price_display = money_column("unit_price", _("unit price"), currency="order.currency")
+    total_display = money_column("total", _("total"), currency="order.currency")
 
 
 class InvoiceInline(ReadOnlyInline):
@@ -389,8 +403,8 @@ class InvoiceInline(ReadOnlyInline):
     fields = ("gateway", "gateway_id", "status", "amount_display", "refunded", "created_at")
     readonly_fields = fields
 
-    amount_display = money_column("amount", "amount")
-    refunded = money_column("refunded_amount", "refunded")
+    amount_display = money_column("amount", _("amount"))
+    refunded = money_column("refunded_amount", _("refunded"))
 
 
 @admin.register(Order)
@@ -451,32 +465,32 @@ class OrderAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             fields += [f for f in self.LOCKED_FIELDS.values() if f not in fields]
         return fields
 
-    @admin.display(description="currency")
+    @admin.display(description=_("currency"))
     def currency_display(self, obj: Order) -> str:
         return str(obj.currency)
 
-    tax_display = money_column("tax_amount", "tax amount")
-    shipping_display = money_column("shipping_amount", "shipping amount")
+    tax_display = money_column("tax_amount", _("tax amount"))
+    shipping_display = money_column("shipping_amount", _("shipping amount"))
 
-    @admin.display(description="billing address")
+    @admin.display(description=_("billing address"))
     def billing_display(self, obj: Order) -> str:
         return address_lines(obj.billing_address)
 
-    @admin.display(description="shipping address")
+    @admin.display(description=_("shipping address"))
     def shipping_address_display(self, obj: Order) -> str:
         return address_lines(obj.shipping_address)
 
-    @admin.display(description="customer", ordering="customer_email")
+    @admin.display(description=_("customer"), ordering="customer_email")
     def customer(self, obj: Order) -> str:
         return " ".join(p for p in (obj.customer_name, f"<{obj.customer_email}>") if p != "<>")
 
-    amount_display = money_column("amount", "amount", ordering="amount")
+    amount_display = money_column("amount", _("amount"), ordering="amount")
 
-    @admin.display(description="gateways")
+    @admin.display(description=_("gateways"))
     def gateways(self, obj: Order) -> str:
         return ", ".join(sorted({i.gateway for i in obj.invoices.all()}))
 
-    @admin.display(description="invoices")
+    @admin.display(description=_("invoices"))
     def invoice_links(self, obj: Order) -> str:
         """Each attempt to pay, oldest first, as a link to its invoice: ``dummy (failed)``."""
         invoices = sorted(obj.invoices.all(), key=lambda invoice: invoice.created_at)
@@ -512,7 +526,7 @@ class RefundInline(ReadOnlyInline):
     )
     readonly_fields = fields
 
-    amount_display = money_column("amount", "amount")
+    amount_display = money_column("amount", _("amount"))
 
 
 class NotificationInline(ReadOnlyInline):
@@ -525,18 +539,29 @@ class NotificationInline(ReadOnlyInline):
 #: How soon a lapsing hold shows under the hold filter's "lapsing within 24 hours".
 HOLD_LAPSING_WITHIN = timedelta(hours=24)
 
+#: What the invoice page calls the parts of a reference the customer pays another way
+#: (:meth:`~django_multipay.gateways.base.BaseGateway.payment_instructions`); a part not
+#: named here is shown by its key.
+INSTRUCTION_LABELS = {
+    # Translators: a Multibanco or Payshop payment reference the customer types to pay.
+    "reference": _("reference"),
+    # Translators: the Multibanco "entidade", the number naming who is paid.
+    "entity": _("entity"),
+    "deadline": _("deadline"),
+}
+
 
 class HoldFilter(admin.SimpleListFilter):
     """Held (authorized) payments, by when their hold lapses at the gateway."""
 
-    title = "hold"
+    title = _("hold")
     parameter_name = "hold"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [
-            ("lapsing", "lapsing within 24 hours"),
-            ("lapsed", "lapsed"),
-            ("held", "every hold"),
+            ("lapsing", gettext("lapsing within 24 hours")),
+            ("lapsed", gettext("lapsed")),
+            ("held", gettext("every hold")),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -588,7 +613,7 @@ class InvoiceAdmin(RecordAdmin):
     date_hierarchy = "created_at"
     fieldsets = (
         (
-            "Payment",
+            _("Payment"),
             {
                 "fields": (
                     "order_link",
@@ -606,7 +631,7 @@ class InvoiceAdmin(RecordAdmin):
             },
         ),
         (
-            "At the gateway",
+            _("At the gateway"),
             {
                 "fields": (
                     "id",
@@ -620,22 +645,22 @@ class InvoiceAdmin(RecordAdmin):
                 )
             },
         ),
-        ("Dates", {"fields": ("created_at", "updated_at")}),
+        (_("Dates"), {"fields": ("created_at", "updated_at")}),
     )
     inlines = (RefundInline, NotificationInline)
     actions = ("refund_in_full", "refund_part", "verify_with_gateway", "capture", "cancel")
 
     # -- columns and fields --------------------------------------------------------------
 
-    @admin.display(description="invoice", ordering="created_at")
+    @admin.display(description=_("invoice"), ordering="created_at")
     def short_id(self, obj: Invoice) -> str:
         return str(obj.pk)[:8]
 
-    @admin.display(description="invoice for order", ordering="order__reference")
+    @admin.display(description=_("invoice for order"), ordering="order__reference")
     def order_reference(self, obj: Invoice) -> str:
         return obj.order.reference
 
-    @admin.display(description="order", ordering="order__status")
+    @admin.display(description=_("order"), ordering="order__status")
     def order_column(self, obj: Invoice) -> str:
         url = reverse("admin:django_multipay_order_change", args=[obj.order_id])
         return format_html(
@@ -645,7 +670,7 @@ class InvoiceAdmin(RecordAdmin):
             obj.order.get_status_display().lower(),
         )
 
-    @admin.display(description="order")
+    @admin.display(description=_("order"))
     def order_link(self, obj: Invoice) -> str:
         url = reverse("admin:django_multipay_order_change", args=[obj.order_id])
         return format_html(
@@ -655,21 +680,21 @@ class InvoiceAdmin(RecordAdmin):
             obj.order.get_status_display().lower(),
         )
 
-    @admin.display(description="customer", ordering="order__customer_email")
+    @admin.display(description=_("customer"), ordering="order__customer_email")
     def customer(self, obj: Invoice) -> str:
         order = obj.order
         return " ".join(
             p for p in (order.customer_name, f"<{order.customer_email}>") if p not in ("", "<>")
         )
 
-    @admin.display(description="gateway")
+    @admin.display(description=_("gateway"))
     def gateway_display(self, obj: Invoice) -> str:
         return f"{obj.gateway} ({gateway_name(obj.gateway)})"
 
-    amount_display = money_column("amount", "amount", ordering="amount")
-    captured_display = money_column("captured_amount", "captured")
+    amount_display = money_column("amount", _("amount"), ordering="amount")
+    captured_display = money_column("captured_amount", _("captured"))
 
-    @admin.display(description="hold lapses", ordering="hold_expires_at")
+    @admin.display(description=_("hold lapses"), ordering="hold_expires_at")
     def hold_lapses(self, obj: Invoice) -> str:
         """When a held (authorized) payment lapses at the gateway unless captured."""
         lapses = obj.hold_expires_at
@@ -678,35 +703,56 @@ class InvoiceAdmin(RecordAdmin):
         now = timezone.now()
         stamp = timezone.localtime(lapses).strftime("%Y-%m-%d %H:%M")
         if lapses <= now:
-            text = f"{stamp} (lapsed {timesince(lapses, now, depth=1)} ago)"
+            text = gettext("%(time)s (lapsed %(age)s ago)") % {
+                "time": stamp,
+                "age": timesince(lapses, now, depth=1),
+            }
         else:
-            text = f"{stamp} (in {timeuntil(lapses, now, depth=2)})"
+            text = gettext("%(time)s (in %(delay)s)") % {
+                "time": stamp,
+                "delay": timeuntil(lapses, now, depth=2),
+            }
         return text.replace("\xa0", " ")
 
-    refunded_display = money_column("refunded_amount", "refunded", ordering="refunded_amount")
+    refunded_display = money_column("refunded_amount", _("refunded"), ordering="refunded_amount")
 
-    @admin.display(description="notifications")
+    @admin.display(description=_("notifications"))
     def notifications_note(self, obj: Invoice) -> str:
         """How many notifications arrived for this invoice, or why none can arrive."""
         silent = silent_alias(obj.gateway)
         if silent:
             return silent
         count = obj.notifications.count()
-        return f"{count} received (listed below)" if count else "none received yet"
+        if not count:
+            return gettext("none received yet")
+        return ngettext(
+            "%(count)d received (listed below)", "%(count)d received (listed below)", count
+        ) % {"count": count}
 
-    @admin.display(description="refundable now")
+    @admin.display(description=_("refundable now"))
     def refundable_display(self, obj: Invoice) -> str:
         state = refund_state(obj)
         if state.refusal:
-            return f"nothing ({state.refusal})"
-        text = money(state.remaining, obj.currency)
+            return gettext("nothing (%(reason)s)") % {"reason": state.refusal}
+        # Independent facts, each a phrase of its own, listed with "; ".
+        parts = [money(state.remaining, obj.currency)]
         if state.in_flight:
-            text += f"; {money(state.in_flight, obj.currency)} in progress at the gateway"
+            parts.append(
+                gettext("%(amount)s in progress at the gateway")
+                % {"amount": money(state.in_flight, obj.currency)}
+            )
         if state.max_refunds is not None:
-            text += f"; {state.count} of at most {state.max_refunds} refunds used"
-        return text
+            parts.append(
+                ngettext(
+                    "%(used)d of at most %(count)d refunds used",
+                    "%(used)d of at most %(count)d refunds used",
+                    state.max_refunds,
+                )
+                % {"used": state.count, "count": state.max_refunds}
+            )
+        return "; ".join(parts)
 
-    @admin.display(description="last gateway answer (secrets removed)")
+    @admin.display(description=_("last gateway answer (secrets removed)"))
     def last_answer(self, obj: Invoice) -> str:
         data = obj.gateway_data
         if isinstance(data, dict) and SETTLEMENT_KEY in data:
@@ -714,11 +760,11 @@ class InvoiceAdmin(RecordAdmin):
             data = {k: v for k, v in data.items() if k != SETTLEMENT_KEY}
         return pretty_json(data)
 
-    @admin.display(description="gateway options chosen for this payment")
+    @admin.display(description=_("gateway options chosen for this payment"))
     def options_chosen(self, obj: Invoice) -> str:
         return pretty_json(obj.gateway_options) if obj.gateway_options else "—"
 
-    @admin.display(description="settlement (as last read from the gateway)")
+    @admin.display(description=_("settlement (as last read from the gateway)"))
     def settlement(self, obj: Invoice) -> str:
         """What the gateway pays out for this payment, where it reports it (Postpay), as
         stored by the "Read settlement" action: rendering never calls the gateway."""
@@ -730,16 +776,19 @@ class InvoiceAdmin(RecordAdmin):
             return "—"
         stored = stored_settlement(obj)
         if stored is None:
-            return "Not read yet: use “Read settlement” to ask the gateway."
+            return gettext("Not read yet: use “Read settlement” to ask the gateway.")
         fetched = parse_datetime(str(stored.get("fetched_at") or ""))
-        age = (
-            f"read {timesince(fetched)} ago ({fetched:%Y-%m-%d %H:%M} UTC)"
-            if fetched
-            else "read at an unknown time"
-        )
+        when = {"age": timesince(fetched), "time": f"{fetched:%Y-%m-%d %H:%M}"} if fetched else {}
         lines = [line for line in stored.get("lines") or () if isinstance(line, Mapping)]
         if not lines:
-            return f"No settlement lines yet ({age})."
+            if not when:
+                return gettext("No settlement lines yet (read at an unknown time).")
+            return gettext("No settlement lines yet (read %(age)s ago (%(time)s UTC)).") % when
+        age = (
+            gettext("read %(age)s ago (%(time)s UTC)") % when
+            if when
+            else gettext("read at an unknown time")
+        )
 
         def shown(line: Mapping[str, Any], name: str) -> str:
             value = line.get(name)
@@ -755,19 +804,28 @@ class InvoiceAdmin(RecordAdmin):
                     shown(line, "fee"),
                     shown(line, "net"),
                     str(line.get("created") or "")[:10],
-                    str(line.get("paid_out") or "")[:10] or "not yet",
+                    str(line.get("paid_out") or "")[:10] or gettext("not yet"),
                 )
                 for line in lines
             ),
         )
         return format_html(
-            "<p>{}</p><table><thead><tr><th>type</th><th>amount</th><th>fee</th><th>net</th>"
-            "<th>created</th><th>paid out</th></tr></thead><tbody>{}</tbody></table>",
-            capfirst(age),
-            rows,
+            "<p>{age}</p><table><thead><tr><th>{type}</th><th>{amount}</th><th>{fee}</th>"
+            "<th>{net}</th><th>{created}</th><th>{paid_out}</th></tr></thead>"
+            "<tbody>{rows}</tbody></table>",
+            age=capfirst(age),
+            # Translators: column headers of a payment's settlement lines (a charge, its
+            # fee, what is paid out net of the fee, when created, when paid out).
+            type=gettext("type"),
+            amount=gettext("amount"),
+            fee=gettext("fee"),
+            net=gettext("net"),
+            created=gettext("created"),
+            paid_out=gettext("paid out"),
+            rows=rows,
         )
 
-    @admin.display(description="customer pays with")
+    @admin.display(description=_("customer pays with"))
     def payment_instructions(self, obj: Invoice) -> str:
         """A pushed reference (Payshop, Multibanco) the customer pays another way."""
         try:
@@ -776,7 +834,9 @@ class InvoiceAdmin(RecordAdmin):
             return "—"
         if not found:
             return "—"
-        return ", ".join(f"{key}: {value}" for key, value in found.items() if value)
+        return ", ".join(
+            f"{INSTRUCTION_LABELS.get(key, key)}: {value}" for key, value in found.items() if value
+        )
 
     def subtitle(self, obj: Invoice) -> str:
         return (
@@ -793,13 +853,17 @@ class InvoiceAdmin(RecordAdmin):
         tools: list[Tool] = []
         if self.has_refund_permission(request) and not refund_state(obj).refusal:
             tools.append(
-                {"name": "refund", "label": "Refund…", "url": self.url_of("refund", obj.pk)}
+                {
+                    "name": "refund",
+                    "label": gettext("Refund…"),
+                    "url": self.url_of("refund", obj.pk),
+                }
             )
         if self.has_change_permission(request, obj):
             for name, label, operation, post in (
-                ("verify", "Verify with gateway", "fetch_status", True),
-                ("capture", "Capture…", "capture", False),
-                ("cancel", "Cancel…", "cancel", False),
+                ("verify", gettext("Verify with gateway"), "fetch_status", True),
+                ("capture", gettext("Capture…"), "capture", False),
+                ("cancel", gettext("Cancel…"), "cancel", False),
             ):
                 if not operation_refusal(obj, operation):
                     tools.append(
@@ -814,7 +878,7 @@ class InvoiceAdmin(RecordAdmin):
                 tools.append(
                     {
                         "name": "settlement",
-                        "label": "Read settlement",
+                        "label": gettext("Read settlement"),
                         "url": self.url_of("settlement", obj.pk),
                         "post": True,
                     }
@@ -849,12 +913,13 @@ class InvoiceAdmin(RecordAdmin):
 
     # -- refunds -------------------------------------------------------------------------
 
-    @admin.action(description="Refund in full…", permissions=["refund"])
+    @admin.action(description=_("Refund in full…"), permissions=["refund"])
     def refund_in_full(
         self, request: HttpRequest, queryset: QuerySet[Invoice]
     ) -> HttpResponse | None:
         invoices = list(queryset.select_related("order"))
         if request.POST.get("post") == "yes":
+            # Not translated: the reason is recorded on the refund and sent to the gateway.
             reason = request.POST.get("reason", "").strip() or "Refund in full"
             for invoice in invoices:
                 key = request.POST.get(f"key-{invoice.pk}", "")
@@ -877,24 +942,29 @@ class InvoiceAdmin(RecordAdmin):
         return self.admin_page(
             request,
             "admin/django_multipay/invoice/confirm_action.html",
-            title="Refund in full",
+            title=gettext("Refund in full"),
             action="refund_in_full",
-            question="Refund these invoices in full? The money goes back to each customer.",
+            question=gettext(
+                "Refund these invoices in full? The money goes back to each customer."
+            ),
             ready=ready,
             refused=refused,
             totals=[money(v, k) for k, v in sorted(total.items())],
             ask_reason=True,
+            # Not translated: recorded on each refund and sent to the gateway (see above).
             default_reason="Refund in full",
-            submit_label="Yes, refund in full",
+            submit_label=gettext("Yes, refund in full"),
             invoices=invoices,
         )
 
-    @admin.action(description="Refund part of one invoice…", permissions=["refund"])
+    @admin.action(description=_("Refund part of one invoice…"), permissions=["refund"])
     def refund_part(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
         selected = list(queryset[:2])
         if len(selected) != 1:
             self.message_user(
-                request, "Select exactly one invoice to refund part of it.", messages.WARNING
+                request,
+                gettext("Select exactly one invoice to refund part of it."),
+                messages.WARNING,
             )
             return None
         return HttpResponseRedirect(self.url_of("refund", selected[0].pk))
@@ -934,7 +1004,7 @@ class InvoiceAdmin(RecordAdmin):
         return self.admin_page(
             request,
             "admin/django_multipay/invoice/refund_form.html",
-            title=f"Refund invoice {invoice.order.reference}",
+            title=gettext("Refund invoice %(reference)s") % {"reference": invoice.order.reference},
             original=invoice,
             invoice=invoice,
             state=state,
@@ -952,8 +1022,14 @@ class InvoiceAdmin(RecordAdmin):
         refund = Refund.objects.get(idempotency_key=key)
         self.message_user(
             request,
-            f"This refund was already submitted ({money(refund.amount, refund.currency)}, "
-            f"now {refund.get_status_display().lower()}); nothing was sent again.",
+            gettext(
+                "This refund was already submitted (%(amount)s, now %(status)s); "
+                "nothing was sent again."
+            )
+            % {
+                "amount": money(refund.amount, refund.currency),
+                "status": refund.get_status_display().lower(),
+            },
             messages.WARNING,
         )
 
@@ -972,7 +1048,10 @@ class InvoiceAdmin(RecordAdmin):
             )
         except (RefundError, AmountMismatch, InvalidRequest) as exc:
             self.message_user(
-                request, f"Refund of {asked} on {label} refused: {exc}", messages.ERROR
+                request,
+                gettext("Refund of %(amount)s on %(invoice)s refused: %(error)s")
+                % {"amount": asked, "invoice": label, "error": exc},
+                messages.ERROR,
             )
             self.log_change(request, invoice, f"Refund of {asked} refused: {exc}")
             return None
@@ -980,16 +1059,22 @@ class InvoiceAdmin(RecordAdmin):
             # No clear answer: the refund row stays requested and must not be sent again.
             self.message_user(
                 request,
-                f"Refund of {asked} on {label}: no clear answer from the gateway ({exc}). "
-                "It stays requested; do not refund again. Check it at the gateway, or let "
-                "reconciliation settle it.",
+                gettext(
+                    "Refund of %(amount)s on %(invoice)s: no clear answer from the gateway "
+                    "(%(error)s). It stays requested; do not refund again. Check it at the "
+                    "gateway, or let reconciliation settle it."
+                )
+                % {"amount": asked, "invoice": label, "error": exc},
                 messages.WARNING,
             )
             self.log_change(request, invoice, f"Refund of {asked} sent, outcome unknown: {exc}")
             return None
         except (MultipayError, GatewayConfigurationError) as exc:
             self.message_user(
-                request, f"Refund of {asked} on {label} refused: {exc}", messages.ERROR
+                request,
+                gettext("Refund of %(amount)s on %(invoice)s refused: %(error)s")
+                % {"amount": asked, "invoice": label, "error": exc},
+                messages.ERROR,
             )
             return None
         invoice.refresh_from_db()
@@ -1002,26 +1087,32 @@ class InvoiceAdmin(RecordAdmin):
             f"Refund {refund.pk} of {money(refund.amount, refund.currency)}: "
             f"{refund.get_status_display().lower()}",
         )
+        names = {"amount": money(refund.amount, refund.currency), "invoice": label}
         if refund.status == RefundStatus.SUCCEEDED:
             self.message_user(
                 request,
-                f"Refunded {money(refund.amount, refund.currency)} on {label}. "
-                f"The invoice is now {status_label(invoice.status)}.",
+                gettext("Refunded %(amount)s on %(invoice)s. The invoice is now %(status)s.")
+                % {**names, "status": status_label(invoice.status)},
                 messages.SUCCESS,
             )
         elif refund.status == RefundStatus.FAILED:
             self.message_user(
                 request,
-                f"Refund of {money(refund.amount, refund.currency)} on {label} failed: "
-                f"{refund.failure_reason or 'the gateway gave no reason'}.",
+                gettext("Refund of %(amount)s on %(invoice)s failed: %(reason)s.")
+                % {
+                    **names,
+                    "reason": refund.failure_reason or gettext("the gateway gave no reason"),
+                },
                 messages.ERROR,
             )
         else:
             self.message_user(
                 request,
-                f"Refund of {money(refund.amount, refund.currency)} on {label} is "
-                f"{refund.get_status_display().lower()}: the gateway has not settled it yet; "
-                "its notification (or reconciliation) will.",
+                gettext(
+                    "Refund of %(amount)s on %(invoice)s is %(status)s: the gateway has not "
+                    "settled it yet; its notification (or reconciliation) will."
+                )
+                % {**names, "status": refund.get_status_display().lower()},
                 messages.WARNING,
             )
         return refund
@@ -1043,46 +1134,109 @@ class InvoiceAdmin(RecordAdmin):
         label = invoice_label(invoice)
         if not settles(invoice):
             self.message_user(
-                request, f"Read settlement {label}: its gateway reports none.", messages.WARNING
+                request,
+                gettext("Read settlement %(invoice)s: its gateway reports none.")
+                % {"invoice": label},
+                messages.WARNING,
             )
             return
         try:
             count = read_settlement(invoice)
         except (GatewayError, MultipayError, GatewayConfigurationError) as exc:
             # The stored settlement, if any, stays as it was, and says how old it is.
-            self.message_user(request, f"Read settlement {label} failed: {exc}", messages.ERROR)
+            self.message_user(
+                request,
+                gettext("Read settlement %(invoice)s failed: %(error)s")
+                % {"invoice": label, "error": exc},
+                messages.ERROR,
+            )
             return
         self.message_user(
-            request, f"Read settlement {label}: {count} line(s) stored.", messages.SUCCESS
+            request,
+            ngettext(
+                "Read settlement %(invoice)s: %(count)d line(s) stored.",
+                "Read settlement %(invoice)s: %(count)d line(s) stored.",
+                count,
+            )
+            % {"invoice": label, "count": count},
+            messages.SUCCESS,
         )
         self.log_change(request, invoice, f"Settlement read from the gateway: {count} line(s)")
 
     # -- verify, capture, cancel ---------------------------------------------------------
 
-    @admin.action(description="Verify with gateway", permissions=["change"])
+    @admin.action(description=_("Verify with gateway"), permissions=["change"])
     def verify_with_gateway(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         for invoice in queryset.select_related("order"):
             self.run_operation(request, invoice, "fetch_status")
 
-    @admin.action(description="Capture…", permissions=["change"])
+    @admin.action(description=_("Capture…"), permissions=["change"])
     def capture(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
         return self.confirm_or_run(request, queryset, "capture")
 
-    @admin.action(description="Cancel…", permissions=["change"])
+    @admin.action(description=_("Cancel…"), permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
         return self.confirm_or_run(request, queryset, "cancel")
 
     OPERATION_PAGES = {
         "capture": (
-            "Capture",
-            "Capture these payments? The customer's held money is taken.",
-            "Yes, capture",
+            _("Capture"),
+            _("Capture these payments? The customer's held money is taken."),
+            _("Yes, capture"),
         ),
         "cancel": (
-            "Cancel",
-            "Cancel these payments? The customer can no longer pay them; held money is released.",
-            "Yes, cancel",
+            # Cancelling payments, not leaving the page (a button's "Cancel").
+            pgettext_lazy("cancel payments", "Cancel"),
+            _(
+                "Cancel these payments? The customer can no longer pay them; "
+                "held money is released."
+            ),
+            _("Yes, cancel"),
         ),
+    }
+
+    #: What the admin tells of an operation on one invoice, as whole sentences: refused
+    #: before any call, failed, changed, unchanged, or the gateway's answer not applied.
+    OPERATION_MESSAGES = {
+        "fetch_status": {
+            "refused": _("Verify %(invoice)s: not done, %(reason)s."),
+            "failed": _("Verify %(invoice)s failed: %(error)s"),
+            "changed": _(
+                "Verify %(invoice)s: %(previous)s → %(current)s (confirmed by the gateway)."
+            ),
+            "unchanged": _(
+                "Verify %(invoice)s: no change: the gateway confirms it is %(current)s."
+            ),
+            "not_applied": _(
+                "Verify %(invoice)s: the gateway's answer was not applied: %(reason)s."
+            ),
+        },
+        "capture": {
+            "refused": _("Capture %(invoice)s: not done, %(reason)s."),
+            "failed": _("Capture %(invoice)s failed: %(error)s"),
+            "changed": _(
+                "Capture %(invoice)s: %(previous)s → %(current)s (confirmed by the gateway)."
+            ),
+            "unchanged": _(
+                "Capture %(invoice)s: no change: the gateway confirms it is %(current)s."
+            ),
+            "not_applied": _(
+                "Capture %(invoice)s: the gateway's answer was not applied: %(reason)s."
+            ),
+        },
+        "cancel": {
+            "refused": _("Cancel %(invoice)s: not done, %(reason)s."),
+            "failed": _("Cancel %(invoice)s failed: %(error)s"),
+            "changed": _(
+                "Cancel %(invoice)s: %(previous)s → %(current)s (confirmed by the gateway)."
+            ),
+            "unchanged": _(
+                "Cancel %(invoice)s: no change: the gateway confirms it is %(current)s."
+            ),
+            "not_applied": _(
+                "Cancel %(invoice)s: the gateway's answer was not applied: %(reason)s."
+            ),
+        },
     }
 
     def confirm_or_run(
@@ -1144,10 +1298,16 @@ class InvoiceAdmin(RecordAdmin):
     def run_operation(self, request: HttpRequest, invoice: Invoice, operation: str) -> None:
         """Verify, capture or cancel one invoice; report and log what happened."""
         label = invoice_label(invoice)
+        said = self.OPERATION_MESSAGES[operation]
+        # The admin log stays in English (a record, like the application's logs).
         verb = {"fetch_status": "Verify", "capture": "Capture", "cancel": "Cancel"}[operation]
         refusal = operation_refusal(invoice, operation)
         if refusal:
-            self.message_user(request, f"{verb} {label}: not done, {refusal}.", messages.WARNING)
+            self.message_user(
+                request,
+                said["refused"] % {"invoice": label, "reason": refusal},
+                messages.WARNING,
+            )
             return
         calls: dict[str, Callable[[Invoice], Outcome]] = {
             "fetch_status": payments.refresh,
@@ -1158,28 +1318,36 @@ class InvoiceAdmin(RecordAdmin):
         try:
             outcome = call(invoice)
         except (GatewayError, MultipayError, GatewayConfigurationError) as exc:
-            self.message_user(request, f"{verb} {label} failed: {exc}", messages.ERROR)
+            self.message_user(
+                request, said["failed"] % {"invoice": label, "error": exc}, messages.ERROR
+            )
             self.log_change(request, invoice, f"{verb} failed: {exc}")
             return
+        names = {
+            "invoice": label,
+            "previous": status_label(outcome.previous),
+            "current": status_label(outcome.current),
+            "reason": outcome.reason,
+        }
         if outcome.changed:
-            level = messages.SUCCESS
-            text = (
-                f"{status_label(outcome.previous)} → {status_label(outcome.current)} "
-                "(confirmed by the gateway)"
-            )
+            level, shown = messages.SUCCESS, said["changed"] % names
+            text = f"{names['previous']} → {names['current']} (confirmed by the gateway)"
         elif outcome.result == NotificationResult.DUPLICATE:
-            level = messages.INFO
-            text = f"no change: the gateway confirms it is {status_label(outcome.current)}"
+            level, shown = messages.INFO, said["unchanged"] % names
+            text = f"no change: the gateway confirms it is {names['current']}"
         else:
-            level = messages.WARNING
+            level, shown = messages.WARNING, said["not_applied"] % names
             text = f"the gateway's answer was not applied: {outcome.reason}"
-        self.message_user(request, f"{verb} {label}: {text}.", level)
+        self.message_user(request, shown, level)
         self.log_change(request, invoice, f"{verb} with gateway: {text}")
 
 
 def form_amount(amount: Decimal, currency: str) -> str:
     """The amount as the form shows it: the currency's decimal places, no code."""
-    return money(amount, currency).rsplit(" ", 1)[0]
+    try:
+        return money_module.format_decimal(amount, currency)
+    except ValidationError:
+        return f"{amount}"  # more places than the currency has: as stored
 
 
 # -- refunds ---------------------------------------------------------------------------------
@@ -1216,7 +1384,7 @@ class RefundAdmin(RecordAdmin):
     date_hierarchy = "created_at"
     fieldsets = (
         (
-            "Refund",
+            pgettext_lazy("noun", "Refund"),
             {
                 "fields": (
                     "invoice_link",
@@ -1228,12 +1396,12 @@ class RefundAdmin(RecordAdmin):
                 )
             },
         ),
-        ("Staff decision", {"fields": ("resolved_by", "resolved_at", "resolution_note")}),
+        (_("Staff decision"), {"fields": ("resolved_by", "resolved_at", "resolution_note")}),
         (
-            "At the gateway",
+            _("At the gateway"),
             {"fields": ("id", "gateway_refund_id", "idempotency_key", "last_answer")},
         ),
-        ("Dates", {"fields": ("created_at", "updated_at")}),
+        (_("Dates"), {"fields": ("created_at", "updated_at")}),
     )
     actions = ("resolve_outcome",)
 
@@ -1263,20 +1431,22 @@ class RefundAdmin(RecordAdmin):
             return [
                 {
                     "name": "resolve",
-                    "label": "Resolve outcome…",
+                    "label": gettext("Resolve outcome…"),
                     "url": self.url_of("resolve", obj.pk),
                 }
             ]
         return []
 
-    @admin.action(description="Resolve outcome of one refund…", permissions=["resolve"])
+    @admin.action(description=_("Resolve outcome of one refund…"), permissions=["resolve"])
     def resolve_outcome(
         self, request: HttpRequest, queryset: QuerySet[Refund]
     ) -> HttpResponse | None:
         selected = list(queryset[:2])
         if len(selected) != 1:
             self.message_user(
-                request, "Select exactly one refund to resolve its outcome.", messages.WARNING
+                request,
+                gettext("Select exactly one refund to resolve its outcome."),
+                messages.WARNING,
             )
             return None
         return HttpResponseRedirect(self.url_of("resolve", selected[0].pk))
@@ -1290,8 +1460,8 @@ class RefundAdmin(RecordAdmin):
         if refund.status not in RESOLVABLE_REFUND_STATUSES:
             self.message_user(
                 request,
-                f"This refund is already {refund.get_status_display().lower()}; "
-                "there is nothing to resolve.",
+                gettext("This refund is already %(status)s; there is nothing to resolve.")
+                % {"status": refund.get_status_display().lower()},
                 messages.WARNING,
             )
             return HttpResponseRedirect(change_url)
@@ -1303,22 +1473,30 @@ class RefundAdmin(RecordAdmin):
                     refund, refunded=refunded, user=request.user, reason=form.cleaned_data["reason"]
                 )
             except RefundError as exc:
-                self.message_user(request, f"Not resolved: {exc}", messages.ERROR)
+                self.message_user(
+                    request, gettext("Not resolved: %(error)s") % {"error": exc}, messages.ERROR
+                )
                 return HttpResponseRedirect(change_url)
             decision = "refunded" if refunded else "not refunded"
             self.log_change(request, settled, f"Resolved as {decision}: {settled.resolution_note}")
+            recorded = (
+                gettext("Refund of %(amount)s recorded as refunded.")
+                if refunded
+                else gettext(
+                    "Refund of %(amount)s recorded as not refunded; "
+                    "its amount can be refunded again."
+                )
+            )
             self.message_user(
                 request,
-                f"Refund of {money(settled.amount, settled.currency)} recorded as {decision}"
-                + ("" if refunded else "; its amount can be refunded again")
-                + ".",
+                recorded % {"amount": money(settled.amount, settled.currency)},
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(change_url)
         return self.admin_page(
             request,
             "admin/django_multipay/refund/resolve.html",
-            title="Resolve the outcome of a refund",
+            title=gettext("Resolve the outcome of a refund"),
             original=refund,
             refund=refund,
             invoice=refund.invoice,
@@ -1328,30 +1506,30 @@ class RefundAdmin(RecordAdmin):
             report=gateway_report(refund.invoice),
         )
 
-    @admin.display(description="refund", ordering="created_at")
+    @admin.display(description=_("refund"), ordering="created_at")
     def short_id(self, obj: Refund) -> str:
         return str(obj.pk)[:8]
 
-    @admin.display(description="order", ordering="invoice__order__reference")
+    @admin.display(description=_("order"), ordering="invoice__order__reference")
     def order_reference(self, obj: Refund) -> str:
         return obj.invoice.order.reference
 
-    @admin.display(description="customer", ordering="invoice__order__customer_email")
+    @admin.display(description=_("customer"), ordering="invoice__order__customer_email")
     def customer(self, obj: Refund) -> str:
         return obj.invoice.order.customer_email
 
-    @admin.display(description="gateway", ordering="invoice__gateway")
+    @admin.display(description=_("gateway"), ordering="invoice__gateway")
     def gateway(self, obj: Refund) -> str:
         return obj.invoice.gateway
 
-    amount_display = money_column("amount", "amount", ordering="amount")
+    amount_display = money_column("amount", _("amount"), ordering="amount")
 
-    @admin.display(description="invoice")
+    @admin.display(description=_("invoice"))
     def invoice_link(self, obj: Refund) -> str:
         url = reverse("admin:django_multipay_invoice_change", args=[obj.invoice_id])
         return format_html('<a href="{}">{}</a>', url, invoice_label(obj.invoice))
 
-    @admin.display(description="last gateway answer (secrets removed)")
+    @admin.display(description=_("last gateway answer (secrets removed)"))
     def last_answer(self, obj: Refund) -> str:
         return pretty_json(obj.gateway_data)
 
@@ -1388,7 +1566,7 @@ class NotificationAdmin(RecordAdmin):
     date_hierarchy = "received_at"
     fieldsets = (
         (
-            "What became of it",
+            _("What became of it"),
             {
                 "fields": (
                     "invoice_link",
@@ -1402,7 +1580,7 @@ class NotificationAdmin(RecordAdmin):
             },
         ),
         (
-            "As received (secrets masked)",
+            _("As received (secrets masked)"),
             {
                 "fields": (
                     "gateway",
@@ -1430,18 +1608,18 @@ class NotificationAdmin(RecordAdmin):
                     self.message_user(request, silent, messages.WARNING)
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="invoice", ordering="invoice__order__reference")
+    @admin.display(description=_("invoice"), ordering="invoice__order__reference")
     def invoice_reference(self, obj: Notification) -> str:
         return invoice_label(obj.invoice) if obj.invoice is not None else "—"
 
-    @admin.display(description="invoice")
+    @admin.display(description=_("invoice"))
     def invoice_link(self, obj: Notification) -> str:
         if obj.invoice is None:
-            return "— (none: the notification named no invoice we know)"
+            return gettext("— (none: the notification named no invoice we know)")
         url = reverse("admin:django_multipay_invoice_change", args=[obj.invoice_id])
         return format_html('<a href="{}">{}</a>', url, invoice_label(obj.invoice))
 
-    @admin.display(description="headers")
+    @admin.display(description=_("headers"))
     def headers_display(self, obj: Notification) -> str:
         return format_html_join(
             "\n", "<div><code>{}: {}</code></div>", sorted((obj.headers or {}).items())
@@ -1452,7 +1630,7 @@ class NotificationAdmin(RecordAdmin):
             return [
                 {
                     "name": "reprocess",
-                    "label": "Reprocess",
+                    "label": gettext("Reprocess"),
                     "url": self.url_of("reprocess", obj.pk),
                     "post": True,
                 }
@@ -1478,7 +1656,8 @@ class NotificationAdmin(RecordAdmin):
         return HttpResponseRedirect(self.url_of("change", notification.pk))
 
     @admin.action(
-        description="Reprocess failed, rejected or abandoned notifications", permissions=["change"]
+        description=_("Reprocess failed, rejected or abandoned notifications"),
+        permissions=["change"],
     )
     def reprocess(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         for notification in queryset.select_related("invoice__order"):
@@ -1486,22 +1665,27 @@ class NotificationAdmin(RecordAdmin):
 
     def reprocess_one(self, request: HttpRequest, notification: Notification) -> None:
         """Re-verify one stored notification with its gateway and report the result."""
-        label = f"Notification #{notification.pk} ({notification.gateway})"
+        names = {"id": notification.pk, "gateway": notification.gateway}
         if notification.result not in REPROCESSABLE:
             self.message_user(
                 request,
-                f"{label}: not reprocessed; only failed or rejected notifications (and "
-                "abandoned ones) are "
-                f"(this one is {notification.get_result_display().lower()}).",
+                gettext(
+                    "Notification #%(id)s (%(gateway)s): not reprocessed; only failed or "
+                    "rejected notifications (and abandoned ones) are (this one is %(result)s)."
+                )
+                % {**names, "result": notification.get_result_display().lower()},
                 messages.WARNING,
             )
             return
         if notification.invoice_id is None:
             self.message_user(
                 request,
-                f"{label} cannot be replayed: it was rejected before an invoice was found "
-                f"({notification.reason or 'no reason recorded'}), so there is nothing to "
-                "verify. If a payment is in doubt, open its invoice and use Verify with gateway.",
+                gettext(
+                    "Notification #%(id)s (%(gateway)s) cannot be replayed: it was rejected "
+                    "before an invoice was found (%(reason)s), so there is nothing to verify. "
+                    "If a payment is in doubt, open its invoice and use Verify with gateway."
+                )
+                % {**names, "reason": notification.reason or gettext("no reason recorded")},
                 messages.WARNING,
             )
             return
@@ -1509,7 +1693,12 @@ class NotificationAdmin(RecordAdmin):
         try:
             notifications.retry(notification)
         except (MultipayError, GatewayConfigurationError) as exc:
-            self.message_user(request, f"{label}: reprocessing failed: {exc}", messages.ERROR)
+            self.message_user(
+                request,
+                gettext("Notification #%(id)s (%(gateway)s): reprocessing failed: %(error)s")
+                % {**names, "error": exc},
+                messages.ERROR,
+            )
             self.log_change(request, notification, f"Reprocessing failed: {exc}")
             return
         notification.refresh_from_db()
@@ -1521,6 +1710,15 @@ class NotificationAdmin(RecordAdmin):
             if notification.result in REPROCESSABLE
             else messages.INFO
         )
+        shown = (
+            gettext(
+                "Notification #%(id)s (%(gateway)s) reprocessed: %(before)s → %(after)s: "
+                "%(reason)s."
+            )
+            if notification.reason
+            else gettext("Notification #%(id)s (%(gateway)s) reprocessed: %(before)s → %(after)s.")
+        )
+        names.update(before=before, after=after, reason=notification.reason)
+        self.message_user(request, shown % names, level)
         reason = f": {notification.reason}" if notification.reason else ""
-        self.message_user(request, f"{label} reprocessed: {before} → {after}{reason}.", level)
         self.log_change(request, notification, f"Reprocessed: {before} → {after}{reason}")

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
 from django.utils import translation
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from django_multipay import money
 from django_multipay.exceptions import GatewayConfigurationError, MultipayError
@@ -29,6 +31,7 @@ from django_multipay.models import Invoice
 from django_multipay.processing import RESERVING_REFUND_STATUSES
 from django_multipay.registry import get_gateway, has_gateway
 from django_multipay.status import OPEN, InvoiceStatus
+from django_multipay.templatetags.multipay import money as money_text
 
 REFUNDABLE_STATUSES = (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED)
 
@@ -96,25 +99,43 @@ def refund_state(invoice: Invoice) -> RefundState:
     remaining = max(Decimal(invoice.captured_amount) - reserved, Decimal(0))
     gateway = gateway_for(invoice.gateway)
     caps = gateway.capabilities if gateway is not None else None
+    # Shown to staff (the invoice page, the refund pages, messages): in their language.
     refusal = ""
     if gateway is None:
-        refusal = f"the gateway alias {invoice.gateway!r} is not configured"
+        refusal = gettext("the gateway alias %(alias)s is not configured") % {
+            "alias": repr(invoice.gateway)
+        }
     elif not gateway.supports("refund"):
-        refusal = f"{gateway.display_name} does not support refunds"
+        refusal = gettext("%(gateway)s does not support refunds") % {
+            "gateway": gateway.display_name
+        }
     elif invoice.status == InvoiceStatus.REFUNDED:
-        refusal = "already refunded"
+        refusal = gettext("already refunded")
     elif invoice.status == InvoiceStatus.CHARGED_BACK:
-        refusal = "charged back: the money already went back to the customer"
+        refusal = gettext("charged back: the money already went back to the customer")
     elif invoice.status not in REFUNDABLE_STATUSES:
-        refusal = f"not paid (the invoice is {invoice.get_status_display().lower()})"
+        refusal = gettext("not paid (the invoice is %(status)s)") % {
+            "status": invoice.get_status_display().lower()
+        }
     elif remaining <= 0:
-        refusal = "nothing left to refund: earlier refunds cover the captured amount"
-        if in_flight:
-            refusal += " (some are still in progress at the gateway)"
+        refusal = (
+            gettext(
+                "nothing left to refund: earlier refunds cover the captured amount "
+                "(some are still in progress at the gateway)"
+            )
+            if in_flight
+            else gettext("nothing left to refund: earlier refunds cover the captured amount")
+        )
     elif caps is not None and caps.max_refunds is not None and totals["count"] >= caps.max_refunds:
-        refusal = f"{gateway.display_name} allows at most {caps.max_refunds} refunds per payment"
+        refusal = ngettext(
+            "%(gateway)s allows at most %(count)d refunds per payment",
+            "%(gateway)s allows at most %(count)d refunds per payment",
+            caps.max_refunds,
+        ) % {"gateway": gateway.display_name, "count": caps.max_refunds}
     elif caps is not None and not caps.partial_refund and reserved > 0:
-        refusal = f"{gateway.display_name} refunds only the whole amount, and part was refunded"
+        refusal = gettext("%(gateway)s refunds only the whole amount, and part was refunded") % {
+            "gateway": gateway.display_name
+        }
     return RefundState(
         invoice=invoice,
         remaining=remaining,
@@ -131,17 +152,23 @@ def operation_refusal(invoice: Invoice, operation: str) -> str:
     """Why ``capture``, ``cancel`` or ``fetch_status`` cannot be done on the invoice now."""
     gateway = gateway_for(invoice.gateway)
     if gateway is None:
-        return f"the gateway alias {invoice.gateway!r} is not configured"
-    words = {"capture": "capture", "cancel": "cancel", "fetch_status": "status reads"}
+        return gettext("the gateway alias %(alias)s is not configured") % {
+            "alias": repr(invoice.gateway)
+        }
     if not gateway.supports(operation):
-        return f"{gateway.display_name} does not support {words[operation]}"
+        unsupported = {
+            "capture": gettext("%(gateway)s does not support capture"),
+            "cancel": gettext("%(gateway)s does not support cancel"),
+            "fetch_status": gettext("%(gateway)s does not support status reads"),
+        }
+        return unsupported[operation] % {"gateway": gateway.display_name}
     if not invoice.gateway_id and operation != "cancel":
-        return "the gateway never gave this attempt an id"
-    status = invoice.get_status_display().lower()
+        return gettext("the gateway never gave this attempt an id")
+    status = {"status": invoice.get_status_display().lower()}
     if operation == "capture" and invoice.status != InvoiceStatus.AUTHORIZED:
-        return f"only authorized invoices can be captured; this one is {status}"
+        return gettext("only authorized invoices can be captured; this one is %(status)s") % status
     if operation == "cancel" and invoice.status not in OPEN:
-        return f"only unpaid invoices can be cancelled; this one is {status}"
+        return gettext("only unpaid invoices can be cancelled; this one is %(status)s") % status
     return ""
 
 
@@ -178,20 +205,59 @@ def accepted_formats(currency: str, locale: Locale | None = None) -> str:
     grouped = localized_amount(example, currency, locale)
     plain = money.format_decimal(example, currency)
     group, decimal = get_group_symbol(locale), get_decimal_symbol(locale)
-    grouping = "a space" if group in SPACES else f"“{group}”"
     ways = [grouped, plain] if grouped != plain else [grouped]
     ungrouped = grouped.replace(group, "")
     if ungrouped not in ways:
         ways.insert(1, ungrouped)
-    decimals = (
-        f", “{decimal}” before the {exponent} decimal place{'s' if exponent != 1 else ''}"
-        if exponent
-        else ", no decimals"
-    )
-    return (
-        f"{' or '.join(ways)} ({locale.get_display_name('en')} numbers: {grouping} between "
-        f"thousands if you like{decimals})"
-    )
+    listed = ways[0]
+    for way in ways[1:]:
+        # Translators: two ways of typing an amount ("1,234.56 or 1234.56"); applied again
+        # for a third.
+        listed = gettext("%(first)s or %(second)s") % {"first": listed, "second": way}
+    names = {
+        "ways": listed,
+        "language": locale.get_display_name("en"),
+        "group": group,
+        "decimal": decimal,
+        "count": exponent,
+    }
+    # Whole sentences for translators: grouped by a space or by a sign, with or without
+    # decimals.
+    if group in SPACES:
+        text = (
+            ngettext(
+                "%(ways)s (%(language)s numbers: a space between thousands if you like, "
+                "“%(decimal)s” before the %(count)d decimal place)",
+                "%(ways)s (%(language)s numbers: a space between thousands if you like, "
+                "“%(decimal)s” before the %(count)d decimal places)",
+                exponent,
+            )
+            if exponent
+            else gettext(
+                "%(ways)s (%(language)s numbers: a space between thousands if you like, "
+                "no decimals)"
+            )
+        )
+    else:
+        text = (
+            ngettext(
+                "%(ways)s (%(language)s numbers: “%(group)s” between thousands if you like, "
+                "“%(decimal)s” before the %(count)d decimal place)",
+                "%(ways)s (%(language)s numbers: “%(group)s” between thousands if you like, "
+                "“%(decimal)s” before the %(count)d decimal places)",
+                exponent,
+            )
+            if exponent
+            else gettext(
+                "%(ways)s (%(language)s numbers: “%(group)s” between thousands if you like, "
+                "no decimals)"
+            )
+        )
+    if "%(language)s numbers" not in text:
+        # The sentence is translated: the language is named in the sentence's language
+        # ("números de español"), not in English ("German numbers" in an English sentence).
+        names["language"] = locale.get_display_name(active_locale())
+    return text % names
 
 
 def parse_amount(text: str, currency: str, locale: Locale | None = None) -> Decimal:
@@ -214,8 +280,10 @@ def parse_amount(text: str, currency: str, locale: Locale | None = None) -> Deci
         if local is not None and plain is not None and local != plain:
             # "1.500" in German: 1500 as the language groups it, 1.5 as the machine writes it.
             raise ValidationError(
-                "“%(value)s” could be read as %(one)s or as %(other)s (with a decimal point). "
-                "Type it as %(formats)s.",
+                _(
+                    "“%(value)s” could be read as %(one)s or as %(other)s (with a decimal "
+                    "point). Type it as %(formats)s."
+                ),
                 code="amount_ambiguous",
                 params={
                     "value": text,
@@ -227,7 +295,7 @@ def parse_amount(text: str, currency: str, locale: Locale | None = None) -> Deci
         if local is not None or plain is not None:
             return local if local is not None else plain  # type: ignore[return-value]
     raise ValidationError(
-        "“%(value)s” is not an amount this form can read. Type it as %(formats)s.",
+        _("“%(value)s” is not an amount this form can read. Type it as %(formats)s."),
         code="amount_format",
         params={"value": text, "formats": accepted_formats(currency, locale)},
     )
@@ -237,14 +305,14 @@ class RefundForm(forms.Form):
     """Refund part (or all) of one invoice: amount checked against what is left to refund."""
 
     amount = forms.CharField(
-        label="Amount",
+        label=_("Amount"),
         max_length=30,
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     reason = forms.CharField(
-        label="Reason",
+        label=_("Reason"),
         max_length=255,
-        help_text="Recorded on the refund and sent to the gateway where it takes one.",
+        help_text=_("Recorded on the refund and sent to the gateway where it takes one."),
         widget=forms.TextInput(attrs={"size": 60, "autocomplete": "off"}),
     )
     #: Made when the page is shown: a second submission of the same page is the same refund.
@@ -254,16 +322,21 @@ class RefundForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.state = state
         currency = state.invoice.currency
-        self.fields["amount"].label = f"Amount ({currency})"
+        self.fields["amount"].label = gettext("Amount (%(currency)s)") % {"currency": currency}
         exponent = money.currency_exponent(currency)
-        self.fields["amount"].help_text = (
-            f"At most {localized_amount(state.remaining, currency)} {currency}"
-            f"; {exponent} decimal place{'s' if exponent != 1 else ''}. "
-            f"Type it as {accepted_formats(currency)}."
-        )
+        self.fields["amount"].help_text = ngettext(
+            "At most %(amount)s %(currency)s; %(count)d decimal place. Type it as %(formats)s.",
+            "At most %(amount)s %(currency)s; %(count)d decimal places. Type it as %(formats)s.",
+            exponent,
+        ) % {
+            "amount": localized_amount(state.remaining, currency),
+            "currency": currency,
+            "count": exponent,
+            "formats": accepted_formats(currency),
+        }
         if state.full_only:
             self.fields["amount"].widget.attrs["readonly"] = True
-            self.fields["amount"].help_text = "This gateway refunds only the whole amount."
+            self.fields["amount"].help_text = gettext("This gateway refunds only the whole amount.")
 
     def clean_amount(self) -> Decimal:
         state = self.state
@@ -274,25 +347,29 @@ class RefundForm(forms.Form):
         except ValidationError as exc:
             raise ValidationError(exc.messages, code="amount") from None
         if state.refusal:
-            raise ValidationError(f"This invoice cannot be refunded: {state.refusal}.")
-        if value > state.remaining:
             raise ValidationError(
-                f"At most {money.format_decimal(state.remaining, currency)} {currency} "
-                "can be refunded.",
+                _("This invoice cannot be refunded: %(reason)s."),
+                params={"reason": state.refusal},
+            )
+        if value > state.remaining:
+            # The amount as the staff's language writes money, its currency included.
+            raise ValidationError(
+                _("At most %(amount)s can be refunded."),
                 code="too_much",
+                params={"amount": money_text(state.remaining, currency)},
             )
         if state.full_only and value != state.remaining:
             raise ValidationError(
-                "This gateway refunds only the whole amount: "
-                f"{money.format_decimal(state.remaining, currency)} {currency}.",
+                _("This gateway refunds only the whole amount: %(amount)s."),
                 code="full_only",
+                params={"amount": money_text(state.remaining, currency)},
             )
         return value
 
     def clean_idempotency_key(self) -> str:
         key = str(self.cleaned_data["idempotency_key"])
         if not key.startswith("admin-"):
-            raise ValidationError("This page has expired; open it again.", code="key")
+            raise ValidationError(_("This page has expired; open it again."), code="key")
         return key
 
 
@@ -301,17 +378,17 @@ class RefundResolutionForm(forms.Form):
 
     decision = forms.ChoiceField(
         choices=(
-            ("not_refunded", "The gateway did not refund this"),
-            ("refunded", "The gateway did refund this"),
+            ("not_refunded", _("The gateway did not refund this")),
+            ("refunded", _("The gateway did refund this")),
         ),
         widget=forms.RadioSelect,
-        label="Decision",
+        label=_("Decision"),
     )
     reason = forms.CharField(
         max_length=400,
         widget=forms.Textarea(attrs={"rows": 3}),
-        label="Reason",
-        help_text="What you saw at the gateway (dashboard, support ticket). Kept on the refund.",
+        label=_("Reason"),
+        help_text=_("What you saw at the gateway (dashboard, support ticket). Kept on the refund."),
     )
 
 
@@ -329,18 +406,20 @@ def gateway_report(invoice: Invoice) -> GatewayReport:
     """Ask the gateway for the invoice's refunds now; an error is shown, never raised."""
     gateway = gateway_for(invoice.gateway)
     if gateway is None or not gateway.supports("list_refunds"):
-        return GatewayReport(error="this gateway cannot be asked about refunds")
+        return GatewayReport(error=gettext("this gateway cannot be asked about refunds"))
     try:
         report = gateway.refund_report(invoice)
     except MultipayError as exc:
-        return GatewayReport(error=str(exc))
+        return GatewayReport(error=str(exc))  # the gateway's own words, as they came
     labels = {
-        "none": "nothing refunded",
-        "in_progress": "a refund is under way",
-        "partial": "refunded in part",
-        "full": "refunded in full",
+        "none": gettext("nothing refunded"),
+        "in_progress": gettext("a refund is under way"),
+        "partial": gettext("refunded in part"),
+        "full": gettext("refunded in full"),
     }
-    fallback = "not said; its refund list is complete" if report.complete else "not said"
+    fallback = (
+        gettext("not said; its refund list is complete") if report.complete else gettext("not said")
+    )
     return GatewayReport(
         state=labels.get(report.state, fallback),
         refunded_total=report.refunded_total,

@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 import iso4217
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 # The current ISO 4217 list as published by its maintenance agency (SIX), shipped by the
 # iso4217 package and refreshed with each publication; iso4217.__published__ gives its date.
@@ -19,13 +20,13 @@ def _currency(code: str) -> iso4217.Currency:
         currency = iso4217.Currency(str(code).strip().upper())
     except ValueError:
         raise ValidationError(
-            "%(code)s is not an ISO 4217 currency code.", code="currency", params={"code": code}
+            _("%(code)s is not an ISO 4217 currency code."), code="currency", params={"code": code}
         ) from None
     if currency.exponent is None:
         # Gold, SDR, XTS, XXX and the other "N.A." entries have no minor unit, so no amount
         # in them can be quantized, converted to minor units or sent to a gateway.
         raise ValidationError(
-            "%(code)s has no minor unit in ISO 4217 and cannot be used for payments.",
+            _("%(code)s has no minor unit in ISO 4217 and cannot be used for payments."),
             code="currency",
             params={"code": currency.code},
         )
@@ -53,20 +54,28 @@ def from_numeric_code(numeric: str | int) -> str:
     """The alphabetic code for an ISO 4217 numeric code (``978`` → ``"EUR"``)."""
     currency = _BY_NUMBER.get(str(numeric).strip().zfill(3))
     if currency is None or currency.exponent is None:
-        raise ValidationError(f"{numeric} is not an ISO 4217 numeric code.", code="currency")
+        raise ValidationError(
+            _("%(code)s is not an ISO 4217 numeric code."),
+            code="currency",
+            params={"code": numeric},
+        )
     return currency.code
 
 
 def to_decimal(value: object) -> Decimal:
     """A Decimal from a Decimal, int or string; floats are refused (they are not money)."""
     if isinstance(value, (bool, float)):
-        raise ValidationError("Amounts must be Decimal or string, not float.", code="amount")
+        raise ValidationError(_("Amounts must be Decimal or string, not float."), code="amount")
     try:
         amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
     except (InvalidOperation, ValueError):
-        raise ValidationError(f"{value!r} is not an amount.", code="amount") from None
+        raise ValidationError(
+            _("%(value)s is not an amount."), code="amount", params={"value": repr(value)}
+        ) from None
     if not amount.is_finite():
-        raise ValidationError(f"{value!r} is not an amount.", code="amount")
+        raise ValidationError(
+            _("%(value)s is not an amount."), code="amount", params={"value": repr(value)}
+        )
     return amount
 
 
@@ -75,12 +84,12 @@ def validate_amount(value: object, currency: str, *, allow_zero: bool = False) -
     amount = to_decimal(value)
     exponent = currency_exponent(currency)
     if amount < 0 or (amount == 0 and not allow_zero):
-        raise ValidationError("Amount must be greater than zero.", code="amount_not_positive")
+        raise ValidationError(_("Amount must be greater than zero."), code="amount_not_positive")
     quantum = Decimal(1).scaleb(-exponent)
     quantized = amount.quantize(quantum)
     if quantized != amount:
         raise ValidationError(
-            "%(currency)s amounts have at most %(exp)s decimal places; got %(amount)s.",
+            _("%(currency)s amounts have at most %(exp)s decimal places; got %(amount)s."),
             code="amount_precision",
             params={"currency": currency, "exp": exponent, "amount": amount},
         )
@@ -114,11 +123,13 @@ def to_minor_units(amount: Decimal, currency: str) -> int:
 def from_minor_units(value: object, currency: str) -> Decimal:
     """Decimal amount from integer minor units; refuses non-integers and floats."""
     if isinstance(value, (bool, float)):
-        raise ValidationError("Minor units must be an integer.", code="amount")
+        raise ValidationError(_("Minor units must be an integer."), code="amount")
     try:
         units = int(str(value).strip())
     except ValueError:
-        raise ValidationError(f"{value!r} is not an integer amount.", code="amount") from None
+        raise ValidationError(
+            _("%(value)s is not an integer amount."), code="amount", params={"value": repr(value)}
+        ) from None
     exponent = currency_exponent(currency)
     return Decimal(units).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
 

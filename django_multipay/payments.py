@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from django_multipay import money, processing, refund_matching
 from django_multipay.conf import multipay_settings
@@ -66,7 +67,9 @@ def create_order(
     for index, fields_given in enumerate(given):
         unknown = sorted(set(fields_given) - set(ITEM_FIELDS))
         if unknown:
-            errors[f"items[{index}]"] = f"unknown fields {', '.join(unknown)}"
+            errors[f"items[{index}]"] = _("unknown fields %(fields)s") % {
+                "fields": ", ".join(unknown)
+            }
     item_rows = [OrderItem(**{k: v for k, v in g.items() if k in ITEM_FIELDS}) for g in given]
     for index, item in enumerate(item_rows):
         item_errors: dict[str, list[str]] = {}
@@ -103,7 +106,8 @@ def create_order(
             errors.setdefault(key, "; ".join(messages))
     if errors:
         raise InvalidRequest(
-            "Invalid order: " + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
+            _("Invalid order: %(errors)s")
+            % {"errors": "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))},
             fields=errors,
         )
     try:
@@ -116,9 +120,10 @@ def create_order(
         # Another order took the reference between the check above and this insert.
         if not Order.objects.filter(reference=reference).exists():
             raise
-        message = "An order with this reference already exists."
+        message = _("An order with this reference already exists.")
         raise InvalidRequest(
-            f"Invalid order: reference: {message}", fields={"reference": message}
+            _("Invalid order: %(errors)s") % {"errors": f"reference: {message}"},
+            fields={"reference": message},
         ) from None
     return order
 
@@ -147,22 +152,35 @@ def check_payable(order: Order, gateway: BaseGateway) -> None:
     """Refuse orders that are settled, and currencies or amounts the gateway does not take."""
     if order.status in NOT_PAYABLE:
         raise InvalidRequest(
-            f"Order {order.reference} is {order.status} and cannot be paid.",
+            _("Order %(reference)s is %(status)s and cannot be paid.")
+            % {"reference": order.reference, "status": order.status},
             code="order_not_payable",
         )
     if not gateway.accepts_currency(order.currency):
         raise InvalidRequest(
-            f"{gateway.display_name} does not take {order.currency}.", gateway=gateway.alias
+            _("%(gateway)s does not take %(currency)s.")
+            % {"gateway": gateway.display_name, "currency": order.currency},
+            gateway=gateway.alias,
         )
     caps = gateway.capabilities
     if caps.min_amount is not None and order.amount < caps.min_amount:
         raise InvalidRequest(
-            f"{gateway.display_name} takes at least {caps.min_amount} {order.currency}.",
+            _("%(gateway)s takes at least %(amount)s %(currency)s.")
+            % {
+                "gateway": gateway.display_name,
+                "amount": caps.min_amount,
+                "currency": order.currency,
+            },
             gateway=gateway.alias,
         )
     if caps.max_amount is not None and order.amount > caps.max_amount:
         raise InvalidRequest(
-            f"{gateway.display_name} takes at most {caps.max_amount} {order.currency}.",
+            _("%(gateway)s takes at most %(amount)s %(currency)s.")
+            % {
+                "gateway": gateway.display_name,
+                "amount": caps.max_amount,
+                "currency": order.currency,
+            },
             gateway=gateway.alias,
         )
 
@@ -197,7 +215,7 @@ def begin_payment(
     """:func:`start_payment`, also returning the invoice it created (refreshed)."""
     alias = alias or multipay_settings.DEFAULT_GATEWAY
     if not alias or not has_gateway(alias):
-        raise InvalidRequest(f"Unknown payment method {alias!r}.")
+        raise InvalidRequest(_("Unknown payment method %(alias)r.") % {"alias": alias})
     gateway = get_gateway(alias)
     # A test-only backend outside DEBUG: refused before any row exists or any call is made.
     gateway.ensure_allowed()
@@ -287,7 +305,9 @@ def refund(
     try:
         value = money.to_decimal(amount) if amount is not None else None
     except ValidationError as exc:
-        raise RefundError(f"Invalid refund amount: {'; '.join(exc.messages)}") from None
+        raise RefundError(
+            _("Invalid refund amount: %(reason)s") % {"reason": "; ".join(exc.messages)}
+        ) from None
     saved, created = processing.reserve_refund(
         invoice.pk,
         value,
@@ -304,8 +324,11 @@ def refund(
             # The first call's outcome is unknown and the gateway cannot de-duplicate: sending
             # it again could pay the customer back twice.
             raise RefundError(
-                f"Refund {saved.pk} may already have reached {gateway.display_name}; check it "
-                "there (or reconcile) before trying again.",
+                _(
+                    "Refund %(refund)s may already have reached %(gateway)s; check it there "
+                    "(or reconcile) before trying again."
+                )
+                % {"refund": saved.pk, "gateway": gateway.display_name},
                 gateway=gateway.alias,
                 code="refund_outcome_unknown",
             )
@@ -391,7 +414,8 @@ def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:
     gateway.require("capture")
     if invoice.status != InvoiceStatus.AUTHORIZED:
         raise InvalidRequest(
-            f"Only authorized invoices can be captured; this one is {invoice.status}.",
+            _("Only authorized invoices can be captured; this one is %(status)s.")
+            % {"status": invoice.status},
             code="invalid_status",
         )
     try:
@@ -399,9 +423,14 @@ def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:
             amount if amount is not None else invoice.amount, invoice.currency
         )
     except ValidationError as exc:
-        raise InvalidRequest(f"Invalid capture amount: {'; '.join(exc.messages)}") from None
+        raise InvalidRequest(
+            _("Invalid capture amount: %(reason)s") % {"reason": "; ".join(exc.messages)}
+        ) from None
     if value > invoice.amount:
-        raise InvalidRequest(f"Cannot capture {value}; the invoice is for {invoice.amount}.")
+        raise InvalidRequest(
+            _("Cannot capture %(amount)s; the invoice is for %(total)s.")
+            % {"amount": value, "total": invoice.amount}
+        )
     if gateway.supports("fetch_status"):
         # A capture whose answer was lost (timeout) may have happened: look before capturing.
         current = gateway.fetch_status(invoice)
@@ -425,7 +454,8 @@ def cancel(invoice: Invoice) -> Outcome:
         InvoiceStatus.AUTHORIZED,
     ):
         raise InvalidRequest(
-            f"Only unpaid invoices can be cancelled; this one is {invoice.status}.",
+            _("Only unpaid invoices can be cancelled; this one is %(status)s.")
+            % {"status": invoice.status},
             code="invalid_status",
         )
     result = gateway.cancel(invoice)

@@ -13,6 +13,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Q, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from django_multipay import money, signals
 from django_multipay.exceptions import (
@@ -170,7 +172,8 @@ def _move(
     previous = invoice.status
     if not can_move(previous, target):
         raise InvalidTransition(
-            f"Invoice {invoice.pk} cannot move from {previous} to {target}.",
+            _("Invoice %(invoice)s cannot move from %(previous)s to %(target)s.")
+            % {"invoice": invoice.pk, "previous": previous, "target": target},
             gateway=invoice.gateway,
         )
     invoice.status = target
@@ -193,19 +196,26 @@ def _check_money(invoice: Invoice, result: StatusResult) -> None:
     """Refuse a gateway answer whose amount or currency is not the invoice's."""
     if result.currency is not None and result.currency.upper() != invoice.currency:
         raise AmountMismatch(
-            f"Gateway reports currency {result.currency}, invoice is in {invoice.currency}.",
+            _("Gateway reports currency %(reported)s, invoice is in %(currency)s.")
+            % {"reported": result.currency, "currency": invoice.currency},
             gateway=invoice.gateway,
         )
     if result.amount is not None and money.to_decimal(result.amount) != invoice.amount:
         raise AmountMismatch(
-            f"Gateway reports amount {result.amount}, invoice is {invoice.amount}.",
+            _("Gateway reports amount %(reported)s, invoice is %(amount)s.")
+            % {"reported": result.amount, "amount": invoice.amount},
             gateway=invoice.gateway,
         )
     for name in ("captured_amount", "refunded_amount"):
         value = getattr(result, name)
         if value is not None and not (0 <= money.to_decimal(value) <= invoice.amount):
             raise AmountMismatch(
-                f"Gateway reports {name.replace('_', ' ')} {value}, outside 0..{invoice.amount}.",
+                (
+                    _("Gateway reports captured amount %(reported)s, outside 0..%(amount)s.")
+                    if name == "captured_amount"
+                    else _("Gateway reports refunded amount %(reported)s, outside 0..%(amount)s.")
+                )
+                % {"reported": value, "amount": invoice.amount},
                 gateway=invoice.gateway,
             )
 
@@ -413,13 +423,14 @@ def reserve_refund(
             if existing is not None:
                 if existing.invoice_id != invoice.pk:
                     raise RefundError(
-                        "That idempotency key belongs to another invoice.",
+                        _("That idempotency key belongs to another invoice."),
                         code="idempotency_key_reused",
                     )
                 return existing, False
         if invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED):
             raise RefundError(
-                f"Only paid invoices can be refunded; this one is {invoice.status}.",
+                _("Only paid invoices can be refunded; this one is %(status)s.")
+                % {"status": invoice.status},
                 gateway=invoice.gateway,
                 code="invalid_status",
             )
@@ -430,21 +441,35 @@ def reserve_refund(
         try:
             value = money.validate_amount(value, invoice.currency)
         except Exception as exc:
-            raise RefundError(f"Invalid refund amount: {exc}", gateway=invoice.gateway) from exc
+            raise RefundError(
+                _("Invalid refund amount: %(reason)s") % {"reason": exc}, gateway=invoice.gateway
+            ) from exc
         if value > available:
             raise RefundError(
-                f"Refund of {value} {invoice.currency} exceeds the refundable "
-                f"{money.format_decimal(available, invoice.currency)} {invoice.currency}.",
+                _(
+                    "Refund of %(amount)s %(currency)s exceeds the refundable "
+                    "%(available)s %(currency)s."
+                )
+                % {
+                    "amount": value,
+                    "currency": invoice.currency,
+                    "available": money.format_decimal(available, invoice.currency),
+                },
                 gateway=invoice.gateway,
                 code="refund_exceeds_captured",
             )
         if value < invoice.captured_amount and not partial_allowed:
             raise RefundError(
-                "This gateway only refunds the whole amount.", gateway=invoice.gateway
+                _("This gateway only refunds the whole amount."), gateway=invoice.gateway
             )
         if max_refunds is not None and active.count() >= max_refunds:
             raise RefundError(
-                f"This gateway allows at most {max_refunds} refunds per payment.",
+                ngettext(
+                    "This gateway allows at most %(count)d refund per payment.",
+                    "This gateway allows at most %(count)d refunds per payment.",
+                    max_refunds,
+                )
+                % {"count": max_refunds},
                 gateway=invoice.gateway,
             )
         refund = Refund(
@@ -470,7 +495,7 @@ def reserve_refund(
             ):
                 raise
             raise RefundError(
-                "That idempotency key belongs to another invoice.",
+                _("That idempotency key belongs to another invoice."),
                 code="idempotency_key_reused",
             ) from None
         send_after_commit(
@@ -492,12 +517,14 @@ def apply_refund_result(
             return refund
         if result.amount is not None and money.to_decimal(result.amount) != refund.amount:
             raise AmountMismatch(
-                f"Gateway refunded {result.amount}, we asked for {refund.amount}.",
+                _("Gateway refunded %(reported)s, we asked for %(amount)s.")
+                % {"reported": result.amount, "amount": refund.amount},
                 gateway=invoice.gateway,
             )
         if result.currency and result.currency.upper() != refund.currency:
             raise AmountMismatch(
-                f"Gateway refunded in {result.currency}, not {refund.currency}.",
+                _("Gateway refunded in %(reported)s, not %(currency)s.")
+                % {"reported": result.currency, "currency": refund.currency},
                 gateway=invoice.gateway,
             )
         refund.status = result.status
@@ -543,15 +570,18 @@ def resolve_refund(refund_id: Any, *, refunded: bool, user: Any, reason: str) ->
     """
     reason = (reason or "").strip()
     if not reason:
-        raise RefundError("Say why: a reason is required.", code="reason_required")
+        raise RefundError(_("Say why: a reason is required."), code="reason_required")
     with transaction.atomic():
         invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
         lock_invoice(invoice_id)
         current = Refund.objects.select_for_update().get(pk=refund_id)
         if current.status not in RESOLVABLE_REFUND_STATUSES:
             raise RefundError(
-                f"Refund {current.pk} is already {current.status}; only refunds of unknown "
-                "outcome can be resolved.",
+                _(
+                    "Refund %(refund)s is already %(status)s; only refunds of unknown outcome "
+                    "can be resolved."
+                )
+                % {"refund": current.pk, "status": current.status},
                 code="invalid_status",
             )
         name = getattr(user, "get_username", lambda: "")() or "staff"

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -62,14 +63,18 @@ def pay(request: HttpRequest, order_id: UUID, alias: str | None = None) -> HttpR
             order,
             status=502,
             chosen=alias,
-            error="The payment service is not available right now. Please try again.",
+            error=_("The payment service is not available right now. Please try again."),
         )
     except GatewayConfigurationError as exc:
         # The operator's mistake (a test-only gateway outside DEBUG, an alias gone): logged
         # loudly for them, a plain "not available" for the customer, never a 500.
         logger.error("Payment for %s at %s refused: %s", order.reference, alias, exc)
         return pay_page(
-            request, order, status=503, chosen=alias, error="This payment method is not available."
+            request,
+            order,
+            status=503,
+            chosen=alias,
+            error=_("This payment method is not available."),
         )
     return send_customer(request, action)
 
@@ -150,7 +155,7 @@ def return_view(request: HttpRequest, invoice_id: UUID) -> HttpResponseBase:
         invoice.refresh_from_db()
     success = invoice.status in CAPTURED or invoice.status == InvoiceStatus.AUTHORIZED
     if invoice.status in (InvoiceStatus.PENDING, InvoiceStatus.CREATED):
-        messages.info(request, "Your payment is being confirmed.", fail_silently=True)
+        messages.info(request, _("Your payment is being confirmed."), fail_silently=True)
         success = True
     destination = _destination(invoice.order, success)
     if not url_has_allowed_host_and_scheme(destination, allowed_hosts={request.get_host()}):

@@ -58,7 +58,7 @@ def open_invoice(page: Any, shop: Shop, reference: str) -> None:
 
 
 def test_operator_refunds_part_of_a_paid_invoice(shop: Shop, browser: Any) -> None:
-    reference, _ = buy(shop, "paid")  # 2 x 24.90 EUR
+    reference, _ = buy(shop, "paid")  # 2 x €24.90
     second, _ = buy(shop, "paid")
     declined, _ = buy(shop, "declined")
     assert refunds_of(shop, reference) == {"status": "paid", "refunded": "0.0000", "refunds": []}
@@ -70,26 +70,26 @@ def test_operator_refunds_part_of_a_paid_invoice(shop: Shop, browser: Any) -> No
     page.goto(f"{shop.url}/admin/django_multipay/invoice/")
     listing = page.locator("#result_list").inner_text()
     assert reference in listing
-    assert "49.80 EUR" in listing
+    assert "€49.80" in listing
     shot(page, "invoice-list")
 
     # The invoice page: what can be refunded, and the buttons.
     open_invoice(page, shop, reference)
     assert page.locator(".field-status .readonly").inner_text() == "Paid"
-    assert "49.80 EUR" in page.locator(".field-refundable_display .readonly").inner_text()
+    assert "€49.80" in page.locator(".field-refundable_display .readonly").inner_text()
     shot(page, "invoice-page")
 
     # Refund part: the form says what is left and the gateway's limits.
     page.locator("a[data-tool=refund]").click()
     page.wait_for_url(re.compile(r"/refund/$"))
-    assert "49.80 EUR" in page.locator("#multipay-remaining").inner_text()
+    assert "€49.80" in page.locator("#multipay-remaining").inner_text()
     assert (
         "At most 10 refunds per payment (0 used)" in page.locator("#multipay-limits").inner_text()
     )
     page.fill("#id_amount", "60.00")
     page.fill("#id_reason", "One bag arrived torn")
     page.locator("input[type=submit][value=Refund]").click()
-    assert "At most 49.80 EUR can be refunded." in page.locator(".errorlist").inner_text()
+    assert "At most €49.80 can be refunded." in page.locator(".errorlist").inner_text()
     assert refunds_of(shop, reference)["refunds"] == []
     page.goto(page.url)  # A fresh form (and idempotency key), for the picture.
     page.fill("#id_amount", "10.00")
@@ -99,10 +99,10 @@ def test_operator_refunds_part_of_a_paid_invoice(shop: Shop, browser: Any) -> No
 
     # Back on the invoice: the message, the new status and the refund.
     page.wait_for_url(re.compile(r"/change/$"))
-    assert "Refunded 10.00 EUR on " + reference in page.locator(".messagelist").inner_text()
+    assert "Refunded €10.00 on " + reference in page.locator(".messagelist").inner_text()
     assert page.locator(".field-status .readonly").inner_text() == "Partially refunded"
     refunds = page.locator("#refunds-group").inner_text()
-    assert "10.00 EUR" in refunds
+    assert "€10.00" in refunds
     assert "One bag arrived torn" in refunds
     assert "Succeeded" in refunds
     shot(page, "refunded")
@@ -120,18 +120,18 @@ def test_operator_refunds_part_of_a_paid_invoice(shop: Shop, browser: Any) -> No
     page.select_option("select[name=action]", "refund_in_full")
     page.locator("button[name=index]").click()
     ready = page.locator("#multipay-ready").inner_text()
-    assert "39.80 EUR" in ready
-    assert "49.80 EUR" in ready
+    assert "€39.80" in ready
+    assert "€49.80" in ready
     assert declined not in ready
     refused = page.locator("#multipay-refused").inner_text()
-    assert f"{declined} (dummy, 49.80 EUR): not paid (the invoice is failed)" in refused
+    assert f"{declined} (dummy, €49.80): not paid (the invoice is failed)" in refused
     shot(page, "refund-in-full")
     page.fill("#id_reason", "Order cancelled by the customer")
     page.locator("input[type=submit][value='Yes, refund in full']").click()
     page.wait_for_url(re.compile(r"/admin/django_multipay/invoice/$"))
     notes = page.locator(".messagelist").inner_text()
-    assert f"Refunded 39.80 EUR on {reference}" in notes
-    assert f"Refunded 49.80 EUR on {second}" in notes
+    assert f"Refunded €39.80 on {reference}" in notes
+    assert f"Refunded €49.80 on {second}" in notes
     assert refunds_of(shop, second)["status"] == "refunded"
     assert refunds_of(shop, reference)["refunded"] == "49.8000"
 
@@ -158,7 +158,7 @@ def test_operator_resolves_a_refund_of_unknown_outcome(shop: Shop, browser: Any)
     open_invoice(page, shop, reference)
     page.locator("a[data-tool=refund]").click()
     page.wait_for_url(re.compile(r"/refund/$"))
-    assert "12.50 EUR of refunds" in page.locator("#multipay-unknown-warning").inner_text()
+    assert "€12.50 of refunds" in page.locator("#multipay-unknown-warning").inner_text()
 
     page.goto(f"{shop.url}/admin/django_multipay/refund/{refund_id}/change/")
     page.locator("a[data-tool=resolve]").click()

@@ -110,7 +110,7 @@ def test_read_settlement_stores_the_lines_and_the_page_shows_them_with_their_age
         page = admin_client.get(change("invoice", invoice.pk))
     assert intercepted.calls == []
     html = page.content.decode()
-    assert "<td>814.80 AED</td><td>39.55 AED</td><td>775.25 AED</td>" in html
+    assert "<td>AED\xa0814.80</td><td>AED\xa039.55</td><td>AED\xa0775.25</td>" in html
     assert "Read 1\xa0hour ago" in html
     # The last gateway answer stays the answer; the settlement has its own field.
     assert html.count(SETTLEMENT_KEY) == 0

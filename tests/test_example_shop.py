@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from typing import Any
 
 import requests
 
-from tests.shop_server import Shop, buy
+from tests.shop_server import MANAGE, Shop, buy, csrf
 
 
 def test_customer_pays_and_the_shop_order_becomes_paid(shop: Shop) -> None:
@@ -23,7 +24,7 @@ def test_customer_pays_and_the_shop_order_becomes_paid(shop: Shop) -> None:
     assert 'id="fulfilment-status" class="status status-paid" data-status="paid"' in final.text
     assert 'id="payment-status" class="status status-paid" data-status="paid"' in final.text
     assert "Try paying again" not in final.text
-    assert "49.80 EUR" in final.text
+    assert "€49.80" in final.text
     assert shop.db_state(reference) == {
         "fulfilment": "paid",
         "order": "paid",
@@ -98,7 +99,7 @@ def test_customer_buys_in_a_browser(shop: Shop, browser: Any) -> None:
     page.check("[name=shipping_same]")
     page.locator("button[type=submit]").last.click()
     page.wait_for_url(re.compile(r"/payments/pay/"))
-    assert "12.50 EUR" in page.locator("body").inner_text()
+    assert "€12.50" in page.locator("body").inner_text()
 
     page.get_by_role("button", name=re.compile("^Pay with")).first.click()
     page.wait_for_url(re.compile(r"/sandbox/dummy/pay/"))
@@ -113,3 +114,40 @@ def test_customer_buys_in_a_browser(shop: Shop, browser: Any) -> None:
     assert state["order"] == "paid"
     assert state["invoices"] == ["paid"]
     page.close()
+
+
+def test_a_customer_switches_the_shop_to_spanish_and_pays_in_spanish(shop: Shop) -> None:
+    customer = requests.Session()
+    home = customer.get(shop.url + "/", timeout=10)
+    switched = customer.post(
+        shop.url + "/i18n/setlang/",
+        data={"csrfmiddlewaretoken": csrf(home.text), "language": "es", "next": "/"},
+        timeout=10,
+    )
+
+    assert switched.url == shop.url + "/"
+    assert customer.cookies["django_language"] == "es"
+    assert '<html lang="es" dir="ltr">' in switched.text
+    assert '<option value="es" lang="es" selected>Español</option>' in switched.text
+    pages: dict[str, Any] = {}
+    reference, final = buy(shop, "paid", customer=customer, pages=pages)
+    assert f"Pagar el pedido {reference}" in pages["pay"].text
+    assert "Elija cómo pagar" in pages["pay"].text
+    assert "49,80\xa0€" in pages["pay"].text  # 2 x 24.90, as Spanish writes it
+    assert final.status_code == 200
+    assert "49,80\xa0€" in final.text  # the shop's own order page, in the same language
+    assert shop.db_state(reference)["order"] == "paid"
+
+
+def test_load_demo_runs_under_each_language(shop: Shop) -> None:
+    for language in ("en-us", "bn", "ar", "es", "pt"):
+        done = subprocess.run(
+            [*MANAGE, "load_demo"],
+            env={**shop.env, "LANGUAGE_CODE": language},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (language, done.stderr)
+    products = shop.shell("from shop.models import Product; print(Product.objects.count())")
+    assert int(products) == 8  # idempotent: each run found them all

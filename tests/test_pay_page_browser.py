@@ -109,8 +109,8 @@ def test_customer_pays_and_comes_back_to_a_paid_order(
     assert page.locator("h1").inner_text() == f"Pay order {order.reference}"
     summary = page.locator(".mp-summary").inner_text()
     assert "Espresso beans" in summary
-    assert "49.80 EUR" in summary
-    assert "56.80 EUR" in summary
+    assert "€49.80" in summary
+    assert "€56.80" in summary
     buttons = page.get_by_role("button", name=re.compile("^Pay with"))
     # Postpay takes AED only: not offered for euros.
     assert buttons.count() == 2
@@ -160,4 +160,41 @@ def test_an_order_paid_in_another_tab_shows_why_and_no_buttons(
     assert not order.invoices.exists()
     assert fits_the_screen(page)
     shot(page, f"error-{width}")
+    context.close()
+
+
+@pytest.mark.parametrize(("width", "viewport"), WIDTHS)
+def test_the_page_reads_right_to_left_in_arabic(
+    served: str, chromium: Any, width: str, viewport: dict[str, int]
+) -> None:
+    """The browser asks for Arabic: the page is Arabic, mirrored, and still pays."""
+    order = an_order(f"SO-{width.upper()}-3")
+    context = chromium.new_context(viewport=viewport, locale="ar")
+    page = context.new_page()
+
+    page.goto(f"{served}/payments/pay/{order.public_id}/")
+
+    assert page.locator("html").get_attribute("dir") == "rtl"
+    assert page.locator("html").get_attribute("lang") == "ar"
+    assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
+    assert page.locator("h1").inner_text() == f"ادفع الطلب {order.reference}"
+    # Mirrored: the label of the total on the right, its amount on the left, text from the
+    # right edge of each card, and the back link pointing right.
+    label = page.locator(".mp-total th").bounding_box()
+    amount = page.locator(".mp-total td").bounding_box()
+    assert amount["x"] + amount["width"] <= label["x"]
+    heading = page.locator("#mp-methods-title").bounding_box()
+    card = page.locator(".mp-card").last.bounding_box()
+    assert card["x"] + card["width"] - (heading["x"] + heading["width"]) < 40
+    assert page.locator(".mp-back").inner_text().startswith("→")
+    assert "\u200f56.80\xa0€" in page.locator(".mp-total td").inner_text()
+    assert fits_the_screen(page)
+    shot(page, f"pay-ar-{width}")
+
+    page.locator("button.mp-method").first.click()
+    page.wait_for_url(re.compile(r"/sandbox/dummy/pay/"))
+    page.get_by_role("button", name="Paid").click()
+    page.wait_for_url(re.compile(rf"/shop/thanks/{order.reference}/$"))
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
     context.close()

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -38,7 +40,7 @@ class Conflict(exceptions.APIException):
     """The object is not in a state that allows the operation."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The object is not in a state that allows this."
+    default_detail = gettext_lazy("The object is not in a state that allows this.")
     default_code = "conflict"
 
 
@@ -108,7 +110,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         # the settings; the client gets a clear answer rather than a 500.
         logger.error("Gateway configuration error in the API: %s", exc, exc_info=exc)
         return Response(
-            error_body("gateway_not_configured", "This payment method is not available."),
+            error_body("gateway_not_configured", _("This payment method is not available.")),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     if isinstance(exc, Http404):
@@ -127,7 +129,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         summary = "; ".join(
             f"{name}: {errors[0]['message']}" for name, errors in sorted(fields.items())
         )
-        body = error_body("invalid", f"Invalid input. {summary}".strip(), fields=fields)
+        body = error_body(
+            "invalid", (_("Invalid input. %(errors)s") % {"errors": summary}).strip(), fields=fields
+        )
     else:
         details = exc.get_full_details()
         if isinstance(details, dict) and "code" in details:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -27,8 +28,8 @@ class AmountField(serializers.Field):  # type: ignore[type-arg]
     number is a float to most clients, and floats are not money."""
 
     default_error_messages = {
-        "not_a_string": 'Give amounts as decimal strings, like "12.50".',
-        "invalid": 'Not an amount: give digits with an optional decimal point, like "12.50".',
+        "not_a_string": _('Give amounts as decimal strings, like "12.50".'),
+        "invalid": _('Not an amount: give digits with an optional decimal point, like "12.50".'),
     }
 
     def to_internal_value(self, data: Any) -> Decimal:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -20,7 +21,7 @@ class MultipayPagination(PageNumberPagination):
         given = request.query_params.get(self.page_size_query_param or "page_size")
         if given is not None and not (given.isascii() and given.isdigit() and int(given) > 0):
             raise ValidationError(
-                {"page_size": ["A whole number from 1 (more than 100 counts as 100)."]}
+                {"page_size": [_("A whole number from 1 (more than 100 counts as 100).")]}
             )
         return super().get_page_size(request)
 

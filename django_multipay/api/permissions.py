@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from django_multipay.models import Invoice, Notification, Order, Refund
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 
 def sees_everything(user: Any) -> bool:
@@ -39,13 +44,17 @@ class ActionPermissions(BasePermission):
     """The model permissions a view lists for the current action in ``action_permissions``
     (``"*"`` for every action), checked before any object is looked up."""
 
-    message = "You do not have permission to do this."
+    message: str | StrPromise = _("You do not have permission to do this.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         wanted = getattr(view, "action_permissions", {})
         perms = (*wanted.get("*", ()), *wanted.get(getattr(view, "action", None), ()))
         if perms and not request.user.has_perms(perms):
-            self.message = f"You need the {', '.join(perms)} permission."
+            self.message = ngettext(
+                "You need the %(permissions)s permission.",
+                "You need the %(permissions)s permissions.",
+                len(perms),
+            ) % {"permissions": ", ".join(perms)}
             return False
         return True
 
@@ -53,7 +62,7 @@ class ActionPermissions(BasePermission):
 class IsStaff(BasePermission):
     """Active staff members only (the notification log is an operator's tool)."""
 
-    message = "Only staff can see notifications."
+    message = _("Only staff can see notifications.")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return sees_everything(request.user)
@@ -62,4 +71,4 @@ class IsStaff(BasePermission):
 class IsStaffResolver(IsStaff):
     """Active staff members only: deciding a refund's outcome is an operator's call."""
 
-    message = "Only staff can resolve a refund."
+    message = _("Only staff can resolve a refund.")

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -31,7 +32,7 @@ class StrictSerializer(serializers.Serializer):  # type: ignore[type-arg]
             if unknown:
                 raise serializers.ValidationError(
                     {
-                        key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
+                        key: [serializers.ErrorDetail(_("Unknown field."), code="unknown_field")]
                         for key in unknown
                     }
                 )
@@ -365,7 +366,9 @@ class PayRequestSerializer(StrictSerializer):
 
     def validate_gateway(self, value: str) -> str:
         if not has_gateway(value):
-            raise serializers.ValidationError(f"Unknown gateway {value!r}.", code="unknown_gateway")
+            raise serializers.ValidationError(
+                _("Unknown gateway %(alias)r.") % {"alias": value}, code="unknown_gateway"
+            )
         return value
 
     def validate_options(self, value: Any) -> dict[str, Any]:
@@ -374,10 +377,10 @@ class PayRequestSerializer(StrictSerializer):
         user = getattr(request, "user", None)
         if not getattr(user, "is_staff", False):
             raise serializers.ValidationError(
-                "Only staff may choose gateway options.", code="staff_only"
+                _("Only staff may choose gateway options."), code="staff_only"
             )
         if not isinstance(value, dict):
-            raise serializers.ValidationError("Expected an object.", code="not_a_dict")
+            raise serializers.ValidationError(_("Expected an object."), code="not_a_dict")
         return value
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_filters.rest_framework import DjangoFilterBackend  # type: ignore[import-untyped]
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -51,7 +53,7 @@ logger = logging.getLogger("django_multipay.api")
 
 #: What a client may send as ``Idempotency-Key``: the refund row's column holds 100.
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
-IDEMPOTENCY_KEY_RULE = "Up to 100 letters, digits or `._:-` (a UUID is ideal)."
+IDEMPOTENCY_KEY_RULE = gettext_noop("Up to 100 letters, digits or `._:-` (a UUID is ideal).")
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -188,7 +190,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, MultipayVie
         except IntegrityError:
             # Another request took the reference between the check and the insert.
             raise serializers.ValidationError(
-                {"reference": ["An order with this reference already exists."]}, code="unique"
+                {"reference": [_("An order with this reference already exists.")]}, code="unique"
             ) from None
         order = self.get_queryset().get(pk=order.pk)
         location = self.reverse_action("detail", kwargs={"id": order.public_id})
@@ -257,7 +259,7 @@ class InvoiceViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
         """Read the invoice's true status from the gateway now, and apply it."""
         invoice = self.get_object()
         if not invoice.gateway_id:
-            raise Conflict("This invoice never reached the gateway.", code="not_started")
+            raise Conflict(_("This invoice never reached the gateway."), code="not_started")
         payments.refresh(invoice)
         return self._answer(invoice)
 
@@ -314,7 +316,7 @@ class InvoiceViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
         key = request.headers.get("Idempotency-Key")
         if key is not None and not IDEMPOTENCY_KEY.match(key):
             raise serializers.ValidationError(
-                {"Idempotency-Key": [IDEMPOTENCY_KEY_RULE]},
+                {"Idempotency-Key": [_(IDEMPOTENCY_KEY_RULE)]},
                 code="invalid",
             )
         given = RefundRequestSerializer(data=request.data, context={"invoice": invoice})
@@ -328,7 +330,7 @@ class InvoiceViewSet(mixins.RetrieveModelMixin, MultipayViewSet):
                     amount is not None and amount != earlier.amount
                 ):
                     raise Conflict(
-                        "That Idempotency-Key was used for a different refund.",
+                        _("That Idempotency-Key was used for a different refund."),
                         code="idempotency_key_reused",
                     )
                 replay = True

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from django_multipay import money
 
@@ -25,7 +26,7 @@ def amount_field(verbose_name: Any, **kwargs: Any) -> models.DecimalField[Any, A
 
 def validate_currency(value: str) -> None:
     if value != value.upper():
-        raise ValidationError("Currency codes are upper case.", code="currency")
+        raise ValidationError(_("Currency codes are upper case."), code="currency")
     money.normalize_currency(value)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_multipay.models.invoice import Invoice
@@ -62,4 +63,8 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.gateway} notification #{self.pk} ({self.result})"
+        return gettext("%(gateway)s notification #%(id)s (%(result)s)") % {
+            "gateway": self.gateway,
+            "id": self.pk,
+            "result": self.result,
+        }

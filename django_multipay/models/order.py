@@ -36,14 +36,14 @@ def validate_address(value: Any) -> None:
     if value in (None, {}):
         return
     if not isinstance(value, dict):
-        raise ValidationError("An address is a mapping of fields.", code="address")
+        raise ValidationError(_("An address is a mapping of fields."), code="address")
     unknown = sorted(set(value) - set(ADDRESS_KEYS))
     if unknown:
         raise ValidationError(
-            "Unknown address fields: %(fields)s.", code="address", params={"fields": unknown}
+            _("Unknown address fields: %(fields)s."), code="address", params={"fields": unknown}
         )
     if not all(isinstance(v, str) for v in value.values()):
-        raise ValidationError("Address fields are strings.", code="address")
+        raise ValidationError(_("Address fields are strings."), code="address")
 
 
 def validate_metadata(value: Any) -> None:
@@ -60,7 +60,7 @@ def validate_metadata(value: Any) -> None:
     max_depth = int(multipay_settings.MAX_METADATA_DEPTH)
     max_bytes = int(multipay_settings.MAX_METADATA_BYTES)
     too_large = ValidationError(
-        "Metadata is larger than %(limit)s bytes of JSON.",
+        _("Metadata is larger than %(limit)s bytes of JSON."),
         code="too_large",
         params={"limit": max_bytes},
     )
@@ -74,22 +74,22 @@ def validate_metadata(value: Any) -> None:
         if isinstance(node, dict):
             children: list[Any] = list(node.values())
             if any(isinstance(key, str) and "\x00" in key for key in node):
-                raise ValidationError("Metadata may not contain NUL characters.", code="null")
+                raise ValidationError(_("Metadata may not contain NUL characters."), code="null")
         elif isinstance(node, (list, tuple)):
             children = list(node)
         else:
             if isinstance(node, str) and "\x00" in node:
-                raise ValidationError("Metadata may not contain NUL characters.", code="null")
+                raise ValidationError(_("Metadata may not contain NUL characters."), code="null")
             if isinstance(node, float) and not math.isfinite(node):
                 raise ValidationError(
-                    "Metadata numbers must be finite; %(value)s is not.",
+                    _("Metadata numbers must be finite; %(value)s is not."),
                     code="invalid",
                     params={"value": node},
                 )
             continue
         if children and depth >= max_depth:
             raise ValidationError(
-                "Metadata nests deeper than %(limit)s levels.",
+                _("Metadata nests deeper than %(limit)s levels."),
                 code="too_deep",
                 params={"limit": max_depth},
             )
@@ -99,7 +99,7 @@ def validate_metadata(value: Any) -> None:
         size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8"))
     except (TypeError, ValueError) as exc:
         raise ValidationError(
-            "Metadata must be JSON: %(reason)s", code="invalid", params={"reason": exc}
+            _("Metadata must be JSON: %(reason)s"), code="invalid", params={"reason": exc}
         ) from None
     if size > max_bytes:
         raise too_large

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_multipay import money
@@ -80,7 +81,11 @@ class Refund(models.Model):
             amount = money.format_decimal(self.amount, self.currency)
         except ValidationError:  # an unsaved refund with a bad amount or currency
             amount = str(self.amount)
-        return f"Refund {amount} {self.currency} ({self.status})"
+        return gettext("Refund %(amount)s %(currency)s (%(status)s)") % {
+            "amount": amount,
+            "currency": self.currency,
+            "status": self.status,
+        }
 
     @property
     def outcome_unknown(self) -> bool:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django import template
 from django.core.exceptions import ValidationError
 
+from django_multipay import display
 from django_multipay import money as money_module
 
 register = template.Library()
@@ -14,12 +15,21 @@ register = template.Library()
 
 @register.filter
 def money(amount: Decimal | str | None, currency: str) -> str:
-    """The amount with its currency's decimal places and code: ``49.80 EUR``, ``500 JPY``."""
+    """The amount as the active language writes money, with its currency's decimals:
+    ``€49.80`` in English, ``49,80 €`` in Spanish, ``¥500`` for JPY."""
     if amount in (None, ""):
         return ""
     try:
         value = money_module.to_decimal(amount)
-        exponent = money_module.currency_exponent(currency)
+        return display.format_money(value, currency)
     except ValidationError:
+        # Not an amount in that currency (more places than it has, an unknown code): as stored.
         return f"{amount} {currency}"
-    return f"{value.quantize(Decimal(1).scaleb(-exponent)):f} {currency}"
+
+
+@register.filter
+def localized_number(value: int | Decimal | None) -> str:
+    """A quantity or count grouped as the active language groups digits."""
+    if value in (None, ""):
+        return ""
+    return display.format_number(value)  # type: ignore[arg-type]

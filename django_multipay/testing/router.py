@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import requests
 import responses
 from django.test import Client
+from django.utils import translation
 
 
 class EmulatorRouter:
@@ -34,13 +35,16 @@ class EmulatorRouter:
         }
         content_type = headers.pop("Content-Type", "application/octet-stream")
         body = request.body or b""
-        response = self.client.generic(
-            request.method or "GET",
-            path,
-            data=body.encode() if isinstance(body, str) else body,
-            content_type=content_type,
-            headers=headers,
-        )
+        # The app answers on this thread, and its LocaleMiddleware activates the language of
+        # this request; the caller's own request keeps its language, as with a real gateway.
+        with translation.override(translation.get_language()):
+            response = self.client.generic(
+                request.method or "GET",
+                path,
+                data=body.encode() if isinstance(body, str) else body,
+                content_type=content_type,
+                headers=headers,
+            )
         out_headers = {k: v for k, v in response.items() if k.lower() != "content-length"}
         return response.status_code, out_headers, response.content
 

@@ -580,7 +580,7 @@ def test_settlement_on_the_invoice_admin_page(router, admin_client) -> None:
     page = admin_client.get(f"/admin/django_multipay/invoice/{invoice.pk}/change/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "<td>814.80 AED</td><td>39.55 AED</td><td>775.25 AED</td>" in html
+    assert "<td>AED\xa0814.80</td><td>AED\xa039.55</td><td>AED\xa0775.25</td>" in html
     assert "not yet" in html  # not paid out
 
 
