@@ -1042,6 +1042,8 @@ class InvoiceAdmin(RecordAdmin):
             self.report_repeat(request, key)
             return None
         asked = money(amount, invoice.currency)
+        # The admin's history is a record: English, amounts as the machine writes them.
+        logged = f"{form_amount(amount, invoice.currency)} {invoice.currency}"
         try:
             refund = payments.refund(
                 invoice, amount, reason=reason, user=request.user, idempotency_key=key
@@ -1053,7 +1055,7 @@ class InvoiceAdmin(RecordAdmin):
                 % {"amount": asked, "invoice": label, "error": exc},
                 messages.ERROR,
             )
-            self.log_change(request, invoice, f"Refund of {asked} refused: {exc}")
+            self.log_change(request, invoice, f"Refund of {logged} refused: {exc}")
             return None
         except GatewayError as exc:
             # No clear answer: the refund row stays requested and must not be sent again.
@@ -1067,7 +1069,7 @@ class InvoiceAdmin(RecordAdmin):
                 % {"amount": asked, "invoice": label, "error": exc},
                 messages.WARNING,
             )
-            self.log_change(request, invoice, f"Refund of {asked} sent, outcome unknown: {exc}")
+            self.log_change(request, invoice, f"Refund of {logged} sent, outcome unknown: {exc}")
             return None
         except (MultipayError, GatewayConfigurationError) as exc:
             self.message_user(
@@ -1078,15 +1080,8 @@ class InvoiceAdmin(RecordAdmin):
             )
             return None
         invoice.refresh_from_db()
-        self.log_addition(
-            request, refund, f"Requested {money(refund.amount, refund.currency)}: {reason}"
-        )
-        self.log_change(
-            request,
-            invoice,
-            f"Refund {refund.pk} of {money(refund.amount, refund.currency)}: "
-            f"{refund.get_status_display().lower()}",
-        )
+        self.log_addition(request, refund, f"Requested {logged}: {reason}")
+        self.log_change(request, invoice, f"Refund {refund.pk} of {logged}: {refund.status}")
         names = {"amount": money(refund.amount, refund.currency), "invoice": label}
         if refund.status == RefundStatus.SUCCEEDED:
             self.message_user(
@@ -1347,7 +1342,7 @@ def form_amount(amount: Decimal, currency: str) -> str:
     try:
         return money_module.format_decimal(amount, currency)
     except ValidationError:
-        return f"{amount}"  # more places than the currency has: as stored
+        return f"{amount}"  # not an amount in that currency (more places, a typo): as given
 
 
 # -- refunds ---------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale
 from babel.numbers import (
     NumberFormatError,
     format_decimal,
@@ -17,14 +17,13 @@ from babel.numbers import (
     parse_decimal,
 )
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Sum
-from django.utils import translation
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from django_multipay import money
+from django_multipay.display import active_locale
 from django_multipay.exceptions import GatewayConfigurationError, MultipayError
 from django_multipay.gateways.base import BaseGateway
 from django_multipay.models import Invoice
@@ -177,15 +176,6 @@ PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 #: Spaces people type between thousands where the language groups with a (narrow) no-break
 #: space (French, Swedish…).
 SPACES = ("\u00a0", "\u202f", " ")
-
-
-def active_locale() -> Locale:
-    """The Babel locale of the active language (``LANGUAGE_CODE`` when none is active)."""
-    language = translation.get_language() or settings.LANGUAGE_CODE or "en"
-    try:
-        return Locale.parse(translation.to_locale(language))
-    except (UnknownLocaleError, ValueError):
-        return Locale.parse("en")
 
 
 def localized_amount(amount: Decimal, currency: str, locale: Locale | None = None) -> str:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from django_multipay import money, signals
+from django_multipay.display import format_money
 from django_multipay.exceptions import (
     AmountMismatch,
     GatewayAPIError,
@@ -446,14 +447,10 @@ def reserve_refund(
             ) from exc
         if value > available:
             raise RefundError(
-                _(
-                    "Refund of %(amount)s %(currency)s exceeds the refundable "
-                    "%(available)s %(currency)s."
-                )
+                _("Refund of %(amount)s exceeds the refundable %(available)s.")
                 % {
-                    "amount": value,
-                    "currency": invoice.currency,
-                    "available": money.format_decimal(available, invoice.currency),
+                    "amount": format_money(value, invoice.currency),
+                    "available": format_money(available, invoice.currency),
                 },
                 gateway=invoice.gateway,
                 code="refund_exceeds_captured",

@@ -107,7 +107,7 @@ def test_two_staff_refund_more_than_is_left_at_once(emulator: str) -> None:
     shown = [m for messages in results for m in messages]
     assert len(shown) == 2, shown
     assert sum(m.startswith("Refunded €60.00") for m in shown) == 1, shown
-    assert sum("exceeds the refundable €40.00" in m for m in shown) == 1, shown
+    assert sum("exceeds the refundable €40.00." in m for m in shown) == 1, shown
     [refund] = Refund.objects.filter(invoice=invoice)
     assert refund.status == RefundStatus.SUCCEEDED
     assert refund.requested_by is not None

@@ -121,6 +121,13 @@ def test_refund_form_reads_grouped_thousands_in_english() -> None:
         ("de", "2000.50", "2000.50"),  # as the machine writes it: not German, not ambiguous
         ("fr", "2 000,00", "2000.00"),
         ("fr", "2\u202f000,00", "2000.00"),
+        # The languages django-multipay ships.
+        ("bn", "6,800.00", "6800.00"),
+        ("ar", "6,800.00", "6800.00"),
+        ("es", "6.800,00", "6800.00"),
+        ("es", "6800,5", "6800.5"),
+        ("pt", "6 800,00", "6800.00"),  # Portugal groups with a space, as the page writes it
+        ("pt", "6800,50", "6800.50"),
     ],
 )
 def test_refund_amounts_in_the_formats_of_the_active_language(

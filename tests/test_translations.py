@@ -9,16 +9,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from django_multipay.display import format_money
-from django_multipay.models import Invoice, Order
-from django_multipay.status import InvoiceStatus
 from django_multipay import payments
-from django_multipay.models import Refund
-from django_multipay.status import RefundStatus
+from django_multipay.display import format_money
+from django_multipay.models import Invoice, Order, Refund
+from django_multipay.status import InvoiceStatus, RefundStatus
 from django_multipay.testing.factories import InvoiceFactory, OrderFactory, OrderItemFactory
 from django_multipay.testing.router import EmulatorRouter
 
@@ -226,3 +225,8 @@ def test_the_admin_speaks_the_operators_language(
     assert (refund.amount, refund.status) == (Decimal("30.00"), RefundStatus.SUCCEEDED)
     [sent] = router.requests_to(r"/refunds$", "POST")
     assert json.loads(sent.body or b"{}")["amount"] == "30.00"  # the machine's amount
+    # The admin's history is a record, not a page: English, with the machine's amount.
+    history = LogEntry.objects.filter(object_id=str(invoice.pk)).order_by("pk")
+    assert [entry.get_change_message() for entry in history] == [
+        f"Refund {refund.pk} of 30.00 EUR: succeeded"
+    ]
