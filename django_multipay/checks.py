@@ -12,14 +12,19 @@ from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from django_multipay.conf import DEFAULTS, allows_test_gateways, multipay_settings
 from django_multipay.exceptions import GatewayConfigurationError
 from django_multipay.gateways.base import BaseGateway, load_callable
 from django_multipay.registry import backend_class
 
-DOCS = "See the settings reference in the django-multipay documentation."
-CUSTOMER_ID_HINT = "Give a callable taking the user and returning its customer id, or its path."
+# In the shop's LANGUAGE_CODE, as ``manage.py check`` prints them; the IDs stay the same.
+DOCS = gettext_noop("See the settings reference in the django-multipay documentation.")
+CUSTOMER_ID_HINT = gettext_noop(
+    "Give a callable taking the user and returning its customer id, or its path."
+)
 
 #: The keys of one alias in ``MULTIPAY["GATEWAYS"]``.
 ALIAS_KEYS = ("BACKEND", "OPTIONS", "LABEL")
@@ -48,7 +53,12 @@ def _did_you_mean(
     """``"Did you mean 'X'? "`` for the nearest known name, or nothing."""
     folded = {fold(k): k for k in known}
     close = difflib.get_close_matches(fold(name), list(folded), n=1)
-    return f"Did you mean {folded[close[0]]!r}? " if close else ""
+    return _("Did you mean %(name)s? ") % {"name": repr(folded[close[0]])} if close else ""
+
+
+def _after_guess(guess: str, hint: str) -> str:
+    """A hint after its "Did you mean ...?" guess, if there is one."""
+    return f"{guess}{hint}"
 
 
 @register(Tags.security, "multipay")
@@ -56,11 +66,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     """Validate ``MULTIPAY`` and every gateway alias in it."""
     raw = getattr(settings, "MULTIPAY", {})
     if not isinstance(raw, dict):
-        return [Error("MULTIPAY must be a dict.", hint=DOCS, id="multipay.E001")]
+        return [Error(_("MULTIPAY must be a dict."), hint=_(DOCS), id="multipay.E001")]
     gateways = raw.get("GATEWAYS", {})
     if not isinstance(gateways, dict):
         return [
-            Error("MULTIPAY['GATEWAYS'] must be a dict of aliases.", hint=DOCS, id="multipay.E001")
+            Error(
+                _("MULTIPAY['GATEWAYS'] must be a dict of aliases."),
+                hint=_(DOCS),
+                id="multipay.E001",
+            )
         ]
     messages: list[CheckMessage] = []
     messages.extend(_unknown_keys(raw))
@@ -71,8 +85,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     if default is not None and default not in gateways:
         messages.append(
             Error(
-                f"MULTIPAY['DEFAULT_GATEWAY'] is {default!r}, which is not a configured alias.",
-                hint=f"Use one of: {', '.join(gateways) or '(none configured)'}.",
+                _("MULTIPAY['DEFAULT_GATEWAY'] is %(default)s, which is not a configured alias.")
+                % {"default": repr(default)},
+                hint=_("Use one of: %(aliases)s.")
+                % {"aliases": ", ".join(gateways) or _("(none configured)")},
                 id="multipay.E003",
             )
         )
@@ -81,7 +97,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
         try:
             load_callable(customer_id, "MULTIPAY['CUSTOMER_ID']")
         except GatewayConfigurationError as exc:
-            messages.append(Error(str(exc), hint=CUSTOMER_ID_HINT, id="multipay.E007"))
+            messages.append(Error(str(exc), hint=_(CUSTOMER_ID_HINT), id="multipay.E007"))
     return messages
 
 
@@ -93,9 +109,11 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if not settings.DEBUG and isinstance(raw, dict) and raw.get("ALLOW_TEST_GATEWAYS") is True:
         return [
             Warning(
-                "MULTIPAY['ALLOW_TEST_GATEWAYS'] is True with DEBUG=False: the dummy gateway"
-                " takes payments and the sandbox emulators answer.",
-                hint="Set it only in test settings; remove it from production settings.",
+                _(
+                    "MULTIPAY['ALLOW_TEST_GATEWAYS'] is True with DEBUG=False: the dummy gateway"
+                    " takes payments and the sandbox emulators answer."
+                ),
+                hint=_("Set it only in test settings; remove it from production settings."),
                 id="multipay.W002",
             )
         ]
@@ -106,28 +124,40 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
     if not isinstance(alias, str) or not alias.replace("-", "").replace("_", "").isalnum():
         return [
             Error(
-                f"Gateway alias {alias!r} must be letters, digits, '-' or '_'.", id="multipay.E001"
+                _("Gateway alias %(alias)s must be letters, digits, '-' or '_'.")
+                % {"alias": repr(alias)},
+                id="multipay.E001",
             )
         ]
     if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
         return [
             Error(
-                f"MULTIPAY['GATEWAYS'][{alias!r}] must be a dict with a 'BACKEND' dotted path.",
-                hint=DOCS,
+                _("MULTIPAY['GATEWAYS'][%(alias)s] must be a dict with a 'BACKEND' dotted path.")
+                % {"alias": repr(alias)},
+                hint=_(DOCS),
                 id="multipay.E001",
             )
         ]
     options = config.get("OPTIONS", {})
     if not isinstance(options, dict):
-        return [Error(f"OPTIONS of gateway {alias!r} must be a dict.", id="multipay.E001")]
+        return [
+            Error(
+                _("OPTIONS of gateway %(alias)s must be a dict.") % {"alias": repr(alias)},
+                id="multipay.E001",
+            )
+        ]
     messages: list[CheckMessage] = []
     for key in config:
         if key not in ALIAS_KEYS:
             messages.append(
                 Warning(
-                    f"MULTIPAY['GATEWAYS'][{alias!r}] has an unknown key {key!r}: it is ignored.",
-                    hint=f"{_did_you_mean(str(key), ALIAS_KEYS)}An alias takes only "
-                    f"{', '.join(ALIAS_KEYS)}; the backend's own options go in OPTIONS.",
+                    _("MULTIPAY['GATEWAYS'][%(alias)s] has an unknown key %(key)s: it is ignored.")
+                    % {"alias": repr(alias), "key": repr(key)},
+                    hint=_after_guess(
+                        _did_you_mean(str(key), ALIAS_KEYS),
+                        _("An alias takes only %(keys)s; the backend's own options go in OPTIONS.")
+                        % {"keys": ", ".join(ALIAS_KEYS)},
+                    ),
                     id="multipay.W004",
                 )
             )
@@ -140,15 +170,16 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
             return [
                 *messages,
                 Error(
-                    f"Gateway {alias!r}: {config['BACKEND']} needs {package}, which is not"
-                    " installed.",
-                    hint=f'Install the "{extra}" extra: pip install "django-multipay[{extra}]".',
+                    _("Gateway %(alias)s: %(backend)s needs %(package)s, which is not installed.")
+                    % {"alias": repr(alias), "backend": config["BACKEND"], "package": package},
+                    hint=_('Install the "%(extra)s" extra: %(command)s.')
+                    % {"extra": extra, "command": f'pip install "django-multipay[{extra}]"'},
                     id="multipay.E012",
                 ),
             ]
         return [
             *messages,
-            Error(str(exc), hint="Check the BACKEND dotted path.", id="multipay.E002"),
+            Error(str(exc), hint=_("Check the BACKEND dotted path."), id="multipay.E002"),
         ]
     messages.extend(_unknown_options(alias, cls, options))
     gateway = cls(alias, options)
@@ -156,8 +187,9 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
     if missing:
         messages.append(
             Error(
-                f"Gateway {alias!r} is missing {', '.join(missing)}.",
-                hint="Set them in OPTIONS, from the environment; never commit credentials.",
+                _("Gateway %(alias)s is missing %(options)s.")
+                % {"alias": repr(alias), "options": ", ".join(missing)},
+                hint=_("Set them in OPTIONS, from the environment; never commit credentials."),
                 id="multipay.E004",
             )
         )
@@ -166,43 +198,60 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
     for field, problem in gateway.default_option_errors().items():
         messages.append(
             Error(
-                f"Gateway {alias!r}: {field} cannot be sent to {cls.display_name}: {problem}.",
-                hint="Every payment at this alias is refused until it is corrected; the"
-                " gateway's page lists each option's type and range.",
+                _("Gateway %(alias)s: %(field)s cannot be sent to %(gateway)s: %(problem)s.")
+                % {
+                    "alias": repr(alias),
+                    "field": field,
+                    "gateway": cls.display_name,
+                    "problem": problem,
+                },
+                hint=_(
+                    "Every payment at this alias is refused until it is corrected; the"
+                    " gateway's page lists each option's type and range."
+                ),
                 id="multipay.E013",
             )
         )
     for problem in gateway.sensitive_option_errors():
         messages.append(
             Error(
-                f"Gateway {alias!r}: {problem}.",
-                hint="List only the sensitive per-payment options its page names.",
+                _("Gateway %(alias)s: %(problem)s.") % {"alias": repr(alias), "problem": problem},
+                hint=_("List only the sensitive per-payment options its page names."),
                 id="multipay.E006",
             )
         )
     if options.get("customer_id") is not None:
         try:
-            load_callable(options["customer_id"], f"customer_id of gateway {alias!r}")
+            load_callable(
+                options["customer_id"],
+                _("customer_id of gateway %(alias)s") % {"alias": repr(alias)},
+            )
         except GatewayConfigurationError as exc:
-            messages.append(Error(str(exc), hint=CUSTOMER_ID_HINT, id="multipay.E007"))
+            messages.append(Error(str(exc), hint=_(CUSTOMER_ID_HINT), id="multipay.E007"))
     if cls.test_only:
         # The same rule as at run time (BaseGateway.ensure_allowed), so what the check lets
         # through is what runs. Its sandbox mode is what it is for: no W001.
         if not allows_test_gateways():
             messages.append(
                 Error(
-                    f"Gateway {alias!r} uses the test-only {cls.display_name} backend"
-                    " with DEBUG=False: it refuses every payment.",
-                    hint="Anyone could mark orders paid. Remove it from production settings"
-                    " (test settings opt in with MULTIPAY['ALLOW_TEST_GATEWAYS'] = True).",
+                    _(
+                        "Gateway %(alias)s uses the test-only %(gateway)s backend with"
+                        " DEBUG=False: it refuses every payment."
+                    )
+                    % {"alias": repr(alias), "gateway": cls.display_name},
+                    hint=_(
+                        "Anyone could mark orders paid. Remove it from production settings"
+                        " (test settings opt in with MULTIPAY['ALLOW_TEST_GATEWAYS'] = True)."
+                    ),
                     id="multipay.E005",
                 )
             )
     elif options.get("sandbox") and not settings.DEBUG:
         messages.append(
             Warning(
-                f"Gateway {alias!r} is in sandbox mode with DEBUG=False.",
-                hint="Set 'sandbox': False for live payments.",
+                _("Gateway %(alias)s is in sandbox mode with DEBUG=False.")
+                % {"alias": repr(alias)},
+                hint=_("Set 'sandbox': False for live payments."),
                 id="multipay.W001",
             )
         )
@@ -213,8 +262,8 @@ def _unknown_keys(raw: dict[Any, Any]) -> list[CheckMessage]:
     """multipay.W003: a key of ``MULTIPAY`` that nothing reads, most often a misspelling."""
     return [
         Warning(
-            f"MULTIPAY has an unknown key {key!r}: it is ignored.",
-            hint=f"{_did_you_mean(str(key), DEFAULTS)}{DOCS}",
+            _("MULTIPAY has an unknown key %(key)s: it is ignored.") % {"key": repr(key)},
+            hint=_after_guess(_did_you_mean(str(key), DEFAULTS), _(DOCS)),
             id="multipay.W003",
         )
         for key in raw
@@ -244,10 +293,16 @@ def _url_placeholders(raw: dict[Any, Any]) -> list[CheckMessage]:
         ]
         messages.append(
             Error(
-                f"MULTIPAY[{key!r}] is {str(value)!r}, with {', '.join(unknown)}, which is not a"
-                " placeholder: the customer would be sent to it as it is.",
-                hint=f"{''.join(dict.fromkeys(guesses))}The placeholders are {known} (the"
-                " order's reference and its public id).",
+                _(
+                    "MULTIPAY[%(key)s] is %(value)s, with %(found)s, which is not a"
+                    " placeholder: the customer would be sent to it as it is."
+                )
+                % {"key": repr(key), "value": repr(str(value)), "found": ", ".join(unknown)},
+                hint=_after_guess(
+                    "".join(dict.fromkeys(guesses)),
+                    _("The placeholders are %(known)s (the order's reference and its public id).")
+                    % {"known": known},
+                ),
                 id="multipay.E008",
             )
         )
@@ -276,10 +331,15 @@ def _unknown_options(
         return []
     return [
         Warning(
-            f"Gateway {alias!r} has an unknown option {name!r}: {cls.display_name} ignores it.",
-            hint=f"{_did_you_mean(str(name), known, fold=str.lower)}Its page in the gateway"
-            " documentation lists its options (a backend subclass that reads more adds them"
-            " to config_options).",
+            _("Gateway %(alias)s has an unknown option %(name)s: %(gateway)s ignores it.")
+            % {"alias": repr(alias), "name": repr(name), "gateway": cls.display_name},
+            hint=_after_guess(
+                _did_you_mean(str(name), known, fold=str.lower),
+                _(
+                    "Its page in the gateway documentation lists its options (a backend"
+                    " subclass that reads more adds them to config_options)."
+                ),
+            ),
             id="multipay.W005",
         )
         for name in options
@@ -295,10 +355,14 @@ def check_sandbox_app(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
         return []
     return [
         Error(
-            "The gateway emulators (django_multipay.sandbox) are in INSTALLED_APPS with"
-            " DEBUG=False.",
-            hint="Add the app only in development and test settings. A test settings module"
-            " (test runners force DEBUG=False) sets MULTIPAY['ALLOW_TEST_GATEWAYS'] = True.",
+            _(
+                "The gateway emulators (django_multipay.sandbox) are in INSTALLED_APPS with"
+                " DEBUG=False."
+            ),
+            hint=_(
+                "Add the app only in development and test settings. A test settings module"
+                " (test runners force DEBUG=False) sets MULTIPAY['ALLOW_TEST_GATEWAYS'] = True."
+            ),
             id="multipay.E009",
         )
     ]
@@ -370,12 +434,23 @@ def check_emulator_routes(app_configs: Any = None, **kwargs: Any) -> list[CheckM
         if not routed:
             messages.append(
                 Error(
-                    f"Gateway {alias!r} calls {_without_credentials(url)}, on this site, but"
-                    f" ROOT_URLCONF ({urlconf}) does not route the {cls.display_name} emulator"
-                    f" there ({probe} is not one of its URLs).",
-                    hint='Include the emulators at that path, e.g. path("sandbox/",'
-                    ' include("django_multipay.sandbox.urls")) for .../sandbox/<gateway>/, or'
-                    " point base_url where they are routed.",
+                    _(
+                        "Gateway %(alias)s calls %(url)s, on this site, but ROOT_URLCONF"
+                        " (%(urlconf)s) does not route the %(gateway)s emulator there"
+                        " (%(probe)s is not one of its URLs)."
+                    )
+                    % {
+                        "alias": repr(alias),
+                        "url": _without_credentials(url),
+                        "urlconf": urlconf,
+                        "gateway": cls.display_name,
+                        "probe": probe,
+                    },
+                    hint=_(
+                        "Include the emulators at that path, e.g. %(example)s for"
+                        " .../sandbox/<gateway>/, or point base_url where they are routed."
+                    )
+                    % {"example": 'path("sandbox/", include("django_multipay.sandbox.urls"))'},
                     id="multipay.E010",
                 )
             )
@@ -393,11 +468,16 @@ def check_deferred_notifications(app_configs: Any = None, **kwargs: Any) -> list
     except ImportError as exc:
         return [
             Error(
-                f"MULTIPAY['DEFER_NOTIFICATIONS'] is on, but no task framework is installed"
-                f" ({exc}).",
-                hint="Django 6 has django.tasks; on Django 5.2 install the django-tasks"
-                ' backport (pip install "django-multipay[tasks]"), or set DEFER_NOTIFICATIONS'
-                " to False.",
+                _(
+                    "MULTIPAY['DEFER_NOTIFICATIONS'] is on, but no task framework is installed"
+                    " (%(error)s)."
+                )
+                % {"error": exc},
+                hint=_(
+                    "Django 6 has django.tasks; on Django 5.2 install the django-tasks"
+                    " backport (%(command)s), or set DEFER_NOTIFICATIONS to False."
+                )
+                % {"command": 'pip install "django-multipay[tasks]"'},
                 id="multipay.E011",
             )
         ]
@@ -417,17 +497,20 @@ def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
     from django_multipay.gateways.http import worst_case
 
     worker = multipay_settings.WORKER_TIMEOUT
-    hint = (
-        f"Keep REQUEST_TIME_BUDGET at most {int(WORKER_SHARE * 100)}% of WORKER_TIMEOUT (the"
-        " default, 15 s, fits gunicorn's 30 s); see 'Time budget' in the settings reference."
-    )
+    hint = _(
+        "Keep REQUEST_TIME_BUDGET at most %(share)d%% of WORKER_TIMEOUT (the default, 15 s,"
+        " fits gunicorn's 30 s); see 'Time budget' in the settings reference."
+    ) % {"share": int(WORKER_SHARE * 100)}
     if worker is None:
         return []
     if isinstance(worker, bool) or not isinstance(worker, (int, float)) or worker <= 0:
         return [
             Warning(
-                f"MULTIPAY['WORKER_TIMEOUT'] is {worker!r}, not a number of seconds: the time"
-                " budget cannot be checked against it.",
+                _(
+                    "MULTIPAY['WORKER_TIMEOUT'] is %(value)s, not a number of seconds: the time"
+                    " budget cannot be checked against it."
+                )
+                % {"value": repr(worker)},
                 hint=hint,
                 id="multipay.W010",
             )
@@ -438,8 +521,11 @@ def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
         if isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0:
             return [
                 Warning(
-                    f"MULTIPAY['REQUEST_TIME_BUDGET'] is {budget!r}, not a number of seconds:"
-                    f" the default, {DEFAULTS['REQUEST_TIME_BUDGET']} s, is used.",
+                    _(
+                        "MULTIPAY['REQUEST_TIME_BUDGET'] is %(value)s, not a number of seconds:"
+                        " the default, %(default)s s, is used."
+                    )
+                    % {"value": repr(budget), "default": DEFAULTS["REQUEST_TIME_BUDGET"]},
                     hint=hint,
                     id="multipay.W010",
                 )
@@ -448,8 +534,12 @@ def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             return []
         return [
             Warning(
-                f"MULTIPAY['REQUEST_TIME_BUDGET'] is {budget} s, which does not fit in the"
-                f" declared worker timeout of {worker} s with room for the rest of the request.",
+                _(
+                    "MULTIPAY['REQUEST_TIME_BUDGET'] is %(budget)s s, which does not fit in the"
+                    " declared worker timeout of %(worker)s s with room for the rest of the"
+                    " request."
+                )
+                % {"budget": budget, "worker": worker},
                 hint=hint,
                 id="multipay.W010",
             )
@@ -473,9 +563,12 @@ def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
         if longest > allowed:
             messages.append(
                 Warning(
-                    f"With no REQUEST_TIME_BUDGET, one hung read of gateway {alias!r} can wait"
-                    f" {longest:.1f} s, which does not fit in the declared worker timeout of"
-                    f" {worker} s.",
+                    _(
+                        "With no REQUEST_TIME_BUDGET, one hung read of gateway %(alias)s can"
+                        " wait %(longest).1f s, which does not fit in the declared worker"
+                        " timeout of %(worker)s s."
+                    )
+                    % {"alias": repr(alias), "longest": longest, "worker": worker},
                     hint=hint,
                     id="multipay.W010",
                 )

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.http import HttpResponse
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from django_multipay.conf import allows_test_gateways, multipay_settings
 from django_multipay.exceptions import (
@@ -70,13 +72,14 @@ class Capabilities:
 MAX_OPTION_DEPTH = 8
 MAX_OPTION_INTEGER = 2**53 - 1
 
-#: The JSON types a per-payment option may take.
+#: The JSON types a per-payment option may take, each with what a value of another type is
+#: told (marked for translation, translated when raised).
 OPTION_TYPES: dict[type, str] = {
-    bool: "true or false",
-    int: "a whole number",
-    str: "a string",
-    dict: "an object",
-    list: "a list",
+    bool: gettext_noop("must be true or false"),
+    int: gettext_noop("must be a whole number"),
+    str: gettext_noop("must be a string"),
+    dict: gettext_noop("must be an object"),
+    list: gettext_noop("must be a list"),
 }
 
 
@@ -125,7 +128,11 @@ class PaymentOption:
         else:
             right = isinstance(value, self.type)
         if not right:
-            raise ValueError(f"must be {OPTION_TYPES.get(self.type, self.type.__name__)}")
+            wrong_type = OPTION_TYPES.get(self.type)
+            if wrong_type is not None:
+                raise ValueError(_(wrong_type))
+            # Translators: %(type)s is a Python type name (float, tuple).
+            raise ValueError(_("must be %(type)s") % {"type": self.type.__name__})
         if self.type is list:
             value = list(value)
         elif self.type is dict:
@@ -133,22 +140,36 @@ class PaymentOption:
         if self.normalize is not None:
             value = self.normalize(value)
         if self.choices is not None and value not in self.choices:
-            raise ValueError("must be one of " + ", ".join(str(c) for c in self.choices))
+            raise ValueError(
+                _("must be one of %(choices)s")
+                % {"choices": ", ".join(str(c) for c in self.choices)}
+            )
         if self.min_value is not None and value < self.min_value:
-            raise ValueError(f"must be at least {self.min_value}")
+            raise ValueError(_("must be at least %(minimum)s") % {"minimum": self.min_value})
         if self.max_value is not None and value > self.max_value:
-            raise ValueError(f"must be at most {self.max_value}")
+            raise ValueError(_("must be at most %(maximum)s") % {"maximum": self.max_value})
         if self.min_length is not None and len(value) < self.min_length:
-            raise ValueError(f"must have at least {self.min_length} characters or items")
+            raise ValueError(
+                # Translators: the value is a string (characters) or a list (items).
+                _("must have at least %(minimum)s characters or items")
+                % {"minimum": self.min_length}
+            )
         if self.max_length is not None and len(value) > self.max_length:
-            raise ValueError(f"must have at most {self.max_length} characters or items")
+            raise ValueError(
+                # Translators: the value is a string (characters) or a list (items).
+                _("must have at most %(maximum)s characters or items")
+                % {"maximum": self.max_length}
+            )
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            raise ValueError(f"must match {self.pattern}")
+            # Translators: %(pattern)s is a regular expression, shown as it is.
+            raise ValueError(_("must match %(pattern)s") % {"pattern": self.pattern})
         if self.keys is not None:
             unknown = sorted(str(k) for k in set(value) - self.keys)
             if unknown:
                 raise ValueError(
-                    f"unknown keys {', '.join(unknown)}; allowed: {', '.join(sorted(self.keys))}"
+                    # Translators: the keys of a JSON object; both lists stay as written.
+                    _("unknown keys %(unknown)s; allowed: %(allowed)s")
+                    % {"unknown": ", ".join(unknown), "allowed": ", ".join(sorted(self.keys))}
                 )
         if self.clean is not None:
             value = self.clean(value)
@@ -167,29 +188,56 @@ def json_problem(value: Any, max_depth: int = MAX_OPTION_DEPTH) -> str | None:
     stack: list[tuple[Any, int, str]] = [(value, 0, "")]
     while stack:
         item, depth, where = stack.pop()
-        at = f" at {where}" if where else ""
         if item is None or isinstance(item, (str, bool)):
             continue
         if isinstance(item, int):
             if abs(item) > MAX_OPTION_INTEGER:
-                return f"holds a number too large{at} (at most {MAX_OPTION_INTEGER})"
+                problem = (
+                    # Translators: %(where)s is a path inside the value (customer.age, items[2]).
+                    _("holds a number too large at %(where)s (at most %(maximum)s)")
+                    if where
+                    else _("holds a number too large (at most %(maximum)s)")
+                )
+                return problem % {"where": where, "maximum": MAX_OPTION_INTEGER}
             continue
         if isinstance(item, float):
             if not math.isfinite(item):
-                return f"holds a number that is not finite{at}"
+                problem = (
+                    _("holds a number that is not finite at %(where)s")
+                    if where
+                    else _("holds a number that is not finite")
+                )
+                return problem % {"where": where}
             continue
         if isinstance(item, (Mapping, list, tuple)):
             if depth >= max_depth:
-                return f"nests deeper than {max_depth} levels{at}"
+                problem = (
+                    _("nests deeper than %(depth)s levels at %(where)s")
+                    if where
+                    else _("nests deeper than %(depth)s levels")
+                )
+                return problem % {"where": where, "depth": max_depth}
             if isinstance(item, Mapping):
                 if not all(isinstance(key, str) for key in item):
-                    return f"has a key that is not a string{at}"
+                    problem = (
+                        _("has a key that is not a string at %(where)s")
+                        if where
+                        else _("has a key that is not a string")
+                    )
+                    return problem % {"where": where}
                 children = [(v, f"{where}.{k}" if where else str(k)) for k, v in item.items()]
             else:
                 children = [(v, f"{where}[{i}]") for i, v in enumerate(item)]
             stack.extend((child, depth + 1, name) for child, name in children)
             continue
-        return f"holds a {type(item).__name__}{at}, which is not JSON"
+        problem = (
+            # Translators: %(type)s is a Python type name (set, bytes, Decimal).
+            _("holds a %(type)s at %(where)s, which is not JSON")
+            if where
+            # Translators: %(type)s is a Python type name (set, bytes, Decimal).
+            else _("holds a %(type)s, which is not JSON")
+        )
+        return problem % {"where": where, "type": type(item).__name__}
     return None
 
 
@@ -199,9 +247,15 @@ def load_callable(value: Any, name: str) -> Callable[..., Any]:
         try:
             value = import_string(value)
         except ImportError as exc:
-            raise GatewayConfigurationError(f"{name}: cannot import {value!r}: {exc}") from None
+            raise GatewayConfigurationError(
+                # Translators: %(name)s names a setting; %(path)s is a dotted Python path.
+                _("%(name)s: cannot import %(path)s: %(error)s")
+                % {"name": name, "path": repr(value), "error": exc}
+            ) from None
     if not callable(value):
-        raise GatewayConfigurationError(f"{name} must be a callable or its dotted path.")
+        raise GatewayConfigurationError(
+            _("%(name)s must be a callable or its dotted path.") % {"name": name}
+        )
     return value  # type: ignore[no-any-return]
 
 
@@ -226,6 +280,17 @@ OPERATIONS = (
     "list_refunds",
     "settlement",
 )
+#: What :meth:`BaseGateway.require` says of each operation a backend does not declare
+#: (marked for translation, translated when raised).
+UNSUPPORTED: dict[str, str] = {
+    "refund": gettext_noop("%(gateway)s does not support refund."),
+    "partial_refund": gettext_noop("%(gateway)s does not support partial refund."),
+    "capture": gettext_noop("%(gateway)s does not support capture."),
+    "cancel": gettext_noop("%(gateway)s does not support cancel."),
+    "fetch_status": gettext_noop("%(gateway)s does not support fetch status."),
+    "list_refunds": gettext_noop("%(gateway)s does not support list refunds."),
+    "settlement": gettext_noop("%(gateway)s does not support settlement."),
+}
 
 
 class BaseGateway:
@@ -302,9 +367,12 @@ class BaseGateway:
         payment, because servers such as gunicorn run no system checks."""
         if self.test_only and not allows_test_gateways():
             raise GatewayConfigurationError(
-                f"Gateway {self.alias!r} uses the test-only {self.display_name} backend, which"
-                " takes no payment with DEBUG=False. Remove it from production settings (a test"
-                " settings module sets MULTIPAY['ALLOW_TEST_GATEWAYS'] = True)."
+                _(
+                    "Gateway %(alias)s uses the test-only %(gateway)s backend, which takes no"
+                    " payment with DEBUG=False. Remove it from production settings (a test"
+                    " settings module sets MULTIPAY['ALLOW_TEST_GATEWAYS'] = True)."
+                )
+                % {"alias": repr(self.alias), "gateway": self.display_name}
             )
 
     def missing_options(self) -> list[str]:
@@ -349,16 +417,27 @@ class BaseGateway:
         if listed is None:
             return []
         if isinstance(listed, str) or not isinstance(listed, (list, tuple, set, frozenset)):
-            return ["allow_sensitive_payment_options must be a list of option names"]
+            return [_("allow_sensitive_payment_options must be a list of option names")]
         sensitive = {n for n, o in self.payment_options.items() if o.sensitive}
         wrong = sorted(str(n) for n in listed if n not in sensitive)
         if not wrong:
             return []
-        return [
-            f"allow_sensitive_payment_options names {', '.join(wrong)}, which "
-            f"{self.display_name} does not declare sensitive (it declares: "
-            f"{', '.join(sorted(sensitive)) or 'none'})"
-        ]
+        params = {
+            "names": ", ".join(wrong),
+            "gateway": self.display_name,
+            "declared": ", ".join(sorted(sensitive)),
+        }
+        if sensitive:
+            problem = _(
+                "allow_sensitive_payment_options names %(names)s, which %(gateway)s does not"
+                " declare sensitive (it declares: %(declared)s)"
+            )
+        else:
+            problem = _(
+                "allow_sensitive_payment_options names %(names)s, which %(gateway)s does not"
+                " declare sensitive (it declares: none)"
+            )
+        return [problem % params]
 
     def default_option_errors(self) -> dict[str, str]:
         """What is wrong with the per-payment defaults the alias sets in ``OPTIONS`` (those of
@@ -391,15 +470,22 @@ class BaseGateway:
         defaults = self.default_option_errors()
         if defaults:
             raise GatewayConfigurationError(
-                f"Gateway {self.alias!r} has per-payment defaults {self.display_name} cannot "
-                "read: " + "; ".join(f"{k} {v}" for k, v in sorted(defaults.items()))
+                _(
+                    "Gateway %(alias)s has per-payment defaults %(gateway)s cannot read:"
+                    " %(problems)s"
+                )
+                % {
+                    "alias": repr(self.alias),
+                    "gateway": self.display_name,
+                    "problems": "; ".join(f"{k} {v}" for k, v in sorted(defaults.items())),
+                }
             )
         if options is None:
             return {}
         if not isinstance(options, Mapping):
             raise InvalidRequest(
-                "Gateway options must be an object.",
-                fields={"options": "must be an object"},
+                _("Gateway options must be an object."),
+                fields={"options": _("must be an object")},
                 gateway=self.alias,
             )
         errors: dict[str, str] = {}
@@ -409,8 +495,14 @@ class BaseGateway:
             field = f"options.{name}"
             declared = self.payment_options.get(name) if isinstance(name, str) else None
             if declared is None:
-                known = ", ".join(sorted(self.payment_options)) or "none"
-                errors[field] = f"unknown option; {self.display_name} takes: {known}"
+                if self.payment_options:
+                    unknown_option = _("unknown option; %(gateway)s takes: %(options)s")
+                else:
+                    unknown_option = _("unknown option; %(gateway)s takes: none")
+                errors[field] = unknown_option % {
+                    "gateway": self.display_name,
+                    "options": ", ".join(sorted(self.payment_options)),
+                }
                 continue
             try:
                 value = declared.check(value)
@@ -418,7 +510,7 @@ class BaseGateway:
                 errors[field] = str(exc)
                 continue
             if declared.is_sensitive(value) and name not in allowed:
-                errors[field] = (
+                errors[field] = _(
                     "weakens security or acts on stored credentials: refused unless this "
                     "alias lists it in allow_sensitive_payment_options"
                 )
@@ -428,8 +520,8 @@ class BaseGateway:
             errors = self.clean_payment_options(cleaned, order)
         if errors:
             raise InvalidRequest(
-                "Invalid gateway options: "
-                + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
+                _("Invalid gateway options: %(problems)s")
+                % {"problems": "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))},
                 fields=errors,
                 gateway=self.alias,
             )
@@ -469,7 +561,7 @@ class BaseGateway:
         """Raise ``UnsupportedOperation`` unless the backend declares ``operation``."""
         if not self.supports(operation):
             raise UnsupportedOperation(
-                f"{self.display_name} does not support {operation.replace('_', ' ')}.",
+                _(UNSUPPORTED[operation]) % {"gateway": self.display_name},
                 gateway=self.alias,
             )
 
@@ -495,7 +587,8 @@ class BaseGateway:
             lifetime = timedelta(0)
         if lifetime <= timedelta(0):
             raise GatewayConfigurationError(
-                f"Gateway {self.alias!r}: hold_lifetime must be a positive number of seconds."
+                _("Gateway %(alias)s: hold_lifetime must be a positive number of seconds.")
+                % {"alias": repr(self.alias)}
             )
         return lifetime
 

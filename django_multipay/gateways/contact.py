@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 import pycountry
+from django.utils.translation import gettext as _
 
 # ISO 3166-1 from pycountry (Debian's iso-codes data, which follows the ISO 3166 Maintenance
 # Agency's newsletters): every officially assigned code, and nothing user-assigned.
@@ -70,7 +71,8 @@ def parse_phone(text: str, region: str | None = None) -> Phone:
     not refused, and neither are the vendors' own sample numbers."""
     raw = str(text or "").strip()
     if not raw:
-        raise InvalidPhone("no phone number given")
+        # Translators: said of a phone number field, after its name ("phone: ...").
+        raise InvalidPhone(_("no phone number given"))
     if raw.startswith("00"):
         # The international prefix most of the world dials; the same as "+".
         raw = "+" + raw[2:]
@@ -80,11 +82,14 @@ def parse_phone(text: str, region: str | None = None) -> Phone:
     except phonenumbers.NumberParseException as exc:
         if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
             raise InvalidPhone(
-                "has no country code: write it with + and the country code"
+                # Translators: said of a phone number, after its field's name ("phone: ...").
+                _("has no country code: write it with + and the country code")
             ) from None
-        raise InvalidPhone("is not a phone number") from None
+        # Translators: said of a phone number, after its field's name ("phone: ...").
+        raise InvalidPhone(_("is not a phone number")) from None
     if not phonenumbers.is_possible_number(parsed):
-        raise InvalidPhone("is too short or too long for a phone number of its country")
+        # Translators: said of a phone number, after its field's name ("phone: ...").
+        raise InvalidPhone(_("is too short or too long for a phone number of its country"))
     return Phone(
         country_code=str(parsed.country_code),
         number=phonenumbers.national_significant_number(parsed),

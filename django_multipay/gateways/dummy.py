@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from django_multipay import money
 from django_multipay.exceptions import (
@@ -222,7 +223,7 @@ class DummyGateway(BaseGateway):
         except GatewayAPIError as exc:
             if exc.http_status == 402:
                 raise PaymentDeclined(
-                    "Capture declined", gateway=self.alias, response=exc.response
+                    gettext("Capture declined"), gateway=self.alias, response=exc.response
                 ) from None
             raise
         return self._status(data)
@@ -269,7 +270,10 @@ class DummyGateway(BaseGateway):
         except GatewayAPIError as exc:
             if exc.http_status is not None and 400 <= exc.http_status < 500:
                 raise RefundError(
-                    f"Refund refused: {exc.message}", gateway=self.alias, response=exc.response
+                    # Translators: %(reason)s is the gateway's own words, not translated.
+                    gettext("Refund refused: %(reason)s") % {"reason": exc.message},
+                    gateway=self.alias,
+                    response=exc.response,
                 ) from None
             raise
         return self._refund(data, refund.currency)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from django_multipay import money
 from django_multipay.exceptions import (
@@ -152,18 +153,21 @@ def _ip_address(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        raise ValueError("must be an IPv4 or IPv6 address") from None
+        raise ValueError(gettext("must be an IPv4 or IPv6 address")) from None
 
 
 def _extra_data(value: dict[str, Any]) -> dict[str, Any]:
     if not all(isinstance(part, Mapping) for part in value.values()):
-        raise ValueError("each key must hold an object")
+        # Translators: each key of a JSON object must hold an object ({...}).
+        raise ValueError(gettext("each key must hold an object"))
     try:
         text = json.dumps(value)
     except (TypeError, ValueError):
-        raise ValueError("must be plain JSON") from None
+        raise ValueError(gettext("must be plain JSON")) from None
     if len(text) > MAX_EXTRA_DATA_BYTES:
-        raise ValueError(f"must be at most {MAX_EXTRA_DATA_BYTES} bytes of JSON")
+        raise ValueError(
+            gettext("must be at most %(maximum)s bytes of JSON") % {"maximum": MAX_EXTRA_DATA_BYTES}
+        )
     return copy.deepcopy(value)
 
 
@@ -356,7 +360,9 @@ class PaylandsGateway(BaseGateway):
         service = override or self.services.get(currency.upper()) or self.option("service")
         if not service:
             raise InvalidRequest(
-                f"No Paylands service is configured for {currency}.", gateway=self.alias
+                gettext("No Paylands service is configured for %(currency)s.")
+                % {"currency": currency},
+                gateway=self.alias,
             )
         return str(service)
 
@@ -578,22 +584,29 @@ class PaylandsGateway(BaseGateway):
         merged = {name: self.options.get(name) for name in ALIAS_DEFAULTS} | options
         apm = str(merged.get("apm") or "").upper()
         if "apm" in options and apm not in self.apms:
-            errors["options.apm"] = f"{apm} is not enabled for {self.alias}"
+            # Translators: %(apm)s is a payment method (MBWAY, PAYSHOP); %(alias)s a gateway alias.
+            errors["options.apm"] = gettext("%(apm)s is not enabled for %(alias)s") % {
+                "apm": apm,
+                "alias": self.alias,
+            }
         elif merged.get("push") and apm not in PUSH_APMS:
             field = "options.push" if "push" in options else "options.apm"
-            errors[field] = f"push payments need one of {', '.join(PUSH_APMS)} as apm"
+            # Translators: apm is the option naming the payment method; keep it.
+            errors[field] = gettext("push payments need one of %(apms)s as apm") % {
+                "apms": ", ".join(PUSH_APMS)
+            }
         if "service" in options:
             own = set(self.services.values()) | {str(self.option("service") or "")}
             if options["service"] not in own - {""}:
-                errors["options.service"] = "must be one of this alias's services"
+                errors["options.service"] = gettext("must be one of this alias's services")
         if "card_uuid" in options:
             bound = self.customer_id(order) if order is not None else None
             if not bound:
-                errors["options.card_uuid"] = (
+                errors["options.card_uuid"] = gettext(
                     "a saved card needs the customer id bound to the order's signed-in user"
                 )
             elif options.get("customer_ext_id", bound) != bound:
-                errors["options.customer_ext_id"] = (
+                errors["options.customer_ext_id"] = gettext(
                     "a saved card is paid only with the customer id bound to the order's user"
                 )
         return errors
@@ -604,7 +617,10 @@ class PaylandsGateway(BaseGateway):
         errors = super().default_option_errors()
         apm = self.options.get("apm")
         if "OPTIONS.apm" not in errors and apm and str(apm).strip().upper() not in self.apms:
-            errors["OPTIONS.apm"] = f"{str(apm).strip().upper()} is not among this alias's apms"
+            # Translators: apms is the option listing the alias's payment methods; keep it.
+            errors["OPTIONS.apm"] = gettext("%(apm)s is not among this alias's apms") % {
+                "apm": str(apm).strip().upper()
+            }
         return errors
 
     def chosen_options(self, invoice: Invoice) -> dict[str, Any]:
@@ -623,17 +639,25 @@ class PaylandsGateway(BaseGateway):
         operative = str(chosen.get("operative") or "AUTHORIZATION").upper()
         if operative not in OPERATIVES:
             raise InvalidRequest(
-                f"Paylands operative must be one of {', '.join(OPERATIVES)}, not {operative}.",
+                # Translators: operative is Paylands' word for how an order takes the money.
+                gettext("Paylands operative must be one of %(operatives)s, not %(operative)s.")
+                % {"operatives": ", ".join(OPERATIVES), "operative": operative},
                 gateway=self.alias,
             )
         chosen["operative"] = operative
         apm = str(chosen.get("apm") or "").upper()
         if apm and apm not in self.apms:
-            raise InvalidRequest(f"{apm} is not enabled for {self.alias}.", gateway=self.alias)
+            raise InvalidRequest(
+                gettext("%(apm)s is not enabled for %(alias)s.")
+                % {"apm": apm, "alias": self.alias},
+                gateway=self.alias,
+            )
         chosen["apm"] = apm
         if chosen.get("push") and apm not in PUSH_APMS:
             raise InvalidRequest(
-                f"Push payments need one of {', '.join(PUSH_APMS)} as apm.", gateway=self.alias
+                gettext("Push payments need one of %(apms)s as apm.")
+                % {"apms": ", ".join(PUSH_APMS)},
+                gateway=self.alias,
             )
         return chosen
 
@@ -646,8 +670,12 @@ class PaylandsGateway(BaseGateway):
         if chosen.get("card_uuid"):
             if not bound:
                 raise InvalidRequest(
-                    "A saved card needs the customer id bound to the order's signed-in user.",
-                    fields={"options.card_uuid": "no customer id is bound to the order's user"},
+                    gettext(
+                        "A saved card needs the customer id bound to the order's signed-in user."
+                    ),
+                    fields={
+                        "options.card_uuid": gettext("no customer id is bound to the order's user")
+                    },
                     gateway=self.alias,
                 )
             return bound
@@ -662,9 +690,10 @@ class PaylandsGateway(BaseGateway):
         alpha3 = country_alpha3(country) if country else None
         if country and alpha3 is None:
             field_name = f"{name}.country"
-            message = "is not an ISO 3166-1 alpha-2 or alpha-3 country code"
+            message = gettext("is not an ISO 3166-1 alpha-2 or alpha-3 country code")
             raise InvalidRequest(
-                f"Paylands cannot take this order: {field_name}: {message}",
+                gettext("Paylands cannot take this order: %(problems)s")
+                % {"problems": f"{field_name}: {message}"},
                 fields={field_name: message},
                 gateway=self.alias,
             )
@@ -711,12 +740,13 @@ class PaylandsGateway(BaseGateway):
             # "Push payment integration": MB WAY needs the phone number; refused before the
             # order exists. A page payment just leaves it out ("Integration by redirection":
             # the phone is optional, the payment page asks for it).
-            message = (
+            message = gettext(
                 "MB WAY push payments need the customer's phone number, with its country code "
                 "or the alias's phone_prefix"
             )
             raise InvalidRequest(
-                f"Paylands cannot take this order: {message}.",
+                # Translators: %(problem)s is one sentence, without its full stop.
+                gettext("Paylands cannot take this order: %(problem)s.") % {"problem": message},
                 fields={"customer_phone": message},
                 gateway=self.alias,
             )
@@ -805,7 +835,9 @@ class PaylandsGateway(BaseGateway):
             )
             if direct.status is not None and direct.status.status == InvoiceStatus.FAILED:
                 raise PaymentDeclined(
-                    f"Paylands refused the saved card: {direct.status.failure_reason}",
+                    # Translators: %(reason)s is Paylands' reason, not translated.
+                    gettext("Paylands refused the saved card: %(reason)s")
+                    % {"reason": direct.status.failure_reason},
                     gateway=self.alias,
                     response=self.redact(dict(direct.raw)),
                 )
@@ -957,7 +989,8 @@ class PaylandsGateway(BaseGateway):
         left = Decimal(invoice.captured_amount) - Decimal(invoice.refunded_amount)
         if refund.amount > left:
             raise RefundError(
-                f"Refund of {refund.amount} exceeds the {left} {invoice.currency} left to refund.",
+                gettext("Refund of %(amount)s exceeds the %(left)s %(currency)s left to refund.")
+                % {"amount": refund.amount, "left": left, "currency": invoice.currency},
                 gateway=self.alias,
                 code="refund_exceeds_captured",
             )

@@ -19,6 +19,7 @@ from typing import Any
 import jwt  # PyJWT, the ``portone`` extra: without it the alias fails check multipay.E012
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from django_multipay import money
 from django_multipay.exceptions import (
@@ -238,12 +239,18 @@ class PortOneGateway(BaseGateway):
         """Refuse a configuration that cannot start a payment (never swallowed)."""
         if "pmt_method" in self.missing_options() or "pmt_channel" in self.missing_options():
             raise GatewayConfigurationError(
-                f"PortOne alias {self.alias!r}: set both pmt_channel and pmt_method, or neither "
-                "(PortOne's checkout page)."
+                gettext(
+                    # Translators: pmt_channel and pmt_method are option names; keep them.
+                    "PortOne alias %(alias)s: set both pmt_channel and pmt_method, or neither"
+                    " (PortOne's checkout page)."
+                )
+                % {"alias": repr(self.alias)}
             )
         if self.transaction_type not in TRANSACTION_TYPES:
             raise GatewayConfigurationError(
-                f"PortOne alias {self.alias!r}: transaction_type must be PURCHASE or PREAUTH."
+                # Translators: transaction_type is an option; PURCHASE and PREAUTH its values.
+                gettext("PortOne alias %(alias)s: transaction_type must be PURCHASE or PREAUTH.")
+                % {"alias": repr(self.alias)}
             )
 
     @property
@@ -697,7 +704,8 @@ class PortOneGateway(BaseGateway):
                 query.get("signature_hash", ""),
             ):
                 raise InvalidRequest(
-                    "The return query's signature does not match.",
+                    # Translators: the query string PortOne adds to the customer's return.
+                    gettext("The return query's signature does not match."),
                     gateway=self.alias,
                     code="signature",
                 )
@@ -705,7 +713,10 @@ class PortOneGateway(BaseGateway):
             named = {query.get("merchant_order_ref", ""), query.get("link_order_ref", "")}
             if not self.is_link(invoice) and ours not in named:
                 raise InvalidRequest(
-                    "The return query names another payment.", gateway=self.alias, code="reference"
+                    # Translators: the query string PortOne adds to the customer's return.
+                    gettext("The return query names another payment."),
+                    gateway=self.alias,
+                    code="reference",
                 )
         return self.fetch_status(invoice)
 
@@ -785,7 +796,7 @@ class PortOneGateway(BaseGateway):
         The call takes no amount: PortOne captures what was authorized."""
         if amount != invoice.amount:
             raise InvalidRequest(
-                "PortOne captures the whole authorized amount only.", gateway=self.alias
+                gettext("PortOne captures the whole authorized amount only."), gateway=self.alias
             )
         order_ref, _channel = self.transaction_ref(invoice)
         data = self.call("POST", f"api/transaction/{order_ref}/capture")
@@ -801,7 +812,7 @@ class PortOneGateway(BaseGateway):
         channel has no cancel call at PortOne (it expires)."""
         if not self.is_link(invoice):
             raise UnsupportedOperation(
-                "PortOne cancels payment links only; this payment expires at the channel.",
+                gettext("PortOne cancels payment links only; this payment expires at the channel."),
                 gateway=self.alias,
             )
         self.cancel_payment_link(invoice.gateway_id)
@@ -854,8 +865,11 @@ class PortOneGateway(BaseGateway):
         left, before = self.refund_list(order_ref, invoice.currency)
         if left is not None and refund.amount > left:
             raise RefundError(
-                f"PortOne has {left} {invoice.currency} left to refund; "
-                f"{refund.amount} {invoice.currency} was asked.",
+                gettext(
+                    "PortOne has %(left)s %(currency)s left to refund; %(amount)s %(currency)s"
+                    " was asked."
+                )
+                % {"left": left, "currency": invoice.currency, "amount": refund.amount},
                 gateway=self.alias,
                 code="refund_exceeds_remaining",
             )

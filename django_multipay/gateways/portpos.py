@@ -19,6 +19,7 @@ import requests
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from django_multipay import money
 from django_multipay.exceptions import (
@@ -170,91 +171,106 @@ def request_errors(body: Mapping[str, Any]) -> dict[str, str]:
 
     amount = _get(body, "order.amount")
     if amount is _MISSING or amount in (None, ""):
-        errors["order.amount"] = "required"
+        # Translators: a field's whole message, after its name ("order.amount: required").
+        errors["order.amount"] = _("required")
     elif not isinstance(amount, str) or not DECIMAL_RX.match(amount):
-        errors["order.amount"] = "must be a decimal string of digits and '.'"
+        errors["order.amount"] = _("must be a decimal string of digits and '.'")
     elif not MIN_AMOUNT <= Decimal(amount) <= MAX_AMOUNT:
-        errors["order.amount"] = f"must be between {MIN_AMOUNT} and {MAX_AMOUNT}"
+        errors["order.amount"] = _("must be between %(minimum)s and %(maximum)s") % {
+            "minimum": MIN_AMOUNT,
+            "maximum": MAX_AMOUNT,
+        }
 
     currency = _get(body, "order.currency")
     if currency is _MISSING or currency in (None, ""):
-        errors["order.currency"] = "required"
+        errors["order.currency"] = _("required")
     elif not isinstance(currency, str) or not CURRENCY_RX.match(currency):
-        errors["order.currency"] = "must be three letters A-Z"
+        errors["order.currency"] = _("must be three letters A-Z")
 
     for name, required in (("order.redirect_url", True), ("order.ipn_url", False)):
         url = _get(body, name)
         if url is _MISSING or url in (None, ""):
             if required:
-                errors[name] = "required"
+                errors[name] = _("required")
             continue
         low, high = URL_LIMITS
         if not isinstance(url, str) or not low <= len(url) <= high:
-            errors[name] = f"must be a URL of {low} to {high} characters"
+            errors[name] = _("must be a URL of %(low)s to %(high)s characters") % {
+                "low": low,
+                "high": high,
+            }
             continue
         if not _is_http_url(url):
-            errors[name] = "must be a valid http URL"
+            errors[name] = _("must be a valid http URL")
 
     validity = _get(body, "order.validity")
     if validity is not _MISSING and validity is not None:
         low, high = VALIDITY_LIMITS
         if not _is_int(validity) or not low <= validity <= high:
-            errors["order.validity"] = f"must be whole seconds from {low} to {high}"
+            errors["order.validity"] = _("must be whole seconds from %(low)s to %(high)s") % {
+                "low": low,
+                "high": high,
+            }
 
     optional = {"order.reference"}
     for name, (low, high) in TEXT_LIMITS.items():
         value = _get(body, name)
         if value is _MISSING or value in (None, ""):
             if name not in optional:
-                errors[name] = "required"
+                errors[name] = _("required")
             continue
         if not isinstance(value, str) or not low <= len(value) <= high:
-            errors[name] = f"must be {low} to {high} characters"
+            errors[name] = _("must be %(low)s to %(high)s characters") % {"low": low, "high": high}
             continue
         if name.endswith(".email"):
             try:
                 validate_email(value)
             except ValidationError:
-                errors[name] = "must be a valid email address"
+                errors[name] = _("must be a valid email address")
         elif name.endswith(".phone") and not PHONE_RX.match(value):
-            errors[name] = "must be a phone number of digits, optionally after '+'"
+            errors[name] = _("must be a phone number of digits, optionally after '+'")
         elif name.endswith(".country") and value not in ISO_ALPHA2 | ISO_ALPHA3:
-            errors[name] = "must be an ISO 3166-1 alpha-2 or alpha-3 country code"
+            errors[name] = _("must be an ISO 3166-1 alpha-2 or alpha-3 country code")
 
     customs = body.get("customs", _MISSING)
     if customs is not _MISSING:
         if not isinstance(customs, list) or len(customs) > MAX_CUSTOMS:
-            errors["customs"] = f"must be a list of at most {MAX_CUSTOMS} key/value pairs"
+            errors["customs"] = _("must be a list of at most %(maximum)s key/value pairs") % {
+                "maximum": MAX_CUSTOMS
+            }
         elif not all(
             isinstance(item, Mapping)
             and len(item) == 1
             and all(isinstance(k, str) and k and isinstance(v, str) for k, v in item.items())
             for item in customs
         ):
-            errors["customs"] = 'each item must be one {"key": "value"} pair of strings'
+            # Translators: {"key": "value"} is JSON: keep it as written.
+            errors["customs"] = _('each item must be one {"key": "value"} pair of strings')
 
     for section, key, limit in (("discount", "codes", MAX_CODES), ("emi", "tenures", MAX_TENURES)):
         part = body.get(section, _MISSING)
         if part is _MISSING:
             continue
         if not isinstance(part, Mapping):
-            errors[section] = "must be an object"
+            errors[section] = _("must be an object")
             continue
         if part.get("enable") not in (0, 1) or isinstance(part.get("enable"), bool):
-            errors[f"{section}.enable"] = "must be 0 or 1"
+            errors[f"{section}.enable"] = _("must be 0 or 1")
         items = part.get(key, _MISSING)
         if items is _MISSING:
             continue
         if not isinstance(items, list) or len(items) > limit:
-            errors[f"{section}.{key}"] = f"must be a list of at most {limit} items"
+            errors[f"{section}.{key}"] = _("must be a list of at most %(maximum)s items") % {
+                "maximum": limit
+            }
         elif section == "discount" and not all(
             isinstance(c, str) and CODE_LIMITS[0] <= len(c) <= CODE_LIMITS[1] for c in items
         ):
-            errors["discount.codes"] = "each code must be 1 to 100 characters"
+            errors["discount.codes"] = _("each code must be 1 to 100 characters")
         elif section == "emi" and not all(
             _is_int(t) and TENURE_LIMITS[0] <= t <= TENURE_LIMITS[1] for t in items
         ):
-            errors["emi.tenures"] = "each tenure must be whole months from 0 to 60"
+            errors["emi.tenures"] = _("each tenure must be whole months from 0 to 60")
     return errors
 
 
@@ -292,16 +308,19 @@ def _clean_customs(value: Any) -> list[dict[str, str]]:
     elif isinstance(value, list):
         pairs = value
     else:
-        raise ValueError('must be an object, or a list of {"key": "value"} pairs')
+        # Translators: {"key": "value"} is JSON: keep it as written.
+        raise ValueError(_('must be an object, or a list of {"key": "value"} pairs'))
     if len(pairs) > MAX_CUSTOMS:
-        raise ValueError(f"must be at most {MAX_CUSTOMS} key/value pairs")
+        raise ValueError(
+            _("must be at most %(maximum)s key/value pairs") % {"maximum": MAX_CUSTOMS}
+        )
     if not all(
         isinstance(item, Mapping)
         and len(item) == 1
         and all(isinstance(k, str) and k and isinstance(v, str) for k, v in item.items())
         for item in pairs
     ):
-        raise ValueError('each item must be one {"key": "value"} pair of strings')
+        raise ValueError(_('each item must be one {"key": "value"} pair of strings'))
     return [dict(item) for item in pairs]
 
 
@@ -362,7 +381,11 @@ class PortPosGateway(BaseGateway):
         """The payment's customs and the alias's own count together against the limit."""
         own = len(_customs(self.option("customs")))
         if len(options.get("customs") or ()) + own > MAX_CUSTOMS:
-            return {"options.customs": f"more than {MAX_CUSTOMS} pairs with the alias's {own}"}
+            return {
+                # Translators: the payment's customs and the alias's own are too many together.
+                "options.customs": _("more than %(maximum)s pairs with the alias's %(own)s")
+                % {"maximum": MAX_CUSTOMS, "own": own}
+            }
         return {}
 
     # -- requests ----------------------------------------------------------------------------
@@ -558,8 +581,8 @@ class PortPosGateway(BaseGateway):
         if errors:
             # Nothing is sent: the gateway would refuse it anyway, one field at a time.
             raise InvalidRequest(
-                "PortPos cannot take this order: "
-                + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items())),
+                _("PortPos cannot take this order: %(problems)s")
+                % {"problems": "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))},
                 fields=errors,
                 gateway=self.alias,
             )
@@ -760,7 +783,8 @@ class PortPosGateway(BaseGateway):
         if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
             # Refund Request: refund.amount 0.1 to 99999999; nothing is sent.
             raise RefundError(
-                f"PortPos refunds between {MIN_AMOUNT} and {MAX_AMOUNT}; {amount} asked.",
+                _("PortPos refunds between %(minimum)s and %(maximum)s; %(amount)s asked.")
+                % {"minimum": MIN_AMOUNT, "maximum": MAX_AMOUNT, "amount": amount},
                 gateway=self.alias,
                 code="refund_amount",
             )

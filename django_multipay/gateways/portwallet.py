@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from django_multipay import money
 from django_multipay.exceptions import (
@@ -383,11 +385,20 @@ class PortWalletGateway(BaseGateway):
         order: Order = invoice.order
         errors: dict[str, str] = {}
         if invoice.currency != CURRENCY:
-            errors["currency"] = f"PortWallet takes only {CURRENCY}, not {invoice.currency}."
+            errors["currency"] = _("PortWallet takes only %(currency)s, not %(given)s.") % {
+                "currency": CURRENCY,
+                "given": invoice.currency,
+            }
         if invoice.amount < MIN_AMOUNT:
-            errors["amount"] = f"PortWallet takes at least {MIN_AMOUNT} {CURRENCY}."
+            errors["amount"] = _("PortWallet takes at least %(minimum)s %(currency)s.") % {
+                "minimum": MIN_AMOUNT,
+                "currency": CURRENCY,
+            }
         elif invoice.amount > MAX_AMOUNT:
-            errors["amount"] = f"PortWallet takes at most {MAX_AMOUNT} {CURRENCY}."
+            errors["amount"] = _("PortWallet takes at most %(maximum)s %(currency)s.") % {
+                "maximum": MAX_AMOUNT,
+                "currency": CURRENCY,
+            }
         amount = money.format_decimal(invoice.amount, invoice.currency)
         billing = dict(order.billing_address or {})
         shipping = dict(order.shipping_address or {})
@@ -445,8 +456,8 @@ class PortWalletGateway(BaseGateway):
         errors.update(phone_errors)
         if errors:
             raise InvalidRequest(
-                "PortWallet cannot take this order: "
-                + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                _("PortWallet cannot take this order: %(problems)s")
+                % {"problems": "; ".join(f"{k}: {v}" for k, v in errors.items())},
                 gateway=self.alias,
                 fields=errors,
             )
@@ -459,8 +470,16 @@ class PortWalletGateway(BaseGateway):
         unknown = sorted(set(configured) - allowed) if isinstance(configured, Mapping) else ["?"]
         if unknown:
             raise GatewayConfigurationError(
-                f"MULTIPAY['GATEWAYS'][{self.alias!r}]['OPTIONS']['defaults'] is a mapping of "
-                f"customer fields ({', '.join(CUSTOMER_FIELDS)}); not {', '.join(unknown)}."
+                _(
+                    # Translators: the setting's name and the field names stay as written.
+                    "MULTIPAY['GATEWAYS'][%(alias)s]['OPTIONS']['defaults'] is a mapping of"
+                    " customer fields (%(fields)s); not %(unknown)s."
+                )
+                % {
+                    "alias": repr(self.alias),
+                    "fields": ", ".join(CUSTOMER_FIELDS),
+                    "unknown": ", ".join(unknown),
+                }
             )
         return {str(k): str(v).strip() for k, v in configured.items() if str(v).strip()}
 
@@ -470,21 +489,26 @@ class PortWalletGateway(BaseGateway):
         errors: dict[str, str] = {}
         for name in REQUIRED_FIELDS:
             if not fields.get(name):
-                errors[name] = "is required"
+                # Translators: said of a field, after its name ("email: is required").
+                errors[name] = _("is required")
         for name, limit in FIELD_LIMITS.items():
             value = fields.get(name, "")
             if len(value) > limit:
-                errors[name] = f"is {len(value)} characters; at most {limit}"
+                errors[name] = ngettext(
+                    "is %(length)s character; at most %(limit)s",
+                    "is %(length)s characters; at most %(limit)s",
+                    len(value),
+                ) % {"length": len(value), "limit": limit}
         for name in ("country", "ship_to_country"):
             # "It is 2 or 3 digit iso code.": either form, as given, if ISO 3166-1 has it.
             if fields.get(name) and not country_alpha2(fields[name]):
-                errors[name] = "must be an ISO 3166-1 alpha-2 or alpha-3 country code"
+                errors[name] = _("must be an ISO 3166-1 alpha-2 or alpha-3 country code")
         for name in ("email", "ship_to_email"):
             if fields.get(name) and name not in errors:
                 try:
                     validate_email(fields[name])
                 except ValidationError:
-                    errors[name] = "is not an email address"
+                    errors[name] = _("is not an email address")
         return errors
 
     @staticmethod
@@ -606,7 +630,10 @@ class PortWalletGateway(BaseGateway):
     def refund(self, refund: Refund) -> RefundResult:
         invoice = refund.invoice
         if refund.currency != CURRENCY:
-            raise RefundError(f"PortWallet refunds only {CURRENCY}.", gateway=self.alias)
+            raise RefundError(
+                _("PortWallet refunds only %(currency)s.") % {"currency": CURRENCY},
+                gateway=self.alias,
+            )
         try:
             envelope = self.call(
                 "refund_request",

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 
 from django_multipay import money
 from django_multipay.conf import multipay_settings
@@ -251,7 +252,11 @@ OWN_METADATA_KEYS = frozenset({"invoice", "reference"})
 
 def _text(value: Any, what: str, limit: int = 255) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise ValueError(f"{what} must be a string of 1 to {limit} characters")
+        raise ValueError(
+            # Translators: %(what)s is a field's name (date_of_birth, discounts[0].code).
+            gettext("%(what)s must be a string of 1 to %(limit)s characters")
+            % {"what": what, "limit": limit}
+        )
     return value
 
 
@@ -259,14 +264,23 @@ def _clean_customer(value: dict[str, Any]) -> dict[str, str]:
     """From "Customer": ``gender`` (male, female, other), ``account`` (new, existing, guest),
     ``date_of_birth`` (ISO 8601 date). The customer's ``id`` comes from the shop's user."""
     if "gender" in value and value["gender"] not in GENDERS:
-        raise ValueError(f"gender must be one of {', '.join(GENDERS)}")
+        raise ValueError(
+            # Translators: gender is a field's name and its values are Postpay's: keep them.
+            gettext("gender must be one of %(choices)s") % {"choices": ", ".join(GENDERS)}
+        )
     if "account" in value and value["account"] not in ACCOUNTS:
-        raise ValueError(f"account must be one of {', '.join(ACCOUNTS)}")
+        raise ValueError(
+            # Translators: account is a field's name and its values are Postpay's: keep them.
+            gettext("account must be one of %(choices)s") % {"choices": ", ".join(ACCOUNTS)}
+        )
     if "date_of_birth" in value:
         try:
             date.fromisoformat(_text(value["date_of_birth"], "date_of_birth", 10))
         except ValueError:
-            raise ValueError("date_of_birth must be an ISO 8601 date (YYYY-MM-DD)") from None
+            raise ValueError(
+                # Translators: date_of_birth is a field's name; YYYY-MM-DD shows the format.
+                gettext("date_of_birth must be an ISO 8601 date (YYYY-MM-DD)")
+            ) from None
     return {k: str(v) for k, v in value.items()}
 
 
@@ -282,24 +296,39 @@ def _clean_discounts(value: list[Any]) -> list[dict[str, str]]:
     for index, line in enumerate(value):
         where = f"discounts[{index}]"
         if not isinstance(line, Mapping):
-            raise ValueError(f"{where} must be an object")
+            # Translators: %(where)s names a discount line (discounts[0]).
+            raise ValueError(gettext("%(where)s must be an object") % {"where": where})
         unknown = sorted(str(k) for k in set(line) - {"code", "name", "amount"})
         if unknown:
-            raise ValueError(f"{where} has unknown keys {', '.join(unknown)}")
+            raise ValueError(
+                gettext("%(where)s has unknown keys %(keys)s")
+                % {"where": where, "keys": ", ".join(unknown)}
+            )
         if "code" not in line or "amount" not in line:
-            raise ValueError(f"{where} needs a code and an amount")
+            # Translators: code and amount are the discount line's keys.
+            raise ValueError(gettext("%(where)s needs a code and an amount") % {"where": where})
         amount = line["amount"]
         if isinstance(amount, bool) or not isinstance(amount, (str, int)):
-            raise ValueError(f"{where}.amount must be a decimal string")
+            raise ValueError(
+                gettext("%(where)s.amount must be a decimal string") % {"where": where}
+            )
         try:
             decimal = money.to_decimal(amount)
         except ValidationError:
-            raise ValueError(f"{where}.amount must be a decimal string") from None
+            raise ValueError(
+                gettext("%(where)s.amount must be a decimal string") % {"where": where}
+            ) from None
         if decimal <= 0:
-            raise ValueError(f"{where}.amount must be greater than zero")
+            raise ValueError(
+                gettext("%(where)s.amount must be greater than zero") % {"where": where}
+            )
         if decimal.adjusted() >= MAX_AMOUNT_DIGITS:
             # Sent as integer minor units ("Discount": amount): no order is this large.
-            raise ValueError(f"{where}.amount must be below 10^{MAX_AMOUNT_DIGITS}")
+            raise ValueError(
+                # Translators: 10^%(digits)s is ten to the power of %(digits)s.
+                gettext("%(where)s.amount must be below 10^%(digits)s")
+                % {"where": where, "digits": MAX_AMOUNT_DIGITS}
+            )
         entry = {"code": _text(line["code"], f"{where}.code"), "amount": str(decimal)}
         if line.get("name"):
             entry["name"] = _text(line["name"], f"{where}.name")
@@ -311,14 +340,19 @@ def _clean_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """From "Create a checkout": ``metadata``, key/value pairs; ours (invoice, reference) stay."""
     taken = sorted(OWN_METADATA_KEYS & set(value))
     if taken:
-        raise ValueError(f"{', '.join(taken)} are set by django-multipay")
+        raise ValueError(
+            # Translators: %(keys)s are metadata keys (invoice, reference).
+            gettext("%(keys)s are set by django-multipay") % {"keys": ", ".join(taken)}
+        )
     if not all(isinstance(k, str) for k in value) or not all(
         v is None or isinstance(v, (str, int, float, bool)) for v in value.values()
     ):
-        raise ValueError("must map strings to strings, numbers or booleans")
+        raise ValueError(gettext("must map strings to strings, numbers or booleans"))
     # Finite numbers of JSON's range: the declaration's own check (PaymentOption.check).
     if len(json.dumps(value, allow_nan=False)) > MAX_METADATA_BYTES:
-        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+        raise ValueError(
+            gettext("must be at most %(maximum)s bytes of JSON") % {"maximum": MAX_METADATA_BYTES}
+        )
     return dict(value)
 
 
@@ -417,9 +451,13 @@ class PostpayGateway(BaseGateway):
         except ValidationError as exc:
             return {"options.discounts": "; ".join(exc.messages)}
         except ArithmeticError:
-            return {"options.discounts": "an amount cannot be read in the order's currency"}
+            return {
+                "options.discounts": gettext("an amount cannot be read in the order's currency")
+            }
         if sum(amounts, Decimal(0)) > order.amount:
-            return {"options.discounts": "the discounts add up to more than the order's amount"}
+            return {
+                "options.discounts": gettext("the discounts add up to more than the order's amount")
+            }
         return {}
 
     def accepts_currency(self, currency: str) -> bool:
@@ -659,7 +697,7 @@ class PostpayGateway(BaseGateway):
             for name in names:
                 value = obj.get(name) if isinstance(obj, Mapping) else None
                 if value is None or value == "" or value == []:
-                    missing[f"{prefix}{name}"] = "This field is required."
+                    missing[f"{prefix}{name}"] = gettext("This field is required.")
 
         need(payload, CHECKOUT_REQUIRED, "")
         need(payload.get("shipping"), SHIPPING_REQUIRED, "shipping.")
@@ -680,7 +718,9 @@ class PostpayGateway(BaseGateway):
             need(discount, DISCOUNT_REQUIRED, f"discounts[{index}].")
         if missing:
             raise InvalidRequest(
-                "Postpay checkout is missing required fields: " + ", ".join(sorted(missing)),
+                # Translators: %(fields)s lists the fields by their names in Postpay's API.
+                gettext("Postpay checkout is missing required fields: %(fields)s")
+                % {"fields": ", ".join(sorted(missing))},
                 gateway=self.alias,
                 fields=missing,
                 code="invalid",
@@ -774,7 +814,7 @@ class PostpayGateway(BaseGateway):
         back and, if captured, that is the answer."""
         if amount != invoice.amount:
             raise InvalidRequest(
-                "Postpay captures the whole order; partial capture is not possible.",
+                gettext("Postpay captures the whole order; partial capture is not possible."),
                 gateway=self.alias,
             )
         try:
@@ -1126,7 +1166,11 @@ class PostpayGateway(BaseGateway):
             name, *lookups = key.split("__")
             if name not in allowed or any(lookup not in allowed[name] for lookup in lookups):
                 raise InvalidRequest(
-                    f"Postpay {resource} cannot be filtered by {key!r}.", gateway=self.alias
+                    # Translators: %(resource)s is a Postpay API list (orders, refunds,
+                    # transactions, hooks); %(key)s a filter's name.
+                    gettext("Postpay %(resource)s cannot be filtered by %(key)s.")
+                    % {"resource": resource, "key": repr(key)},
+                    gateway=self.alias,
                 )
             params[key] = self._filter_value(name, value, currency)
         if ordering:
@@ -1134,17 +1178,25 @@ class PostpayGateway(BaseGateway):
             for item in fields:
                 if item.lstrip("-") not in ORDERING[resource]:
                     raise InvalidRequest(
-                        f"Postpay {resource} cannot be ordered by {item!r}.", gateway=self.alias
+                        # Translators: %(resource)s is a Postpay API list (orders, refunds,
+                        # transactions, hooks); %(field)s a field's name.
+                        gettext("Postpay %(resource)s cannot be ordered by %(field)s.")
+                        % {"resource": resource, "field": repr(item)},
+                        gateway=self.alias,
                     )
             params["ordering"] = ",".join(fields)
         if page is not None:
             if int(page) < 1:
-                raise InvalidRequest("page starts at 1.", gateway=self.alias)
+                # Translators: page is the list call's argument; keep it.
+                raise InvalidRequest(gettext("page starts at 1."), gateway=self.alias)
             params["page"] = str(int(page))
         if page_size is not None:
             if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
                 raise InvalidRequest(
-                    f"page_size is 1 to {MAX_PAGE_SIZE} (Postpay's limit).", gateway=self.alias
+                    # Translators: page_size is the list call's argument; keep it.
+                    gettext("page_size is 1 to %(maximum)s (Postpay's limit).")
+                    % {"maximum": MAX_PAGE_SIZE},
+                    gateway=self.alias,
                 )
             params["page_size"] = str(int(page_size))
         return params
@@ -1155,14 +1207,19 @@ class PostpayGateway(BaseGateway):
         if name in AMOUNT_FILTERS:
             if currency is None:
                 raise InvalidRequest(
-                    f"Filtering by {name} needs a currency (filter currency=...).",
+                    # Translators: %(name)s is a filter's name; currency=... is code: keep it.
+                    gettext("Filtering by %(name)s needs a currency (filter currency=...).")
+                    % {"name": name},
                     gateway=self.alias,
                 )
             try:
                 return str(money.to_minor_units(money.to_decimal(value), currency))
             except ValidationError as exc:
                 raise InvalidRequest(
-                    f"Bad {name} filter: {'; '.join(exc.messages)}", gateway=self.alias
+                    # Translators: %(name)s is a filter's name.
+                    gettext("Bad %(name)s filter: %(problems)s")
+                    % {"name": name, "problems": "; ".join(exc.messages)},
+                    gateway=self.alias,
                 ) from None
         if isinstance(value, bool):
             return "true" if value else "false"
@@ -1289,7 +1346,11 @@ def _events(events: Iterable[str]) -> list[str]:
     chosen = [str(e) for e in events]
     unknown = sorted(set(chosen) - set(HOOK_EVENTS))
     if unknown or not chosen:
-        raise InvalidRequest(f"Postpay hook events are {', '.join(HOOK_EVENTS)}; got {chosen}.")
+        raise InvalidRequest(
+            # Translators: %(events)s are Postpay's event names; %(chosen)s a Python list.
+            gettext("Postpay hook events are %(events)s; got %(chosen)s.")
+            % {"events": ", ".join(HOOK_EVENTS), "chosen": chosen}
+        )
     return chosen
 
 

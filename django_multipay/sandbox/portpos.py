@@ -16,7 +16,7 @@ import requests
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import path
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -167,7 +167,8 @@ def create_invoice(request: HttpRequest, account: dict[str, Any]) -> HttpRespons
         return _error(400, "invalid_json", "Request body should be valid JSON format.")
     if not isinstance(body, dict):
         return _error(400, "invalid_json", "Request body should be a JSON object.")
-    errors = request_errors(body)
+    with translation.override("en"):  # the emulator speaks English, as PortPos does
+        errors = request_errors(body)
     if errors:
         prop, explanation = sorted(errors.items())[0]
         return _error(400, "validation_error", f"{prop} {explanation}.", prop)
