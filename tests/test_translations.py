@@ -230,3 +230,71 @@ def test_the_admin_speaks_the_operators_language(
     assert [entry.get_change_message() for entry in history] == [
         f"Refund {refund.pk} of 30.00 EUR: succeeded"
     ]
+
+
+#: A gateway's refusal of one option, after the field's name (``options.num_instalments: …``).
+NOT_A_WHOLE_NUMBER = {
+    "bn": "পূর্ণসংখ্যা হতে হবে",
+    "ar": "يجب أن يكون عددًا صحيحًا",
+    "es": "debe ser un número entero",
+    "pt": "tem de ser um número inteiro",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.django_db
+def test_a_refused_gateway_option_is_named_the_machines_way_and_explained_in_the_clients(
+    language: str, settings: Any, django_user_model: Any, router: EmulatorRouter
+) -> None:
+    from rest_framework.test import APIClient
+
+    settings.ROOT_URLCONF = "tests.api.urls"
+    client = APIClient(headers={"accept-language": language})
+    client.force_authenticate(django_user_model.objects.create_user("staff", is_staff=True))
+    order = OrderFactory(currency="AED", amount=Decimal("100.00"))  # type: ignore[no-untyped-call]
+
+    answer = client.post(
+        f"/api/orders/{order.public_id}/pay/",
+        {"gateway": "postpay", "options": {"num_instalments": "abc"}},
+        format="json",
+    )
+
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["code"] == "invalid"
+    assert body["fields"] == {
+        "options.num_instalments": [
+            {"code": "invalid", "message": NOT_A_WHOLE_NUMBER[language]},
+        ]
+    }
+    assert not Invoice.objects.exists()
+    assert router.calls == []
+
+
+#: multipay.E004 for an alias without its credential, as ``manage.py check`` prints it.
+MISSING_CREDENTIAL = {
+    "bn": "গেটওয়ে 'live'-এ app_key, secret_key নেই।",
+    "ar": "تفتقر بوابة الدفع 'live' إلى app_key, secret_key.",
+    "es": "Faltan opciones en la pasarela de pago 'live': app_key, secret_key.",
+    "pt": "Faltam app_key, secret_key ao gateway de pagamento 'live'.",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_system_checks_speak_the_shops_language_code(language: str, settings: Any) -> None:
+    from django_multipay.checks import check_settings
+
+    settings.DEBUG = True
+    settings.LANGUAGE_CODE = language
+    settings.MULTIPAY = {
+        "GATEWAYS": {
+            "live": {"BACKEND": "django_multipay.gateways.portpos.PortPosGateway", "OPTIONS": {}}
+        }
+    }
+    translation.deactivate()  # as under manage.py: no request, so LANGUAGE_CODE speaks
+    [message] = check_settings()
+    assert message.id == "multipay.E004"
+    assert message.msg == MISSING_CREDENTIAL[language]
+    with translation.override("en"):
+        [english] = check_settings()
+    assert english.msg.startswith("Gateway 'live' is missing ")
