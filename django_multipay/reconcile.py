@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -196,8 +196,55 @@ def _schedule(invoice: Invoice, attempts: int, *, claim: bool = False) -> bool:
     return bool(rows.update(reconcile_attempts=attempts, next_check_at=next_check))
 
 
-def check_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
+def _listed_statuses(alias: str, invoices: Sequence[Invoice]) -> Mapping[Any, StatusResult]:
+    """What the alias's gateway listing says of these invoices, in a few calls for all of
+    them (``fetch_statuses``); empty when it has none, when there is only one invoice (one
+    status read is cheaper than a listing), when the alias captures on reconciliation (each
+    capture is claimed and made alone) or when the listing fails (each is then read alone)."""
+    gateway = _gateway(alias)
+    if gateway is None or len(invoices) < 2 or not gateway.supports("fetch_status"):
+        return {}
+    if gateway.auto_capture and gateway.supports("capture"):
+        return {}
+    try:
+        listed = gateway.fetch_statuses(invoices)
+    except GatewayError as exc:
+        logger.warning("Listing %s invoices of %s failed: %s", len(invoices), alias, exc)
+        return {}
+    return listed or {}
+
+
+def check_invoices(invoices: Sequence[Invoice], *, dry_run: bool = False) -> Summary:
+    """:func:`check_invoice` for a batch: each alias whose gateway lists payments is asked
+    once for all of its invoices in the batch; the ones its listing leaves out are read
+    alone, as are every other alias's."""
+    summary = Summary(dry_run=dry_run)
+    by_alias: dict[str, list[Invoice]] = {}
+    for invoice in invoices:
+        by_alias.setdefault(invoice.gateway, []).append(invoice)
+    for alias, group in by_alias.items():
+        listed = {} if dry_run else _listed_statuses(alias, group)
+        for invoice in group:
+            summary.merge(check_invoice(invoice, dry_run=dry_run, known=listed.get(invoice.pk)))
+    return summary
+
+
+def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def check_invoice(
+    invoice: Invoice, *, dry_run: bool = False, known: StatusResult | None = None
+) -> Summary:
     """Ask the gateway for the invoice's status and apply it; back off while it stays open.
+    ``known`` is the gateway's word already read for it by a listing (:func:`check_invoices`).
 
     For an alias that captures automatically (``auto_capture``) the gateway is asked
     through ``reconcile_status``, which captures a hold no callback captured. Two runs
@@ -220,7 +267,9 @@ def check_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
         return summary
     summary.invoices_checked += 1
     try:
-        outcome = payments.apply_verified(invoice, gateway.reconcile_status(invoice))
+        if known is None or captures:
+            known = gateway.reconcile_status(invoice)
+        outcome = payments.apply_verified(invoice, known)
     except (GatewayError, AmountMismatch) as exc:
         logger.warning("Reconciling invoice %s failed: %s", invoice.pk, exc)
         summary.errors += 1
@@ -483,10 +532,20 @@ def run(
     ]
     for label, qs, step in steps:
         done = 0
-        for row in _filter(qs, gateway, limit):
-            summary.merge(step(row, dry_run=dry_run))
-            done += 1
-            _tick(progress, done, label)
+        rows = _filter(qs, gateway, limit)
+        if step is check_invoice:
+            # Re-checked a chunk at a time, so a gateway that lists payments is asked once
+            # per chunk instead of once per invoice.
+            for batch in _batches(rows, int(multipay_settings.RECONCILE_CHUNK_SIZE)):
+                summary.merge(check_invoices(batch, dry_run=dry_run))
+                for _row in batch:
+                    done += 1
+                    _tick(progress, done, label)
+        else:
+            for row in rows:
+                summary.merge(step(row, dry_run=dry_run))
+                done += 1
+                _tick(progress, done, label)
         if progress is not None:
             progress(f"{label}: {done} looked at")
     return summary

@@ -416,3 +416,105 @@ def test_a_long_run_keeps_its_counts_but_not_every_change_line(router, monkeypat
     assert all(
         Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID for invoice in invoices
     )
+
+
+# -- re-checking many invoices through a gateway's listing (fetch_statuses) ----------------
+
+
+def listing_from_emulator(omit: tuple[str, ...] = ()):
+    """A ``fetch_statuses`` for the dummy gateway that answers from the emulator's records,
+    as a gateway listing would, leaving out the payments named in ``omit``."""
+    calls: list[list[int]] = []
+
+    def fetch_statuses(self, invoices):
+        calls.append([invoice.pk for invoice in invoices])
+        with store.table("dummy.payments") as table:
+            rows = {
+                invoice.pk: {k: v for k, v in table[invoice.gateway_id].items() if k[0] != "_"}
+                for invoice in invoices
+            }
+        return {pk: self._status(row) for pk, row in rows.items() if row["id"] not in omit}
+
+    return fetch_statuses, calls
+
+
+def test_listing_settles_a_batch_and_only_the_left_out_invoice_is_read_alone(router, signal_log):
+    invoices = [pending_invoice() for _ in range(4)]
+    for invoice in invoices[:3]:
+        at_gateway(invoice, status="paid", captured_amount="50.00")
+    left_out = invoices[3]
+    at_gateway(left_out, status="paid", captured_amount="50.00")
+    signal_log.sent.clear()
+    fetch_statuses, calls = listing_from_emulator(omit=(left_out.gateway_id,))
+
+    with mock.patch.object(type(get_gateway("dummy")), "fetch_statuses", fetch_statuses):
+        output = reconcile_cmd()
+
+    assert calls == [[invoice.pk for invoice in invoices]]
+    for invoice in invoices:
+        invoice.refresh_from_db()
+        assert invoice.status == InvoiceStatus.PAID
+        assert invoice.reconcile_attempts == 1
+    assert [len(status_reads(router, invoice)) for invoice in invoices] == [0, 0, 0, 1]
+    assert signal_log.count("order_paid") == 4
+    assert "Invoices: 4 checked, 4 changed, 0 expired." in output
+
+
+def test_listing_amount_that_differs_is_refused_for_that_invoice_only(router, signal_log):
+    first, second = pending_invoice(), pending_invoice()
+    at_gateway(first, status="paid", amount="49.00", captured_amount="49.00")
+    at_gateway(second, status="paid", captured_amount="50.00")
+    signal_log.sent.clear()
+    fetch_statuses, _calls = listing_from_emulator()
+
+    with mock.patch.object(type(get_gateway("dummy")), "fetch_statuses", fetch_statuses):
+        output = reconcile_cmd()
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == InvoiceStatus.PENDING
+    assert first.captured_amount == Decimal("0")
+    assert second.status == InvoiceStatus.PAID
+    assert signal_log.count("order_paid") == 1
+    assert "Errors: 1." in output
+
+
+def test_failed_listing_falls_back_to_reading_each_invoice(router, signal_log):
+    invoices = [pending_invoice() for _ in range(3)]
+    for invoice in invoices:
+        at_gateway(invoice, status="paid", captured_amount="50.00")
+    listing = mock.Mock(side_effect=GatewayConnectionError("down"))
+
+    with mock.patch.object(type(get_gateway("dummy")), "fetch_statuses", listing):
+        output = reconcile_cmd()
+
+    assert listing.call_count == 1
+    assert [len(status_reads(router, invoice)) for invoice in invoices] == [1, 1, 1]
+    assert Invoice.objects.filter(status=InvoiceStatus.PAID).count() == 3
+    assert "Invoices: 3 checked, 3 changed, 0 expired." in output
+
+
+def test_one_invoice_or_a_dry_run_never_asks_for_the_listing(router):
+    listing = mock.Mock(return_value={})
+    gateway = type(get_gateway("dummy"))
+    first = pending_invoice()
+    with mock.patch.object(gateway, "fetch_statuses", listing):
+        reconcile_cmd()
+        assert len(status_reads(router, first)) == 1
+        Invoice.objects.filter(pk=first.pk).update(next_check_at=None)
+        pending_invoice()
+        reconcile_cmd("--dry-run")
+    assert listing.call_count == 0
+
+
+def test_listing_is_asked_once_per_chunk(router, settings):
+    settings.MULTIPAY = {**settings.MULTIPAY, "RECONCILE_CHUNK_SIZE": 2}
+    invoices = [pending_invoice(age=timedelta(hours=5 - n)) for n in range(5)]
+    fetch_statuses, calls = listing_from_emulator()
+
+    with mock.patch.object(type(get_gateway("dummy")), "fetch_statuses", fetch_statuses):
+        reconcile_cmd()
+
+    # Oldest first, two a chunk; the last chunk holds one invoice, read alone.
+    assert calls == [[invoices[0].pk, invoices[1].pk], [invoices[2].pk, invoices[3].pk]]
+    assert [len(status_reads(router, invoice)) for invoice in invoices] == [0, 0, 0, 0, 1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -612,6 +612,13 @@ class BaseGateway:
     def fetch_status(self, invoice: Invoice) -> StatusResult:
         """Read the invoice's true status server-to-server."""
         raise NotImplementedError
+
+    def fetch_statuses(self, invoices: Sequence[Invoice]) -> Mapping[Any, StatusResult] | None:
+        """The true statuses of many invoices of this alias from the gateway's own listing, in
+        a few calls instead of one or more per invoice, keyed by invoice ``pk``. An invoice the
+        listing does not name is left out (reconciliation then reads it alone with
+        :meth:`fetch_status`). ``None`` (the default): the gateway has no such listing."""
+        return None
 
     def verify_notification(self, invoice: Invoice, event: NotificationEvent) -> StatusResult:
         """The true status behind a (non-authoritative) notification. By default
