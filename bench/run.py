@@ -44,7 +44,16 @@ def machine() -> dict[str, Any]:
 
 
 def run_all(quick: bool) -> dict[str, Any]:
-    from bench import breakdown, connections, reconcile, scale, seed, sqlcount, throughput
+    from bench import (
+        breakdown,
+        connections,
+        reconcile,
+        retention,
+        scale,
+        seed,
+        sqlcount,
+        throughput,
+    )
 
     seed.setup_django()
     seed.prepare_database()
@@ -64,12 +73,14 @@ def run_all(quick: bool) -> dict[str, Any]:
         part("connections", lambda: connections.run(calls=200))
         part("scale", lambda: scale.run(sizes=(10_000, 50_000), notifications=300, warmup=50))
         part("reconcile", lambda: reconcile.run(counts=(1_000, 5_000)))
+        part("retention", lambda: retention.run(count=20_000))
     else:
         part("throughput", throughput.run)
         part("breakdown", breakdown.run)
         part("connections", connections.run)
         part("scale", scale.run)
         part("reconcile", lambda: reconcile.run(counts=(10_000, 100_000)))
+        part("retention", lambda: retention.run(count=1_000_000))
     results["seconds"] = timings
     results["targets"] = targets(results)
     return results
@@ -252,6 +263,19 @@ def markdown(results: dict[str, Any]) -> str:
         )
     out += [
         "",
+        "### Notification retention",
+        "",
+        "`multipay_prune_notifications` over old notifications, 1,000 a batch; the rest "
+        "(unfinished, or an invoice's latest) stay.",
+        "",
+        "| Stored | Deleted | Left | Seconds | Rows/s | Batches | Peak RSS growth MB |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {ret['stored']:,} | {ret['deleted']:,} | {ret['left']:,} | {ret['seconds']:.1f} "
+            f"| {ret['rows_per_s']:,} | {ret['batches']:,} | {ret['peak_growth_mb']:.0f} |"
+            for ret in (results["retention"],)
+        ),
+        "",
         "### Connections",
         "",
         "| Gateway | Calls | TCP connections accepted |",
@@ -299,7 +323,9 @@ def main() -> None:
     for row in results["targets"]:
         print(f"{'met   ' if row['met'] else 'MISSED'} {row['target']}: {row['measured']}")
     problems = [
-        name for name in ("throughput", "reconcile", "connections") if not _all_ok(results[name])
+        name
+        for name in ("throughput", "reconcile", "retention", "connections")
+        if not _all_ok(results[name])
     ]
     if args.quick:
         # Figures of a shortened run say nothing; only that every part ran and checked out.

@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     # unexplained) only once it is this many seconds old, so a call still in flight is
     # never judged.
     "REFUND_SETTLE_UNKNOWN_AFTER": 15 * 60,
+    # Finished notifications (processed, duplicate, ignored, rejected) older than this many
+    # seconds may be pruned (multipay_prune_notifications); None keeps them all.
+    "NOTIFICATION_RETENTION": 90 * 24 * 60 * 60,
     # Verify notifications in a task: the notify view stores, authenticates and answers.
     "DEFER_NOTIFICATIONS": False,
     # The gateway-side customer id bound to a signed-in user (a callable given the user, or

@@ -14,7 +14,7 @@ else:
     except ImportError:  # Django 5.2: the backport (pip install "django-multipay[tasks]")
         from django_tasks import task
 
-from django_multipay import reconcile
+from django_multipay import reconcile, retention
 from django_multipay.models import Invoice, Notification
 
 logger = logging.getLogger("django_multipay.tasks")
@@ -71,3 +71,15 @@ def process_notification(notification_id: int) -> str:
     if notification.result not in reconcile.PENDING_NOTIFICATION_RESULTS:
         return str(notification.result)
     return reconcile.process_stored(notification)
+
+
+@task()
+def prune_notifications(older_than_seconds: float | None = None) -> dict[str, Any]:
+    """Delete finished notifications past the retention (what ``multipay_prune_notifications``
+    does); nothing when ``NOTIFICATION_RETENTION`` is ``None`` and no age is given."""
+    older_than = timedelta(seconds=older_than_seconds) if older_than_seconds is not None else None
+    if older_than is None and retention.retention() is None:
+        return {"deleted": {}, "total": 0}
+    summary = retention.prune(older_than=older_than)
+    logger.info("Notification retention: %s", summary)
+    return {"deleted": dict(summary.deleted), "total": summary.total, "batches": summary.batches}
