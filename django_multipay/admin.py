@@ -54,7 +54,14 @@ from django_multipay.exceptions import (
 )
 from django_multipay.gateways.base import BaseGateway
 from django_multipay.gateways.postpay import PostpayGateway
-from django_multipay.models import Invoice, Notification, Order, OrderItem, Refund
+from django_multipay.models import (
+    Invoice,
+    Notification,
+    Order,
+    OrderItem,
+    ReconciliationRun,
+    Refund,
+)
 from django_multipay.models.order import ADDRESS_KEYS
 from django_multipay.processing import RESOLVABLE_REFUND_STATUSES, Outcome
 from django_multipay.registry import gateway_aliases, get_gateway
@@ -1717,3 +1724,31 @@ class NotificationAdmin(RecordAdmin):
         self.message_user(request, shown % names, level)
         reason = f": {notification.reason}" if notification.reason else ""
         self.log_change(request, notification, f"Reprocessed: {before} → {after}{reason}")
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """When reconciliation ran and what it changed: recorded by each run, never edited."""
+
+    list_display = (
+        "started_at",
+        "finished_at",
+        "gateway",
+        "dry_run",
+        "invoices_checked",
+        "invoices_changed",
+        "invoices_expired",
+        "notifications_retried",
+        "refunds_settled",
+        "errors",
+    )
+    list_filter = ("dry_run", "gateway", ("started_at", admin.DateFieldListFilter))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -55,6 +55,13 @@ DEFAULTS: dict[str, Any] = {
     # Finished notifications (processed, duplicate, ignored, rejected) older than this many
     # seconds may be pruned (multipay_prune_notifications); None keeps them all.
     "NOTIFICATION_RETENTION": 90 * 24 * 60 * 60,
+    # The health view (django_multipay.health.health): a bearer token that shows each
+    # check's facts to monitoring (staff see them anyway); the oldest unprocessed
+    # notification and the last reconciliation run may be at most this many seconds old
+    # (None: reported, never failing).
+    "HEALTH_TOKEN": None,
+    "HEALTH_NOTIFICATION_MAX_AGE": 60 * 60,
+    "HEALTH_RECONCILE_MAX_AGE": None,
     # Verify notifications in a task: the notify view stores, authenticates and answers.
     "DEFER_NOTIFICATIONS": False,
     # The gateway-side customer id bound to a signed-in user (a callable given the user, or

@@ -20,7 +20,7 @@ from django_multipay.exceptions import (
     NotificationRejected,
 )
 from django_multipay.gateways.results import InboundRequest, StatusResult
-from django_multipay.models import Invoice, Notification, Refund
+from django_multipay.models import Invoice, Notification, ReconciliationRun, Refund
 from django_multipay.registry import get_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 
@@ -516,6 +516,9 @@ def run(
 
     ``limit`` caps the rows each step looks at; ``progress`` is called every chunk."""
     summary = Summary(dry_run=dry_run)
+    record = ReconciliationRun.objects.create(
+        started_at=timezone.now(), gateway=gateway or "", dry_run=dry_run
+    )
     # Rows that ran out of attempts (in an earlier run, or before abandoning existed).
     exhausted = Notification.objects.filter(gateway=gateway) if gateway else None
     summary.merge(abandon_exhausted(exhausted, dry_run=dry_run))
@@ -548,4 +551,13 @@ def run(
                 _tick(progress, done, label)
         if progress is not None:
             progress(f"{label}: {done} looked at")
+    ReconciliationRun.objects.filter(pk=record.pk).update(
+        finished_at=timezone.now(),
+        invoices_checked=summary.invoices_checked + summary.holds_checked,
+        invoices_changed=summary.invoices_changed,
+        invoices_expired=summary.invoices_expired,
+        notifications_retried=summary.notifications_retried,
+        refunds_settled=summary.refunds_settled,
+        errors=summary.errors,
+    )
     return summary

@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from django_multipay.conf import multipay_settings
-from django_multipay.models import Notification
+from django_multipay.models import Notification, ReconciliationRun
 from django_multipay.status import NotificationResult
 
 #: Results of notifications whose story is over: nothing reads them again. ``received``
@@ -37,6 +37,8 @@ class PruneSummary:
     older_than: datetime
     deleted: Counter[str] = field(default_factory=Counter)
     batches: int = 0
+    #: Reconciliation runs recorded before the same moment (the latest one always stays).
+    runs_deleted: int = 0
 
     @property
     def total(self) -> int:
@@ -49,6 +51,11 @@ class PruneSummary:
             f"{verb} {self.total} notification(s) received before "
             f"{self.older_than.isoformat(timespec='seconds')}"
             + (f" ({counts})." if counts else ".")
+            + (
+                f" {verb} {self.runs_deleted} old reconciliation run(s)."
+                if self.runs_deleted
+                else ""
+            )
         )
 
 
@@ -113,4 +120,8 @@ def prune(
         summary.batches += 1
         if progress is not None:
             progress(summary)
+    runs = ReconciliationRun.objects.filter(started_at__lt=before)
+    latest = ReconciliationRun.objects.order_by("-started_at", "-id").values("pk")[:1]
+    runs = runs.exclude(pk__in=latest)
+    summary.runs_deleted = runs.count() if dry_run else runs.delete()[0]
     return summary

@@ -155,3 +155,17 @@ def _multipay() -> dict[str, Any]:
     from django.conf import settings
 
     return dict(settings.MULTIPAY)
+
+
+@pytest.mark.django_db
+def test_old_reconciliation_runs_go_too_but_the_latest_stays(router):
+    from django_multipay.models import ReconciliationRun
+
+    long_ago = timezone.now() - OLD
+    runs = [
+        ReconciliationRun.objects.create(started_at=long_ago + timedelta(minutes=n))
+        for n in range(3)
+    ]
+    assert retention.prune(dry_run=True).runs_deleted == 2
+    assert retention.prune().runs_deleted == 2
+    assert list(ReconciliationRun.objects.values_list("pk", flat=True)) == [runs[-1].pk]
