@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from django_multipay.exceptions import (
     RefundError,
 )
 from django_multipay.gateways.base import BaseGateway, Capabilities, PaymentOption
+from django_multipay.gateways.contact import InvalidPhone, parse_phone
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -49,6 +51,10 @@ from django_multipay.status import InvoiceStatus, RefundStatus
 MEDIA_TYPE = "application/vnd.postpay+json; version=v1"
 #: "Webhooks": the header carrying ``"<unix ts>:<hex HMAC-SHA256>"``.
 SIGNATURE_HEADER = "X-Postpay-Signature"
+#: The two halves of that header: Unix seconds, and the hex digest ("Webhooks": "the HMAC hex
+#: digest value"). Spaces around either half are allowed, as before; nothing else.
+SIGNATURE_TIMESTAMP = re.compile(r"\s*[0-9]+\s*", re.ASCII)
+HEX = re.compile(r"\s*[0-9a-fA-F]+\s*", re.ASCII)
 #: "Pagination": at most 50 items per page.
 MAX_PAGE_SIZE = 50
 
@@ -151,8 +157,14 @@ def verify_signature(
     a new timestamp; one more than ``tolerance`` seconds away is refused."""
     if not header:
         raise NotificationRejected("missing X-Postpay-Signature header", code="signature")
-    stamp, sep, digest = header.strip().partition(":")
-    if not sep or not stamp.strip().isdigit() or not digest.strip():
+    value = header.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        # Gateway notes, "Postpay / Webhook verification": postpay-php's test sends the value
+        # in double quotes, "<ts>:<hex>"; the API reference ("Webhooks") shows no quotes.
+        # One surrounding pair is taken off; any other quote leaves the header malformed.
+        value = value[1:-1]
+    stamp, sep, digest = value.partition(":")
+    if not sep or not SIGNATURE_TIMESTAMP.fullmatch(stamp) or not HEX.fullmatch(digest):
         raise NotificationRejected("malformed X-Postpay-Signature header", code="signature")
     timestamp = int(stamp)
     now = time.time() if now is None else now
@@ -248,6 +260,14 @@ MAX_METADATA_BYTES = 4096
 MAX_AMOUNT_DIGITS = 12
 #: ``metadata`` keys this backend writes itself: a payment cannot replace them.
 OWN_METADATA_KEYS = frozenset({"invoice", "reference"})
+#: "Address": ``alt_phone``, "Alternative phone number.", of the address each key names. The
+#: Order model has no such column, so it is a per-payment option; at most as long as
+#: ``Order.customer_phone`` may be.
+ALT_PHONE_KEYS = frozenset({"shipping", "billing"})
+MAX_PHONE_LENGTH = 30
+#: Where a national phone number is read as being from when its address names no country:
+#: Postpay serves the United Arab Emirates.
+HOME_REGION = "AE"
 
 
 def _text(value: Any, what: str, limit: int = 255) -> str:
@@ -336,6 +356,16 @@ def _clean_discounts(value: list[Any]) -> list[dict[str, str]]:
     return cleaned
 
 
+def _clean_alt_phone(value: dict[str, Any]) -> dict[str, str]:
+    """From "Address": ``alt_phone`` (a String) per address, ``shipping`` and ``billing``; each
+    is then read as a phone number of its address's country and kept in E.164
+    (:meth:`PostpayGateway.clean_payment_options`)."""
+    return {
+        key: _text(number, f"alt_phone.{key}", MAX_PHONE_LENGTH).strip()
+        for key, number in value.items()
+    }
+
+
 def _clean_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """From "Create a checkout": ``metadata``, key/value pairs; ours (invoice, reference) stay."""
     taken = sorted(OWN_METADATA_KEYS & set(value))
@@ -388,6 +418,14 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
     ),
     # "Create a checkout": metadata, key/value pairs passed into the checkout.
     "metadata": PaymentOption(dict, "Extra checkout metadata.", clean=_clean_metadata),
+    # "Address": alt_phone, the alternative phone number of the shipping and billing address.
+    "alt_phone": PaymentOption(
+        dict,
+        "Alternative phone number of the shipping and of the billing address.",
+        keys=ALT_PHONE_KEYS,
+        min_length=1,
+        clean=_clean_alt_phone,
+    ),
 }
 
 
@@ -440,9 +478,50 @@ class PostpayGateway(BaseGateway):
 
     def clean_payment_options(self, options: dict[str, Any], order: Order | None) -> dict[str, str]:
         """Discount amounts in the order's currency's precision, together not above its
-        total."""
+        total; each ``alt_phone`` a phone number of its address's country, kept in E.164."""
+        errors = self._clean_alt_phones(options, order)
         if order is None or "discounts" not in options:
+            return errors
+        return {**errors, **self._discount_errors(options, order)}
+
+    @staticmethod
+    def alt_phone_region(order: Order | None, which: str) -> str:
+        """The country a national ``alt_phone`` of the ``which`` address is read in: that
+        address's country (the shipping address is the billing one when the order has none),
+        else the UAE."""
+        if order is None:
+            return HOME_REGION
+        billing = order.billing_address or {}
+        address = billing if which == "billing" else (order.shipping_address or billing)
+        return str(address.get("country") or billing.get("country") or HOME_REGION)
+
+    def _clean_alt_phones(self, options: dict[str, Any], order: Order | None) -> dict[str, str]:
+        """Each alternative phone read as the project reads every phone it sends
+        (``contact.parse_phone``: a length its country's numbering plan allows, national
+        numbers in the address's country, any script's digits) and kept as ``+<country
+        code><number>``, so Postpay gets one unambiguous form ("Address": ``alt_phone``)."""
+        given = options.get("alt_phone")
+        if not isinstance(given, dict):
             return {}
+        errors: dict[str, str] = {}
+        cleaned: dict[str, str] = {}
+        for which, number in sorted(given.items()):
+            if which == "billing" and order is not None and not order.billing_address:
+                # Nowhere to send it: no billing_address, no customer.default_address.
+                errors["options.alt_phone.billing"] = gettext(
+                    # Translators: said of the billing alternative phone option, after its name.
+                    "the order has no billing address"
+                )
+                continue
+            try:
+                cleaned[which] = parse_phone(str(number), self.alt_phone_region(order, which)).e164
+            except InvalidPhone as exc:
+                errors[f"options.alt_phone.{which}"] = str(exc)
+        if not errors:
+            options["alt_phone"] = cleaned
+        return errors
+
+    def _discount_errors(self, options: dict[str, Any], order: Order) -> dict[str, str]:
         try:
             amounts = [
                 money.validate_amount(line["amount"], order.currency)
@@ -553,10 +632,16 @@ class PostpayGateway(BaseGateway):
 
         shipping_source = order.shipping_address or order.billing_address or {}
         shipping_extra = _mapping(extra.get("shipping"))
+        # "Address": alt_phone, from the payment's alt_phone option (the Order has no column).
+        alt_phones = _mapping(extra.get("alt_phone"))
+        billing_alt = str(alt_phones.get("billing") or "")
+        shipping_alt = str(alt_phones.get("shipping") or "")
+        if not shipping_alt and not order.shipping_address:
+            shipping_alt = billing_alt  # the shipping address is the billing one
         shipping: dict[str, Any] = {
             "name": str(shipping_extra.get("name") or self.option("shipping_name", "Shipping")),
             "amount": minor(order.shipping_amount),
-            "address": self._address(shipping_source, order),
+            "address": self._address(shipping_source, order, alt_phone=shipping_alt),
         }
         if shipping_extra.get("id"):
             shipping = {"id": str(shipping_extra["id"]), **shipping}
@@ -569,7 +654,7 @@ class PostpayGateway(BaseGateway):
             "tax_amount": minor(order.tax_amount),
             "currency": currency,
             "shipping": shipping,
-            "customer": self._customer(order, extra),
+            "customer": self._customer(order, extra, billing_alt),
             "items": items,
             "merchant": {"confirmation_url": urls.return_url, "cancel_url": urls.cancel_url},
             "metadata": {
@@ -579,7 +664,9 @@ class PostpayGateway(BaseGateway):
             },
         }
         if order.billing_address:
-            payload["billing_address"] = self._address(order.billing_address, order)
+            payload["billing_address"] = self._address(
+                order.billing_address, order, alt_phone=billing_alt
+            )
         if discounts:
             payload["discounts"] = discounts
         instalments = extra.get("num_instalments", self.option("num_instalments"))
@@ -587,14 +674,17 @@ class PostpayGateway(BaseGateway):
             payload["num_instalments"] = int(instalments)
         return payload
 
-    def _address(self, address: Mapping[str, str], order: Order) -> dict[str, Any]:
-        """Our address keys → Postpay's "Address" object."""
+    def _address(
+        self, address: Mapping[str, str], order: Order, *, alt_phone: str = ""
+    ) -> dict[str, Any]:
+        """Our address keys → Postpay's "Address" object (``alt_phone``: the payment's)."""
         name = str(address.get("name") or order.customer_name or "").strip()
         first, last = _split_name(name)
         result = {
             "first_name": first,
             "last_name": last,
             "phone": address.get("phone") or order.customer_phone or "",
+            "alt_phone": alt_phone,
             "line1": address.get("line1", ""),
             "line2": address.get("line2", ""),
             "city": address.get("city", ""),
@@ -606,8 +696,11 @@ class PostpayGateway(BaseGateway):
         }
         return {k: v for k, v in result.items() if v != "" or k in ADDRESS_REQUIRED}
 
-    def _customer(self, order: Order, extra: Mapping[str, Any]) -> dict[str, Any]:
-        """The "Customer" object: the shop's user if there is one, else a guest."""
+    def _customer(
+        self, order: Order, extra: Mapping[str, Any], billing_alt: str = ""
+    ) -> dict[str, Any]:
+        """The "Customer" object: the shop's user if there is one, else a guest; its
+        ``default_address`` is the billing address."""
         given = _mapping(extra.get("customer"))
         first, last = _split_name(order.customer_name)
         user = order.user
@@ -626,7 +719,9 @@ class PostpayGateway(BaseGateway):
             if given.get(key):
                 customer[key] = str(given[key])
         if order.billing_address:
-            customer["default_address"] = self._address(order.billing_address, order)
+            customer["default_address"] = self._address(
+                order.billing_address, order, alt_phone=billing_alt
+            )
         return {k: v for k, v in customer.items() if v != ""}
 
     def _items(self, order: Order, currency: str) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
 from django.core.exceptions import ValidationError
@@ -36,9 +38,7 @@ from django_multipay.gateways.postpay import (
     MAX_PAGE_SIZE,
     MERCHANT_REQUIRED,
     SHIPPING_REQUIRED,
-    SIGNATURE_HEADER,
     PostpayGateway,
-    signature,
 )
 from django_multipay.sandbox.accounts import accounts
 from django_multipay.sandbox.guard import guarded
@@ -55,6 +55,19 @@ CAPTURE_TTL = timedelta(days=7)
 #: 4.50 % plus 1.00, plus 5 % tax on the fee.
 FEE_RATE, FEE_TAX_RATE, FEE_AMOUNT = 450, 500, 100
 OUTCOMES = ("approve", "deny", "cancel")
+#: "Address": the fields, each a String ("country": an ISO 3166 alpha-2 code).
+ADDRESS_STRINGS = (
+    "first_name",
+    "last_name",
+    "phone",
+    "alt_phone",
+    "line1",
+    "line2",
+    "city",
+    "state",
+    "country",
+    "postal_code",
+)
 REQUIRED = "This field is required."
 
 
@@ -219,6 +232,11 @@ def _validate_checkout(data: dict[str, Any]) -> dict[str, list[str]]:
             errors[prefix.rstrip(".")] = ["Invalid data."]
             return
         need(obj, ADDRESS_REQUIRED, prefix)
+        # "Address": every field is a String (country an ISO code); phone and alt_phone
+        # ("Alternative phone number.") are optional.
+        for name in ADDRESS_STRINGS:
+            if name in obj and obj[name] is not None and not isinstance(obj[name], str):
+                errors[f"{prefix}{name}"] = ["Not a valid string."]
         if obj.get("country") and not re.fullmatch(r"[A-Z]{2}", str(obj["country"])):
             errors[f"{prefix}country"] = ["Use an ISO 3166 alpha-2 code."]
 
@@ -380,12 +398,50 @@ def _events(account: dict[str, Any], kind: str, data: dict[str, Any]) -> list[An
     ]
 
 
-def deliver(hook: dict[str, Any], event: dict[str, Any]) -> bool:
-    """POST a signed event to a hook; record its answer as ``last_response``."""
-    body = json.dumps(event).encode()
+#: "Webhooks" / "Create a hook": the secret "will be used as the key to generate the HMAC hex
+#: digest value in the X-Postpay-Signature header".
+SIGNATURE_HEADER = "X-Postpay-Signature"
+
+
+def sign(secret: str, timestamp: int, body: bytes, *, quoted: bool = False) -> str:
+    """The emulator's own ``X-Postpay-Signature`` value (gateway notes, "Postpay / Webhook
+    verification"): ``<ts>:<hex HMAC-SHA256(secret, "<ts>:" + body)>`` over the body's bytes
+    as sent, in double quotes when ``quoted`` (as postpay-php's test shows it)."""
+    digest = hmac.new(secret.encode(), f"{timestamp}:".encode() + body, hashlib.sha256)
+    value = f"{timestamp}:{digest.hexdigest()}"
+    return f'"{value}"' if quoted else value
+
+
+def quotes_signature() -> bool:
+    """Whether webhooks carry the signature in double quotes (:func:`set_signature_quoting`)."""
+    with store.table("postpay.config") as config:
+        return bool(config.get("quote_signature", False))
+
+
+def set_signature_quoting(quoted: bool) -> None:
+    """Send every webhook's ``X-Postpay-Signature`` as ``"<ts>:<hex>"`` (``True``) or bare
+    ``<ts>:<hex>`` (``False``, the default). The API reference shows no form; postpay-php's
+    test shows the quoted one: a shop must take both."""
+    with store.table("postpay.config") as config:
+        config["quote_signature"] = bool(quoted)
+
+
+def webhook_body(event: dict[str, Any]) -> bytes:
+    """The bytes of a webhook: JSON in UTF-8, non-ASCII text as it is (not ``\\u`` escapes),
+    as Django REST framework's renderer writes it (Postpay's error bodies are that
+    framework's), so the signature covers non-ASCII bytes."""
+    return json.dumps(event, ensure_ascii=False).encode("utf-8")
+
+
+def deliver(hook: dict[str, Any], event: dict[str, Any], *, quoted: bool | None = None) -> bool:
+    """POST a signed event to a hook; record its answer as ``last_response``. ``quoted``
+    chooses the signature's form for this delivery (default: :func:`quotes_signature`)."""
+    body = webhook_body(event)
+    if quoted is None:
+        quoted = quotes_signature()
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: signature(str(hook["_secret"]), int(time.time()), body),
+        SIGNATURE_HEADER: sign(str(hook["_secret"]), int(time.time()), body, quoted=quoted),
     }
     try:
         response = requests.post(hook["url"], data=body, headers=headers, timeout=(5, 30))
@@ -446,10 +502,19 @@ def checkouts(request: HttpRequest, account: dict[str, Any], data: dict[str, Any
     )
 
 
-def _with_query(url: str, **params: str) -> str:
+def with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to its query ("Merchant": "The order_id and status ...
+    will be sent to this URL as a HTTP query parameter"): after the shop's own parameters,
+    joined with ``&``. The shop's parameters stay as written (order, repeats, blanks, their
+    encoding); one of the same name as ours gives way, so none is sent twice."""
     parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    kept = [
+        pair
+        for pair in parts.query.split("&")
+        if pair and unquote_plus(pair.partition("=")[0]) not in params
+    ]
+    query = "&".join([*kept, urlencode(params)] if params else kept)
+    return urlunsplit(parts._replace(query=query))
 
 
 @csrf_exempt
@@ -499,7 +564,7 @@ def checkout_page(request: HttpRequest, token: str) -> HttpResponse:
         deliver(hook, event)
     wire = status.upper()
     target = order["_merchant"]["confirmation_url" if status == "approved" else "cancel_url"]
-    return HttpResponseRedirect(_with_query(target, order_id=order_id, status=wire))
+    return HttpResponseRedirect(with_query(target, order_id=order_id, status=wire))
 
 
 # -- capture, orders -------------------------------------------------------------------------

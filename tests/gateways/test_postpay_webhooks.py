@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from decimal import Decimal
 from io import StringIO
@@ -185,6 +186,100 @@ def test_rejected_webhooks_change_nothing(router, signal_log, tamper) -> None:
     assert signal_log.count("invoice_status_changed") == 0
 
 
+# -- the header quoted (gateway notes: ``X-Postpay-Signature: "<unix_ts>:<hex>"``) -------------
+
+
+def test_genuine_webhook_with_a_quoted_header_is_applied(router, signal_log) -> None:
+    """A reported defect: postpay-php's own test shows the header value in double quotes,
+    and a genuine webhook signed that way was refused as malformed."""
+    invoice = started()
+    with store.table("postpay.lock"):
+        emulated(invoice)["status"] = "captured"
+    body = event(invoice)
+    quoted = '"' + signature(SECRET, int(time.time()), body) + '"'
+    response = send(body, {SIGNATURE_HEADER: quoted})
+    assert response.status_code == 200, response.content
+    assert [c.method for c in router.calls if "notify" not in (c.url or "")][-1] == "GET"
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    stored = Notification.objects.get(gateway=ALIAS)
+    assert (stored.verified, stored.result) == (True, NotificationResult.PROCESSED)
+    assert signal_log.count("order_paid") == 1
+
+
+def test_quoted_and_bare_headers_verify_alike() -> None:
+    body = '{"id":"evt_1","data":{"name":"José"}}'.encode()
+    bare = signature(SECRET, 1588900000, body)
+    verify_signature(SECRET, bare, body, now=1588900000)
+    verify_signature(SECRET, f'"{bare}"', body, now=1588900000)
+    verify_signature(SECRET, f' "{bare}" ', body, now=1588900000)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        '""{sig}""',  # two pairs: only one is stripped
+        '"{sig}',  # opening quote only
+        '{sig}"',  # closing quote only
+        "'{sig}'",  # single quotes are not Postpay's
+        '"{stamp}":{digest}',  # quotes around the timestamp alone
+        '{stamp}:"{digest}"',  # quotes around the digest alone
+        '"{stamp}:"{digest}',
+        '""',
+        '"',
+    ],
+)
+def test_other_quoting_is_still_malformed(shape: str) -> None:
+    body = b"{}"
+    sig = signature(SECRET, 1000, body)
+    stamp, _, digest = sig.partition(":")
+    header = shape.format(sig=sig, stamp=stamp, digest=digest)
+    with pytest.raises(NotificationRejected) as caught:
+        verify_signature(SECRET, header, body, now=1000)
+    assert caught.value.code == "signature"
+    assert str(caught.value) == "malformed X-Postpay-Signature header"
+
+
+def test_timestamp_and_digest_are_ascii_only() -> None:
+    """Unicode digits (Bangla ১০০০ is 1000 to ``int``) are not a Unix timestamp here."""
+    body = b"{}"
+    digest = signature(SECRET, 1000, body).partition(":")[2]
+    for header in (f"১০০০:{digest}", f'"১০০০:{digest}"', "1000:" + "\u0660" * 64):
+        with pytest.raises(NotificationRejected) as caught:
+            verify_signature(SECRET, header, body, now=1000)
+        assert str(caught.value) == "malformed X-Postpay-Signature header"
+
+
+def test_quoted_header_with_a_wrong_digest_is_refused_as_not_matching() -> None:
+    body = b"{}"
+    forged = '"' + signature("not-the-secret", 1000, body) + '"'
+    with pytest.raises(NotificationRejected) as caught:
+        verify_signature(SECRET, forged, body, now=1000)
+    assert (caught.value.code, str(caught.value)) == ("signature", "signature does not match")
+    stale = '"' + signature(SECRET, 1000, body) + '"'
+    with pytest.raises(NotificationRejected) as caught:
+        verify_signature(SECRET, stale, body, now=1000 + 301)
+    assert caught.value.code == "replay"
+
+
+@pytest.mark.parametrize("shape", ['""{sig}""', "'{sig}'", '"{sig}'])
+def test_badly_quoted_webhook_is_rejected_and_changes_nothing(router, shape) -> None:
+    invoice = started()
+    with store.table("postpay.lock"):
+        emulated(invoice)["status"] = "captured"
+    body = event(invoice)
+    calls = len(router.calls)
+    header = shape.format(sig=signature(SECRET, int(time.time()), body))
+    response = send(body, {SIGNATURE_HEADER: header})
+    assert response.status_code == 400
+    assert len(router.calls) == calls
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PENDING
+    stored = Notification.objects.get(gateway=ALIAS)
+    assert stored.result == NotificationResult.REJECTED
+    assert stored.reason == "malformed X-Postpay-Signature header"
+
+
 def test_without_a_webhook_secret_every_webhook_is_refused(router, settings) -> None:
     config = json.loads(json.dumps(settings.MULTIPAY))
     del config["GATEWAYS"][ALIAS]["OPTIONS"]["webhook_secret"]
@@ -243,6 +338,42 @@ def test_emulator_signs_what_it_sends(router) -> None:
     assert invoice.status == InvoiceStatus.FAILED
     [hook] = gateway().list_hooks().results
     assert (hook.last_response_code, hook.last_response_status) == (200, "success")
+
+
+@pytest.mark.parametrize("how", ["setting", "per delivery"])
+def test_emulator_can_send_the_signature_quoted_end_to_end(router, how) -> None:
+    gateway().create_hook(url=NOTIFY_URL, secret=SECRET, events=["order"])
+    invoice = started()
+    if how == "setting":
+        emulator.set_signature_quoting(True)
+        router.client.post(invoice.redirect_url, {"outcome": "deny"})
+        [delivery] = router.requests_to("notify/postpay/$", "POST")
+    else:
+        with store.table("postpay.lock"):
+            emulated(invoice)["status"] = "denied"
+        with store.table("postpay.hooks") as table:
+            [hook] = table[MERCHANT]
+        assert emulator.deliver(hook, emulator.order_event(emulated(invoice)), quoted=True)
+        [delivery] = router.requests_to("notify/postpay/$", "POST")
+    header = delivery.headers[SIGNATURE_HEADER]
+    assert re.fullmatch(r'"[0-9]+:[0-9a-f]{64}"', header)
+    stamp, _, digest = header.strip('"').partition(":")
+    expected = hmac.new(SECRET.encode(), f"{stamp}:".encode() + delivery.body, hashlib.sha256)
+    assert digest == expected.hexdigest()
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.FAILED
+    stored = Notification.objects.get(gateway=ALIAS)
+    assert (stored.verified, stored.result) == (True, NotificationResult.PROCESSED)
+    [hook_seen] = gateway().list_hooks().results
+    assert (hook_seen.last_response_code, hook_seen.last_response_status) == (200, "success")
+
+
+def test_emulator_sends_the_signature_bare_by_default(router) -> None:
+    gateway().create_hook(url=NOTIFY_URL, secret=SECRET, events=["order"])
+    invoice = started()
+    router.client.post(invoice.redirect_url, {"outcome": "deny"})
+    [delivery] = router.requests_to("notify/postpay/$", "POST")
+    assert re.fullmatch(r"[0-9]+:[0-9a-f]{64}", delivery.headers[SIGNATURE_HEADER])
 
 
 # -- hooks API and command -------------------------------------------------------------------

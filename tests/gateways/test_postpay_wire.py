@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
@@ -719,3 +720,208 @@ def test_emulator_refund_conflict_and_limit(router) -> None:
     assert refund({"refund_id": "a", "amount": 100}).json()["error"]["code"] == "conflict"
     over = refund({"refund_id": "b", "amount": 81480})
     assert (over.status_code, over.json()["error"]["code"]) == (409, "limit_exceeded")
+
+
+# -- the return's query string ("Merchant": confirmation_url / cancel_url) -----------------
+
+
+def checkout_with(confirmation_url: str, cancel_url: str, order_id: str) -> str:
+    """A checkout at the emulator with the shop's own URLs; its hosted page's path."""
+    body = checkout_body()
+    body["order_id"] = order_id
+    body["merchant"] = {"confirmation_url": confirmation_url, "cancel_url": cancel_url}
+    answer = post(body, **api_headers())
+    assert answer.status_code == 200, answer.content
+    return str(urlsplit(answer.json()["redirect_url"]).path)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "wire"),
+    [("approve", "APPROVED"), ("deny", "DENIED"), ("cancel", "CANCELLED")],
+)
+def test_return_parameters_join_a_url_that_already_has_a_query(db, outcome, wire) -> None:
+    """The shop's URL keeps its own parameters; order_id and status follow with ``&``."""
+    page = checkout_with(
+        "https://shop.example/ok/?lang=es", "https://shop.example/cancel/?lang=es", "q-1"
+    )
+    back = Client().post(page, {"outcome": outcome})
+    assert back.status_code == 302
+    where = "ok" if outcome == "approve" else "cancel"
+    assert back["Location"] == f"https://shop.example/{where}/?lang=es&order_id=q-1&status={wire}"
+    store.reset()
+
+
+def test_return_parameters_replace_their_own_names_and_keep_the_rest(db) -> None:
+    """No second ``order_id`` or ``status``: the shop's stale ones give way to Postpay's;
+    repeated, blank and percent-encoded parameters of the shop and the fragment stay."""
+    page = checkout_with(
+        "https://shop.example/ok/?lang=es&status=stale&tag=a&tag=b&empty=&order_id=old#top",
+        "https://shop.example/cancel/?next=%2Fcart%2F%3Fx%3D1",
+        "q/2 é",
+    )
+    back = Client().post(page, {"outcome": "approve"})
+    location = back["Location"]
+    assert location == (
+        "https://shop.example/ok/?lang=es&tag=a&tag=b&empty=&order_id=q%2F2+%C3%A9"
+        "&status=APPROVED#top"
+    )
+    query = parse_qs(urlsplit(location).query, keep_blank_values=True)
+    assert query["order_id"] == ["q/2 é"]
+    assert query["status"] == ["APPROVED"]
+    store.reset()
+    page = checkout_with(
+        "https://shop.example/ok/", "https://shop.example/cancel/?next=%2Fcart%2F%3Fx%3D1", "q-3"
+    )
+    back = Client().post(page, {"outcome": "cancel"})
+    assert back["Location"] == (
+        "https://shop.example/cancel/?next=%2Fcart%2F%3Fx%3D1&order_id=q-3&status=CANCELLED"
+    )
+    store.reset()
+
+
+def test_our_own_cancel_url_query_reaches_the_return_view(router) -> None:
+    """Our cancel_url is the return URL with ``?cancelled=1``: Postpay's parameters follow it
+    with ``&``, and the return view reads the order back."""
+    order = sample_order()
+    payments.start_payment(order, ALIAS)
+    invoice = Invoice.objects.get(order=order)
+    [request] = router.requests_to("checkouts$", "POST")
+    cancel_url = json.loads(request.body)["merchant"]["cancel_url"]
+    assert cancel_url == f"http://testserver/payments/return/{invoice.pk}/?cancelled=1"
+    response = router.client.post(invoice.redirect_url, {"outcome": "cancel"})
+    assert response["Location"] == f"{cancel_url}&order_id={invoice.pk}&status=CANCELLED"
+    router.client.get(response["Location"])
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.CANCELLED
+    assert router.requests_to(rf"orders/{invoice.pk}$", "GET")
+
+
+# -- alt_phone ("Address": "Alternative phone number.") --------------------------------------
+
+
+def test_alt_phone_option_reaches_each_address_after_phone(router) -> None:
+    order = sample_order(
+        shipping_address={
+            "name": "Jane Doe",
+            "phone": "+971 50 000 0000",
+            "line1": "Marina Walk",
+            "city": "Dubai",
+            "country": "AE",
+        }
+    )
+    invoice, _action = payments.begin_payment(
+        order, ALIAS, options={"alt_phone": {"billing": "800 239", "shipping": " 04 123 4567 "}}
+    )
+    # Read in the address's country (the document's "800 239" is a UAE number) and kept
+    # in one unambiguous form.
+    assert invoice.gateway_options == {
+        "alt_phone": {"billing": "+971800239", "shipping": "+97141234567"}
+    }
+    [request] = router.requests_to("checkouts$", "POST")
+    body = json.loads(request.body)
+    assert body["shipping"]["address"]["alt_phone"] == "+97141234567"
+    assert body["billing_address"]["alt_phone"] == "+971800239"
+    assert body["customer"]["default_address"]["alt_phone"] == "+971800239"
+    # In the document's place: right after phone (the sample's key order).
+    keys = list(body["billing_address"])
+    assert keys[keys.index("phone") + 1] == "alt_phone"
+    assert b'"phone": "+971 50 199 8853", "alt_phone": "+971800239"' in request.body
+    # Postpay keeps it on the order ("Get single order" shows it in both addresses).
+    raw = gateway().get_order(invoice).raw
+    assert raw["shipping"]["address"]["alt_phone"] == "+97141234567"
+    assert raw["billing_address"]["alt_phone"] == "+971800239"
+
+
+def test_alt_phone_of_the_billing_address_is_the_shipping_one_without_a_shipping_address(
+    router,
+) -> None:
+    order = sample_order(shipping_address={})
+    payments.begin_payment(order, ALIAS, options={"alt_phone": {"billing": "800 239"}})
+    body = json.loads(router.requests_to("checkouts$", "POST")[0].body)
+    assert body["shipping"]["address"]["alt_phone"] == "+971800239"
+    assert body["billing_address"]["alt_phone"] == "+971800239"
+
+
+def test_without_the_option_no_alt_phone_is_sent(router) -> None:
+    payments.start_payment(sample_order(), ALIAS)
+    [request] = router.requests_to("checkouts$", "POST")
+    assert b"alt_phone" not in request.body
+
+
+def test_alt_phone_from_customer_metadata_never_reaches_postpay(router) -> None:
+    order = sample_order(metadata={"alt_phone": "+971 50 111 1111", "options": {"alt_phone": 1}})
+    payments.start_payment(order, ALIAS)
+    [request] = router.requests_to("checkouts$", "POST")
+    assert b"alt_phone" not in request.body
+    assert b"111 1111" not in request.body
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "reason"),
+    [
+        ("800 239", "options.alt_phone", "must be an object"),
+        ({}, "options.alt_phone", "must have at least 1 characters or items"),
+        ({"home": "800 239"}, "options.alt_phone", "unknown keys home"),
+        ({"billing": 800239}, "options.alt_phone", "alt_phone.billing must be a string"),
+        ({"billing": ""}, "options.alt_phone", "alt_phone.billing must be a string"),
+        ({"billing": "9" * 31}, "options.alt_phone", "of 1 to 30 characters"),
+        ({"billing": "123"}, "options.alt_phone.billing", "is too short or too long"),
+        ({"shipping": "phone me"}, "options.alt_phone.shipping", "is not a phone number"),
+        ({"billing": "+999 1234"}, "options.alt_phone.billing", "has no country code"),
+    ],
+)
+def test_bad_alt_phone_is_refused_before_any_invoice(router, value, field, reason) -> None:
+    order = sample_order()
+    with pytest.raises(InvalidRequest) as caught:
+        payments.begin_payment(order, ALIAS, options={"alt_phone": value})
+    assert reason in caught.value.fields[field]
+    assert not Invoice.objects.filter(order=order).exists()
+    assert not router.calls
+
+
+def test_alt_phone_national_form_is_read_in_its_address_country(router) -> None:
+    bangladesh = {"name": "Rahim Uddin", "line1": "Road 1", "city": "Dhaka", "country": "BD"}
+    order = sample_order(shipping_address=bangladesh)
+    # A Bangladeshi mobile in national form, in Bangla digits, read in its shipping
+    # address's country; the billing one's number in Arabic-Indic digits, in the UAE.
+    options = {
+        "alt_phone": {
+            "shipping": "০১৭১২-৩৪৫৬৭৮",
+            "billing": "\u0660\u0665\u0660 \u0661\u0669\u0669 \u0668\u0668\u0665\u0663",
+        }
+    }
+    payments.begin_payment(order, ALIAS, options=options)
+    body = json.loads(router.requests_to("checkouts$", "POST")[0].body)
+    assert body["shipping"]["address"]["alt_phone"] == "+8801712345678"
+    assert body["billing_address"]["alt_phone"] == "+971501998853"
+    gw = gateway()
+    assert gw.alt_phone_region(order, "shipping") == "BD"
+    assert gw.alt_phone_region(order, "billing") == "AE"
+    assert gw.alt_phone_region(None, "billing") == "AE"
+
+
+def test_alt_phone_for_a_missing_billing_address_is_refused(router) -> None:
+    order = sample_order(billing_address={})
+    with pytest.raises(InvalidRequest) as caught:
+        payments.begin_payment(order, ALIAS, options={"alt_phone": {"billing": "800 239"}})
+    assert caught.value.fields == {"options.alt_phone.billing": "the order has no billing address"}
+    assert not router.calls
+
+
+def test_emulator_takes_alt_phone_as_a_string_only(db) -> None:
+    body = checkout_body()
+    body["shipping"]["address"]["alt_phone"] = 800239
+    body["billing_address"] = {**body["shipping"]["address"], "alt_phone": ["800 239"]}
+    answer = post(body, **api_headers())
+    assert answer.status_code == 400
+    assert answer.json()["error"]["fields"] == {
+        "shipping.address.alt_phone": ["Not a valid string."],
+        "billing_address.alt_phone": ["Not a valid string."],
+    }
+    body["shipping"]["address"]["alt_phone"] = "800 239"
+    del body["billing_address"]
+    accepted = post(body, **api_headers())
+    assert accepted.status_code == 200
+    stored = Client().get("/sandbox/postpay/orders/strict-1", headers=api_headers()).json()
+    assert stored["shipping"]["address"]["alt_phone"] == "800 239"
+    store.reset()
