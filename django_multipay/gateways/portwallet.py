@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -194,6 +194,18 @@ def _join(*parts: str | None) -> str:
     return ", ".join(p.strip() for p in parts if p and p.strip())
 
 
+def _is_web_url(value: Any) -> bool:
+    """An absolute ``http://`` or ``https://`` URL with a host and no spaces."""
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _phone(value: str | None, *countries: str | None) -> str:
     """A phone number in the form of the document's example (Create Invoice, ``phone``:
     ``+880123456789``): ``+``, country code and number, at most 15 characters. A national
@@ -236,16 +248,38 @@ class PortWalletGateway(BaseGateway):
 
     # -- the wire ----------------------------------------------------------------------------
 
-    def payment_page(self, invoice_id: str) -> str:
-        """The hosted payment page of an invoice: ``payment_url`` option, else the emulator's
-        (``base_url`` + ``payment/``) when ``base_url`` is set, else the documented page."""
+    @property
+    def payment_url(self) -> str:
+        """The hosted payment page, without its query: the ``payment_url`` option, else the
+        documented page for ``sandbox`` (Introduction, "PortWallet payment URL is"). Never
+        derived from ``base_url``: the API and the page are different hosts, and a proxy or
+        an emulator of the API says nothing about where the page is."""
         page = self.option("payment_url")
-        if not page:
-            if self.options.get("base_url"):
-                page = str(self.options["base_url"]).rstrip("/") + "/payment/"
-            else:
-                page = SANDBOX_PAYMENT_URL if self.sandbox else LIVE_PAYMENT_URL
-        return f"{page}?{urlencode({'invoice': invoice_id})}"
+        if page:
+            return str(page)
+        return SANDBOX_PAYMENT_URL if self.sandbox else LIVE_PAYMENT_URL
+
+    def payment_page(self, invoice_id: str) -> str:
+        """The hosted payment page of an invoice, ``…/payment/?invoice=<id>`` (Introduction:
+        "…/payment/?invoice=Your_Invoice_ID"). A ``payment_url`` with a query of its own
+        keeps it, ``invoice`` joined with ``&`` (replacing an ``invoice`` it already has)."""
+        parts = urlsplit(self.payment_url)
+        kept = [
+            pair
+            for pair in parts.query.split("&")
+            if pair and unquote_plus(pair.partition("=")[0]) != "invoice"
+        ]
+        query = "&".join([*kept, urlencode({"invoice": invoice_id})])
+        return urlunsplit(parts._replace(query=query))
+
+    def default_option_errors(self) -> dict[str, str]:
+        """The declarations' checks, then ``payment_url``: an http(s) URL with a host, where
+        customers are sent (a wrong one would send every customer astray)."""
+        errors = super().default_option_errors()
+        page = self.options.get("payment_url")
+        if page not in (None, "") and not _is_web_url(page):
+            errors["OPTIONS.payment_url"] = _("must be a valid http URL")
+        return errors
 
     def signed_fields(self, call: str) -> dict[str, str]:
         """``app_key``, ``timestamp``, ``token = md5(secret + timestamp)`` and ``call``: the
@@ -541,7 +575,16 @@ class PortWalletGateway(BaseGateway):
                 gateway=self.alias,
                 response=self.redact(envelope),
             )
-        # The answer names the invoice; its page is the documented payment URL for it.
+        # The answer names the invoice; its page is the documented payment URL for it
+        # (Introduction), or the payment_url option.
+        if self.options.get("base_url") and not self.option("payment_url"):
+            logger.warning(
+                "PortWallet alias %s: base_url is set but payment_url is not; the customer is "
+                "sent to the documented page %s (set payment_url to the emulator's or the "
+                "proxy's page)",
+                self.alias,
+                self.payment_url,
+            )
         return PaymentStart(
             action=PaymentAction(url=self.payment_page(gateway_id)),
             gateway_id=gateway_id,

@@ -285,6 +285,13 @@ MULTIPAY["GATEWAYS"]["portwallet"] = {
             default="" if _PORTWALLET_KEY else f"{SANDBOX_URL}portwallet/",
         )
         or None,
+        # Where customers pay: its own address, never derived from base_url (unset: the
+        # documented payment-sandbox / payment.portwallet.com page, by PORTWALLET_SANDBOX).
+        "payment_url": env.str(
+            "PORTWALLET_PAYMENT_URL",
+            default="" if _PORTWALLET_KEY else f"{SANDBOX_URL}portwallet/payment/",
+        )
+        or None,
         # PortWallet requires a phone number; the demo's checkout leaves it optional, so the
         # emulator gets a placeholder (never sent to PortWallet itself unless configured).
         "defaults": {

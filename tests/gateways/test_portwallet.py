@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,16 @@ from django_multipay.testing.router import EmulatorRouter
 
 OUTCOMES = {"paid": "pay", "declined": "decline", "cancelled": "cancel"}
 FORM = "application/x-www-form-urlencoded"
+#: The emulator's hosted page: the alias's payment_url, as the example shop sets it.
+EMULATOR_PAGE = "http://testserver/sandbox/portwallet/payment/"
+
+
+@pytest.fixture(autouse=True)
+def emulator_page(settings: Any) -> None:
+    """The test settings point base_url at the emulator; its page is named on its own."""
+    config = copy.deepcopy(settings.MULTIPAY)
+    config["GATEWAYS"]["portwallet"]["OPTIONS"]["payment_url"] = EMULATOR_PAGE
+    settings.MULTIPAY = config
 
 
 def pay_at_emulator(router: EmulatorRouter, invoice: Invoice, outcome: str) -> str:

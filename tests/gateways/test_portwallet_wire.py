@@ -207,9 +207,10 @@ def test_gen_invoice_request_carries_every_documented_field(mock: Any) -> None:
         ("ship_to_zipcode", "1212"),
         ("ship_to_country", "BGD"),
     ]
-    # The sample's invoice_id, on the documented payment page (here the emulator's).
+    # The sample's invoice_id, on the documented payment page: the test settings set
+    # base_url (the emulator's API) but no payment_url, and base_url never moves the page.
     assert invoice.gateway_id == "854EEE3DCAEA1725"
-    assert action.url == ENDPOINT + "payment/?invoice=854EEE3DCAEA1725"
+    assert action.url == "https://payment-sandbox.portwallet.com/payment/?invoice=854EEE3DCAEA1725"
     assert invoice.redirect_url == action.url
     assert invoice.status == InvoiceStatus.PENDING
     assert invoice.gateway_data["data"]["invoice_id"] == "854EEE3DCAEA1725"
@@ -335,6 +336,40 @@ def test_documented_hosts_and_payment_pages() -> None:
         "pw", {**keys, "base_url": "https://proxy/api/v1/", "payment_url": "https://pay/p/"}
     )
     assert proxied.payment_page("X1") == "https://pay/p/?invoice=X1"
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "page"),
+    [
+        (True, "https://payment-sandbox.portwallet.com/payment/?invoice=X1"),
+        (False, "https://payment.portwallet.com/payment/?invoice=X1"),
+    ],
+)
+def test_base_url_alone_never_moves_the_payment_page(sandbox: bool, page: str) -> None:
+    """A reported defect: with base_url overridden (a proxy), customers were sent to
+    ``<base_url>payment/``, i.e. ``…/api/v1/payment/``, a page no one serves. The page is
+    the ``payment_url`` option, else the documented one ("PortWallet payment URL is")."""
+    keys = {"app_key": APP_KEY, "secret_key": SECRET, "sandbox": sandbox}
+    proxied = PortWalletGateway("pw", {**keys, "base_url": "https://proxy.example/api/v1/"})
+    assert proxied.base_url == "https://proxy.example/api/v1/"
+    assert proxied.payment_page("X1") == page
+    assert "/api/v1/" not in proxied.payment_page("X1")
+
+
+def test_customer_behind_a_proxied_api_is_sent_to_the_documented_page(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with_options(settings, base_url="https://proxy.example/api/v1/")
+    order = OrderFactory(currency="BDT")
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, "https://proxy.example/api/v1/", body=samples.GEN_INVOICE_SUCCESS)
+        with caplog.at_level(logging.WARNING, logger="django_multipay.gateways.portwallet"):
+            action = payments.start_payment(order, "portwallet")
+        assert [c.request.url for c in mock.calls] == ["https://proxy.example/api/v1/"]
+    assert action.url == "https://payment-sandbox.portwallet.com/payment/?invoice=854EEE3DCAEA1725"
+    assert Invoice.objects.get(order=order).redirect_url == action.url
+    # Said once per payment, so an emulator set-up without payment_url is noticed.
+    assert "base_url is set but payment_url is not" in caplog.text
 
 
 def test_sandbox_calls_go_to_the_documented_endpoint() -> None:
@@ -746,3 +781,80 @@ def test_status_names_agree_with_the_shared_vocabulary() -> None:
         assert status_name(code) == entry.name
         if entry.invoice is not None:
             assert invoice_status(entry.name) == entry.invoice
+
+
+# -- payment_url (Introduction: "PortWallet payment URL is") ----------------------------------
+
+
+def test_payment_url_option_names_the_page_whatever_base_url_says(settings: Any) -> None:
+    with_options(settings, payment_url="https://pay.proxy.example/portwallet/payment/")
+    order = OrderFactory(currency="BDT")
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, ENDPOINT, body=samples.GEN_INVOICE_SUCCESS)
+        action = payments.start_payment(order, "portwallet")
+    assert action.url == "https://pay.proxy.example/portwallet/payment/?invoice=854EEE3DCAEA1725"
+    assert Invoice.objects.get(order=order).redirect_url == action.url
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        ("https://pay/p/", "https://pay/p/?invoice=X%2F1"),
+        ("https://pay/p/?lang=bn", "https://pay/p/?lang=bn&invoice=X%2F1"),
+        ("https://pay/p/?lang=bn&invoice=old&x=", "https://pay/p/?lang=bn&x=&invoice=X%2F1"),
+        ("https://pay/p/?next=%2Fa%3Fb#top", "https://pay/p/?next=%2Fa%3Fb&invoice=X%2F1#top"),
+    ],
+)
+def test_payment_url_keeps_its_own_query(page: str, expected: str) -> None:
+    gateway = PortWalletGateway(
+        "pw", {"app_key": APP_KEY, "secret_key": SECRET, "payment_url": page}
+    )
+    assert gateway.payment_page("X/1") == expected
+
+
+def test_payment_url_is_a_declared_option() -> None:
+    known = PortWalletGateway.known_options()
+    assert known is not None
+    assert "payment_url" in known
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "ftp://pay.example/payment/",
+        "/payment/",
+        "payment.portwallet.com/payment/",
+        "https:///payment/",
+        "https://pay example/payment/",
+        "https://pay.example:port/payment/",
+        "javascript:alert(1)",
+        42,
+        ["https://pay.example/"],
+    ],
+)
+def test_a_payment_url_that_is_not_http_is_refused_by_a_check_and_at_payment(
+    settings: Any, page: Any
+) -> None:
+    from django_multipay.checks import check_settings
+
+    with_options(settings, payment_url=page)
+    errors = [m for m in check_settings() if m.id == "multipay.E013"]
+    assert len(errors) == 1
+    assert "'portwallet'" in errors[0].msg
+    assert "OPTIONS.payment_url" in errors[0].msg
+    assert "must be a valid http URL" in errors[0].msg
+    assert not [m for m in check_settings() if m.id == "multipay.W005"]
+    order = OrderFactory(currency="BDT")
+    with responses.RequestsMock() as mock:
+        with pytest.raises(GatewayConfigurationError, match="payment_url"):
+            payments.start_payment(order, "portwallet")
+        assert len(mock.calls) == 0
+    assert not Invoice.objects.filter(order=order).exists()
+
+
+@pytest.mark.parametrize("page", ["https://pay.example/payment/", "http://localhost:8000/p/"])
+def test_an_http_payment_url_passes_the_check(settings: Any, page: str) -> None:
+    from django_multipay.checks import check_settings
+
+    with_options(settings, payment_url=page)
+    assert [m for m in check_settings() if m.id in ("multipay.E013", "multipay.W005")] == []
