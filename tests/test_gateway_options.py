@@ -146,8 +146,9 @@ def test_every_backend_declares_its_per_payment_options() -> None:
         "discounts",
         "num_instalments",
         "metadata",
+        "alt_phone",
     }
-    assert set(get_gateway("portpos").payment_options) == {"customs"}
+    assert set(get_gateway("portpos").payment_options) == {"customs", "discount", "emi"}
     assert dict(get_gateway("dummy").payment_options) == {}
 
 

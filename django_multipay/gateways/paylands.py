@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 from django_multipay import money
 from django_multipay.exceptions import (
     GatewayAPIError,
+    GatewayConfigurationError,
     GatewayError,
     InvalidRequest,
     NotificationRejected,
@@ -149,6 +150,56 @@ EXTRA_DATA_KEYS = frozenset(
 MAX_EXTRA_DATA_BYTES = 4096
 
 
+#: "Whitelist IPS": the manual's first way to trust a notification is to accept it only from
+#: Payshop's servers (their addresses come from contato.pop@payshop.pt): ``notification_ips``.
+#: The sender is ``REMOTE_ADDR``, unless ``notification_proxy_hops`` says how many proxies of
+#: the shop's own stand in front of Django (then X-Forwarded-For, read from the right).
+MAX_PROXY_HOPS = 10
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def notification_networks(value: Any) -> tuple[Network, ...]:
+    """The ``notification_ips`` option read: a list of networks in CIDR form
+    (``"203.0.113.0/24"``, ``"2001:db8::/32"``) or single addresses. ``ValueError``, worded for
+    people, names the first entry that is not one (host bits set included: a typo, not a
+    network)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValueError(gettext("must be a list of networks in CIDR form, such as 203.0.113.0/24"))
+    if not value:
+        raise ValueError(
+            gettext("lists no network: leave it out to take notifications from any address")
+        )
+    networks: list[Network] = []
+    for entry in value:
+        try:
+            if not isinstance(entry, str):
+                raise ValueError(entry)
+            networks.append(ipaddress.ip_network(entry.strip(), strict=True))
+        except ValueError:
+            raise ValueError(
+                # Translators: CIDR is a network written as address/prefix length.
+                gettext(
+                    "%(entry)s is not a network in CIDR form (203.0.113.0/24, 2001:db8::/32)"
+                    " with its host bits zero"
+                )
+                % {"entry": repr(entry)}
+            ) from None
+    return tuple(networks)
+
+
+def proxy_hops(value: Any) -> int:
+    """The ``notification_proxy_hops`` option read (absent: 0, ``REMOTE_ADDR`` is the sender)."""
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PROXY_HOPS:
+        raise ValueError(
+            gettext("must be a whole number of proxies from 0 to %(maximum)s")
+            % {"maximum": MAX_PROXY_HOPS}
+        )
+    return value
+
+
 def _ip_address(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value.strip()))
@@ -258,9 +309,36 @@ def currency_from_wire(value: Any) -> str:
     return money.from_numeric_code(text) if text.isdigit() else money.normalize_currency(text)
 
 
+#: Where Payshop and Multibanco references are paid: their dates are Portugal's.
+LISBON = ZoneInfo("Europe/Lisbon")
+
+
+def _lisbon_today() -> date:
+    """Today in Portugal: "Custom fields" asks for a date not before the current date, which is
+    Lisbon's whatever the shop's ``TIME_ZONE`` (an Auckland morning is still yesterday there)."""
+    return timezone.now().astimezone(LISBON).date()
+
+
 def _lisbon_end_of(day: date) -> datetime:
     """The end of ``day`` in Portugal, where Payshop and Multibanco references are paid."""
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), ZoneInfo("Europe/Lisbon"))
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), LISBON)
+
+
+def _sent_deadline(body: Mapping[str, Any], apm: str) -> date | None:
+    """The reference's last day as the order sent asks for it ("Custom fields": Payshop's
+    ``expiration_date`` in Ymd, Multibanco's ``deadline`` in Y-m-d), if it does."""
+    if apm not in REFERENCE_EXPIRY_FIELDS:
+        return None
+    name, fmt = REFERENCE_EXPIRY_FIELDS[apm]
+    extra = body.get("extra_data")
+    payment = extra.get("payment") if isinstance(extra, Mapping) else None
+    value = payment.get(name) if isinstance(payment, Mapping) else None
+    if not value:
+        return None
+    try:
+        return datetime.strptime(str(value), fmt).date()
+    except ValueError:
+        return None
 
 
 def _parse_day(value: Any) -> date | None:
@@ -283,8 +361,9 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
 
 
 class PaylandsGateway(BaseGateway):
-    """Paylands / Payshop POP. Notifications are checked by ``validation_hash`` and then the
-    order is always read back (``GET /order/{uuid}``) before anything changes."""
+    """Paylands / Payshop POP. Notifications are checked by ``validation_hash`` and by their
+    sender (``notification_ips``) where configured, and then the order is always read back
+    (``GET /order/{uuid}``) before anything changes."""
 
     display_name = "Paylands"
     capabilities = Capabilities(
@@ -323,6 +402,8 @@ class PaylandsGateway(BaseGateway):
         "extra_data",
         "customer_ext_id",
         "validation_hash",
+        "notification_ips",
+        "notification_proxy_hops",
         "rate_limit_retries",
         "rate_limit_backoff",
     )
@@ -613,7 +694,10 @@ class PaylandsGateway(BaseGateway):
 
     def default_option_errors(self) -> dict[str, str]:
         """The declarations' checks of the alias's defaults, then its default ``apm`` among
-        its own ``apms`` (otherwise every payment would be refused once its invoice exists)."""
+        its own ``apms`` (otherwise every payment would be refused once its invoice exists),
+        then the options notifications are checked by (:meth:`notification_option_errors`):
+        system check ``multipay.E013`` reports each, and the alias takes no payment whose
+        notifications it could not check."""
         errors = super().default_option_errors()
         apm = self.options.get("apm")
         if "OPTIONS.apm" not in errors and apm and str(apm).strip().upper() not in self.apms:
@@ -621,7 +705,37 @@ class PaylandsGateway(BaseGateway):
             errors["OPTIONS.apm"] = gettext("%(apm)s is not among this alias's apms") % {
                 "apm": str(apm).strip().upper()
             }
+        errors.update(self.notification_option_errors())
         return errors
+
+    def notification_option_errors(self) -> dict[str, str]:
+        """What is wrong with ``validation_hash``, ``notification_ips`` and
+        ``notification_proxy_hops``, by ``OPTIONS.<name>``."""
+        errors: dict[str, str] = {}
+        algorithm = self.options.get("validation_hash")
+        if algorithm is not None and str(algorithm).lower() not in ALGORITHMS:
+            errors["OPTIONS.validation_hash"] = gettext("must be one of %(choices)s") % {
+                "choices": ", ".join(ALGORITHMS)
+            }
+        if self.options.get("notification_ips") is not None:
+            try:
+                notification_networks(self.options["notification_ips"])
+            except ValueError as exc:
+                errors["OPTIONS.notification_ips"] = str(exc)
+        try:
+            proxy_hops(self.options.get("notification_proxy_hops"))
+        except ValueError as exc:
+            errors["OPTIONS.notification_proxy_hops"] = str(exc)
+        return errors
+
+    def _misconfigured(self, name: str) -> GatewayConfigurationError:
+        """A notification option the alias cannot be checked with: the notification is kept
+        (answered 503, stored failed) to be retried once the setting is corrected."""
+        problem = self.notification_option_errors().get(f"OPTIONS.{name}", "")
+        return GatewayConfigurationError(
+            gettext("Gateway %(alias)s: %(problem)s.")
+            % {"alias": repr(self.alias), "problem": f"{name} {problem}"}
+        )
 
     def chosen_options(self, invoice: Invoice) -> dict[str, Any]:
         """The alias's options with the invoice's own (``invoice.gateway_options``, checked
@@ -763,8 +877,9 @@ class PaylandsGateway(BaseGateway):
             payment["maxNbrPayments"] = "1"
         days = chosen.get("reference_valid_days")
         if days and apm in REFERENCE_EXPIRY_FIELDS:
+            # "Custom fields": the reference's last day, counted in Lisbon (not TIME_ZONE).
             name, fmt = REFERENCE_EXPIRY_FIELDS[apm]
-            payment[name] = (timezone.localdate() + timedelta(days=int(days))).strftime(fmt)
+            payment[name] = (_lisbon_today() + timedelta(days=int(days))).strftime(fmt)
         if payment:
             extra["payment"] = payment
         if chosen.get("extra_data"):
@@ -809,11 +924,17 @@ class PaylandsGateway(BaseGateway):
         return self.http.url(f"payment/process/{token}") + (f"?{query}" if query else "")
 
     def create_order(
-        self, invoice: Invoice, urls: PaymentUrls, chosen: Mapping[str, Any] | None = None
+        self,
+        invoice: Invoice,
+        urls: PaymentUrls,
+        chosen: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """``POST /payment``: the answer, with ``order.uuid`` and ``order.token``."""
+        """``POST /payment`` (``body``, else :meth:`order_body`): the answer, with
+        ``order.uuid`` and ``order.token``."""
         chosen = self.chosen_options(invoice) if chosen is None else chosen
-        _status, data = self._post("payment", self.order_body(invoice, urls, chosen))
+        body = self.order_body(invoice, urls, chosen) if body is None else body
+        _status, data = self._post("payment", body)
         order = data.get("order")
         if not isinstance(order, Mapping) or not order.get("uuid") or not order.get("token"):
             raise GatewayAPIError(
@@ -823,7 +944,10 @@ class PaylandsGateway(BaseGateway):
 
     def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
         chosen = self.chosen_options(invoice)
-        data = self.create_order(invoice, urls, chosen)
+        body = self.order_body(invoice, urls, chosen)
+        data = self.create_order(invoice, urls, chosen, body)
+        # "Custom fields": a reference lapses at the end of its last day in Lisbon.
+        deadline = _sent_deadline(body, chosen["apm"])
         order = data["order"]
         uuid, token = str(order["uuid"]), str(order["token"])
         if chosen.get("card_uuid"):
@@ -851,9 +975,9 @@ class PaylandsGateway(BaseGateway):
         if chosen.get("push"):
             pushed = self.push(uuid, chosen["apm"])
             reference = self.reference_from(pushed)
-            expires = (
-                _lisbon_end_of(reference.deadline) if reference and reference.deadline else None
-            )
+            if reference is not None and reference.deadline is not None:
+                deadline = reference.deadline  # "Push payment integration": payment_data
+            expires = _lisbon_end_of(deadline) if deadline else None
             # The customer pays elsewhere; our return view shows the order as pending.
             return PaymentStart(
                 action=PaymentAction(url=urls.return_url),
@@ -862,7 +986,12 @@ class PaylandsGateway(BaseGateway):
                 raw=pushed,
             )
         url = self.payment_page_url(token, chosen["apm"], str(chosen.get("lang") or ""))
-        return PaymentStart(action=PaymentAction(url=url), gateway_id=uuid, raw=data)
+        return PaymentStart(
+            action=PaymentAction(url=url),
+            gateway_id=uuid,
+            expires_at=_lisbon_end_of(deadline) if deadline else None,
+            raw=data,
+        )
 
     # -- saved cards and push payments ---------------------------------------------------------
 
@@ -1037,11 +1166,60 @@ class PaylandsGateway(BaseGateway):
 
     # -- notifications -------------------------------------------------------------------------
 
+    def client_address(self, request: InboundRequest) -> str:
+        """The address a notification came from: ``REMOTE_ADDR``, or behind
+        ``notification_proxy_hops`` = N proxies of the shop's own, the N-th address of
+        X-Forwarded-For counted from the right (the one the outermost proxy saw; those
+        further left are whatever the sender wrote). X-Forwarded-For is never read unless
+        that option says so."""
+        try:
+            hops = proxy_hops(self.options.get("notification_proxy_hops"))
+        except ValueError:
+            raise self._misconfigured("notification_proxy_hops") from None
+        if hops == 0:
+            return str(request.remote_addr or "")
+        forwarded = [
+            part.strip() for part in request.header("x-forwarded-for").split(",") if part.strip()
+        ]
+        if len(forwarded) < hops:
+            raise NotificationRejected(
+                f"X-Forwarded-For names {len(forwarded)} address(es), fewer than the"
+                f" {hops} proxy hop(s) of notification_proxy_hops",
+                code="source",
+                status_code=403,
+            )
+        return forwarded[-hops]
+
+    def check_source(self, request: InboundRequest) -> None:
+        """Refuse a notification whose sender is not in ``notification_ips`` (when the alias
+        lists any), before its body is read ("Whitelist IPS")."""
+        listed = self.options.get("notification_ips")
+        if listed is None:
+            return
+        try:
+            networks = notification_networks(listed)
+        except ValueError:
+            raise self._misconfigured("notification_ips") from None
+        try:
+            address = ipaddress.ip_address(self.client_address(request))
+        except ValueError:
+            raise NotificationRejected(
+                "the notification's source address cannot be read", code="source", status_code=403
+            ) from None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack server's ::ffff:203.0.113.5
+        if not any(address in network for network in networks):
+            raise NotificationRejected(
+                f"source address {address} is not in notification_ips",
+                code="source",
+                status_code=403,
+            )
+
     def check_validation_hash(self, payload: Mapping[str, Any]) -> None:
         """Refuse a notification whose ``validation_hash`` is missing or not ours."""
         algorithm = str(self.option("validation_hash", "sha256")).lower()
         if algorithm not in ALGORITHMS:
-            raise ValueError(f"validation_hash must be one of {', '.join(ALGORITHMS)}")
+            raise self._misconfigured("validation_hash")
         if algorithm == "off":
             return
         if not payload.get("validation_hash"):
@@ -1050,8 +1228,11 @@ class PaylandsGateway(BaseGateway):
             raise NotificationRejected("validation_hash does not match", code="signature")
 
     def parse_notification(self, request: InboundRequest) -> NotificationEvent:
-        """A notification to ``url_post``: checked by hash, then only a hint. The order is read
-        back before any change, and what it claims is compared with that read."""
+        """A notification to ``url_post``: checked by its sender (``notification_ips``) and by
+        hash (``validation_hash``), each where configured, both when both are; then only a
+        hint. The order is read back before any change, and what it claims is compared with
+        that read."""
+        self.check_source(request)
         try:
             payload = json.loads(request.body.decode("utf-8"))
             order = payload["order"]

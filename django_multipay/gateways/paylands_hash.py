@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,10 +19,26 @@ HASHED_FIELDS = ("order", "client", "extra_data")
 ALGORITHMS = ("sha256", "hmac-sha256", "off")
 
 
+#: What PHP's ``json_encode`` writes as ``\\uXXXX``: every character beyond ASCII. (Python's
+#: ``ensure_ascii`` also escapes DEL, U+007F, which PHP writes as it is.)
+_BEYOND_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _utf16_escape(match: re.Match[str]) -> str:
+    point = ord(match.group())
+    if point < 0x10000:
+        return f"\\u{point:04x}"
+    high, low = divmod(point - 0x10000, 0x400)  # a surrogate pair, as PHP writes it
+    return f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
+
+
 def php_json(value: Any) -> str:
     """JSON text as PHP's ``json_encode`` writes it with default flags: no spaces, ``/``
-    escaped as ``\\/``, non-ASCII as ``\\uXXXX`` (the documented sample shows ``Mozilla\\/5.0``)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
+    escaped as ``\\/`` (the documented sample shows ``Mozilla\\/5.0``), every character beyond
+    ASCII as ``\\uXXXX`` of its UTF-16 code units in lower-case hex, control characters as
+    Python writes them (the same), and DEL as it is."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _BEYOND_ASCII.sub(_utf16_escape, text).replace("/", "\\/")
 
 
 def validation_hash(

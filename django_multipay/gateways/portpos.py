@@ -9,9 +9,11 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -275,8 +277,11 @@ def request_errors(body: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _clean_phone(value: str) -> str:
-    """Drop the separators people type (spaces, dashes, dots, brackets); keep digits and '+'."""
-    return re.sub(r"[\s().-]", "", value)
+    """Drop the separators people type (spaces, dashes, dots, brackets); keep digits and '+'.
+    Digits typed in another script (Bangla, on Bangladeshi keyboards; Arabic-Indic) become
+    0-9: "billing.customer.phone" must be "a valid phone number" of 9 to 15 characters."""
+    text = re.sub(r"[\s().-]", "", value)
+    return "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -324,12 +329,79 @@ def _clean_customs(value: Any) -> list[dict[str, str]]:
     return [dict(item) for item in pairs]
 
 
+def _each_code_ok(code: Any) -> bool:
+    return isinstance(code, str) and CODE_LIMITS[0] <= len(code) <= CODE_LIMITS[1]
+
+
+def _each_tenure_ok(tenure: Any) -> bool:
+    return _is_int(tenure) and TENURE_LIMITS[0] <= tenure <= TENURE_LIMITS[1]
+
+
+def _clean_offer(value: Any, key: str) -> dict[str, Any]:
+    """A discount or EMI for one payment ("Create an invoice with discount", "Create an
+    invoice with EMI"): ``true``/``false``, or the document's object ``{"enable": 1|0 (or
+    true|false), "codes"|"tenures": [...]}``, held to the document's limits (the alias's
+    ``discount_codes`` and ``emi_tenures`` are held to the same ones when the invoice is
+    built). Kept on the invoice as ``{"enable": bool, key: [...]}``."""
+    if isinstance(value, bool) or (_is_int(value) and value in (0, 1)):
+        return {"enable": bool(value)}
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            # Translators: enable, codes and tenures are field names of the PortPos API; keep them.
+            _("must be true, false or an object with enable and %(items)s") % {"items": key}
+        )
+    unknown = sorted(str(k) for k in value if k not in ("enable", key))
+    if unknown:
+        raise ValueError(
+            _("unknown keys %(unknown)s; allowed: %(allowed)s")
+            % {"unknown": ", ".join(unknown), "allowed": f"enable, {key}"}
+        )
+    enable = value.get("enable", _MISSING)
+    if enable is _MISSING:
+        # "enable Integer COMPULSORY"
+        raise ValueError(f"enable: {_('required')}")
+    if not (isinstance(enable, bool) or (_is_int(enable) and enable in (0, 1))):
+        raise ValueError(f"enable: {_('must be 0 or 1')}")
+    cleaned: dict[str, Any] = {"enable": bool(enable)}
+    if key not in value:
+        return cleaned
+    items = value[key]
+    limit, each_ok, each_rule = (
+        (MAX_CODES, _each_code_ok, _("each code must be 1 to 100 characters"))
+        if key == "codes"
+        else (MAX_TENURES, _each_tenure_ok, _("each tenure must be whole months from 0 to 60"))
+    )
+    if not isinstance(items, list) or len(items) > limit:
+        problem = _("must be a list of at most %(maximum)s items") % {"maximum": limit}
+        raise ValueError(f"{key}: {problem}")
+    if not all(each_ok(item) for item in items):
+        raise ValueError(f"{key}: {each_rule}")
+    cleaned[key] = list(items)
+    return cleaned
+
+
 #: What one payment may choose (``payments.begin_payment(options=...)``, or staff through the
 #: API). A customer never sets these.
 PAYMENT_OPTIONS: dict[str, PaymentOption] = {
     # gateway-notes "PortPos / Endpoints", POST /invoice customs[]: key/value pairs shown on
     # the invoice, after the alias's own ``customs``; at most 10 in all.
     "customs": PaymentOption(object, "Key/value pairs shown on the invoice.", clean=_clean_customs),
+    # "Create an invoice with discount": discount{enable, codes[]}; replaces the alias's
+    # ``discount`` and ``discount_codes`` for the payment.
+    "discount": PaymentOption(
+        object,
+        "true, false, or {enable, codes}: discount codes of the PortPos discount panel.",
+        clean=partial(_clean_offer, key="codes"),
+        max_depth=2,
+    ),
+    # "Create an invoice with EMI": emi{enable, tenures[]}; replaces the alias's ``emi`` and
+    # ``emi_tenures`` for the payment.
+    "emi": PaymentOption(
+        object,
+        "true, false, or {enable, tenures}: EMI tenures in months.",
+        clean=partial(_clean_offer, key="tenures"),
+        max_depth=2,
+    ),
 }
 
 
@@ -551,22 +623,40 @@ class PortPosGateway(BaseGateway):
         shipping = order.shipping_address or billing
         body["billing"] = {"customer": self._customer(order, billing)}
         body["shipping"] = {"customer": self._customer(order, shipping)}
-        codes = self.option("discount_codes")
-        if self.option("discount") is not None or codes:
-            body["discount"] = {"enable": int(bool(self.option("discount", bool(codes))))}
-            if codes:
-                body["discount"]["codes"] = list(codes)
-        tenures = self.option("emi_tenures")
-        if self.option("emi") is not None or tenures:
-            body["emi"] = {"enable": int(bool(self.option("emi", bool(tenures))))}
-            if tenures:
-                body["emi"]["tenures"] = list(tenures)
+        for section, key in (("discount", "codes"), ("emi", "tenures")):
+            offer = self._offer(invoice, section, key)
+            if offer is not None:
+                body[section] = offer
         customs = _customs(self.option("customs"))
         # The payment's own, chosen by the shop or its staff; never the order's metadata.
         customs += _customs((invoice.gateway_options or {}).get("customs"))
         if customs:
             body["customs"] = customs
         return body
+
+    def _offer(self, invoice: Invoice, section: str, key: str) -> dict[str, Any] | None:
+        """``discount`` or ``emi`` as sent ("Create an invoice with discount" / "with EMI":
+        ``enable`` 1 or 0, the list when there is one): the payment's own option, which
+        replaces the alias's for that payment, else the alias's ``discount``/``emi`` and
+        ``discount_codes``/``emi_tenures`` (the list enables it unless the flag is false)."""
+        chosen = (invoice.gateway_options or {}).get(section)
+        if chosen is not None:
+            offer = _clean_offer(chosen, key)
+        else:
+            flag = self.options.get(section)
+            items = self.options.get(f"{section}_{key}")
+            if flag is None and not items:
+                return None
+            if isinstance(flag, Mapping):
+                offer = _clean_offer(flag, key)
+            else:
+                offer = {"enable": bool(items) if flag is None else bool(flag)}
+            if items and key not in offer:
+                offer[key] = list(items)  # held to the document's limits by request_errors
+        wire: dict[str, Any] = {"enable": int(offer["enable"])}
+        if offer.get(key):
+            wire[key] = list(offer[key])
+        return wire
 
     def payment_page(self, invoice_id: str) -> str:
         """The documented payment URL, used when the answer has no ``action.url``."""

@@ -10,8 +10,9 @@ import re
 import secrets
 import uuid as uuidlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -38,6 +39,17 @@ CARDS = "paylands.cards"
 ORDER_TTL = timedelta(hours=1)
 #: Payshop references are valid 3 days unless the order says otherwise ("Custom fields").
 REFERENCE_DAYS = 3
+#: "Whitelist IPS": Payshop gives the addresses its notifications come from on request. The
+#: emulator's come from the machine it runs on: loopback (127.0.0.1 through the tests' router),
+#: what an alias's ``notification_ips`` lists to take them.
+SOURCE_NETWORKS = ("127.0.0.0/8", "::1/128")
+#: Payshop and Multibanco are Portuguese: their dates ("Custom fields") are Lisbon's.
+LISBON = ZoneInfo("Europe/Lisbon")
+#: "Custom fields": Payshop's expiration date in Ymd, Multibanco's deadline in Y-m-d.
+DEADLINE_FORMATS = {
+    "expiration_date": ("%Y%m%d", r"\d{8}"),
+    "deadline": ("%Y-%m-%d", r"\d{4}-\d{2}-\d{2}"),
+}
 
 #: The sandbox test cards (docs.paylands.com, "Paylands" payment service): number → behaviour.
 TEST_CARDS: dict[str, str] = {
@@ -61,6 +73,29 @@ OPEN_STATUSES = (
 
 def _now() -> str:
     return timezone.now().strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _lisbon_today() -> date:
+    return timezone.now().astimezone(LISBON).date()
+
+
+def _deadline_problem(payment: dict[str, Any]) -> str:
+    """What is wrong with a reference's last day in ``extra_data.payment`` ("Custom fields"):
+    Payshop's ``expiration_date`` is Ymd and "must be equal to or greater than the current
+    date" (in Lisbon); Multibanco's ``deadline`` is Y-m-d (the document sets it no floor)."""
+    for name, (fmt, shape) in DEADLINE_FORMATS.items():
+        if name not in payment:
+            continue
+        text = str(payment[name])
+        try:
+            if not re.fullmatch(shape, text):
+                raise ValueError(text)
+            day = datetime.strptime(text, fmt).date()
+        except ValueError:
+            return f"payment.{name} must be a date written {fmt.replace('%', '')}"
+        if name == "expiration_date" and day < _lisbon_today():
+            return "payment.expiration_date must be equal to or greater than the current date"
+    return ""
 
 
 def _answer(status: int = 200, **fields: Any) -> HttpResponse:
@@ -230,6 +265,9 @@ def create_payment(
     payment = extra_data.get("payment") or {}
     if "maxNbrPayments" in payment and str(payment["maxNbrPayments"]) != "1":
         return _error(400, "Bad Request", "maxNbrPayments must be 1")
+    problem = _deadline_problem(payment)
+    if problem:
+        return _error(400, "Bad Request", problem)
     problem = _contact_problem(extra_data)
     if problem:
         return _error(400, "Bad Request", problem)
@@ -422,11 +460,11 @@ def issue_reference(order: dict[str, Any], apm: str) -> dict[str, Any]:
             if transaction.get("payment_data") is not None:
                 return dict(transaction["payment_data"])
         payment = order["_extra_data"].get("payment") or {}
-        deadline = timezone.localdate() + timedelta(days=REFERENCE_DAYS)
-        for name in ("expiration_date", "deadline"):
-            if payment.get(name):
-                text = str(payment[name]).replace("-", "")
-                deadline = datetime.strptime(text[:8], "%Y%m%d").date()
+        # "3 days from the moment the payment is triggered", in Lisbon, unless the order says.
+        deadline = _lisbon_today() + timedelta(days=REFERENCE_DAYS)
+        name = "expiration_date" if apm == "PAYSHOP" else "deadline"
+        if payment.get(name):
+            deadline = datetime.strptime(str(payment[name]), DEADLINE_FORMATS[name][0]).date()
         data: dict[str, Any] = {}
         if apm == "PAYSHOP":
             data = {
@@ -451,9 +489,9 @@ def issue_reference(order: dict[str, Any], apm: str) -> dict[str, Any]:
         )
         order["status"] = "PENDING_PAYMENT"
         order["_apm"] = apm
-        # The reference lives until its deadline (end of that day).
-        order["_expires"] = timezone.make_aware(
-            datetime.combine(deadline + timedelta(days=1), datetime.min.time())
+        # The reference lives until its deadline: the end of that day in Lisbon.
+        order["_expires"] = datetime.combine(
+            deadline + timedelta(days=1), datetime.min.time(), LISBON
         )
         return data
 

@@ -86,6 +86,36 @@ def _error(status: int, cause: str, explanation: str, prop: str = "") -> JsonRes
     )
 
 
+#: "Create an invoice with discount" and "Create an invoice with EMI", as the document states
+#: them: ``enable`` an Integer, COMPULSORY, 0 or 1; the list OPTIONAL, "Maximum items could be
+#: 10", codes 1 to 100 characters, tenures 0 to 60.
+OFFER_RULES = {"discount": ("codes", str, 1, 100), "emi": ("tenures", int, 0, 60)}
+MAX_OFFER_ITEMS = 10
+
+
+def _offer_problem(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The first ``discount`` or ``emi`` field that breaks the document's rules, and why."""
+    for section, (key, kind, low, high) in OFFER_RULES.items():
+        if section not in body:
+            continue
+        part = body[section]
+        if not isinstance(part, dict):
+            return section, f"{section} must be an object."
+        enable = part.get("enable")
+        if type(enable) is not int or enable not in (0, 1):
+            return f"{section}.enable", f"{section}.enable is compulsory: the integer 0 or 1."
+        if key not in part:
+            continue
+        items = part[key]
+        if not isinstance(items, list) or len(items) > MAX_OFFER_ITEMS:
+            return f"{section}.{key}", f"{section}.{key} must be an array of at most 10 items."
+        for item in items:
+            size = len(item) if kind is str and isinstance(item, str) else item
+            if type(item) is not kind or not low <= size <= high:
+                return f"{section}.{key}", f"{section}.{key} items must be {low} to {high}."
+    return None
+
+
 def _success(data: dict[str, Any], status: int = 200, result: str = "success") -> JsonResponse:
     return JsonResponse({"result": result, "data": data}, status=status)
 
@@ -172,6 +202,9 @@ def create_invoice(request: HttpRequest, account: dict[str, Any]) -> HttpRespons
     if errors:
         prop, explanation = sorted(errors.items())[0]
         return _error(400, "validation_error", f"{prop} {explanation}.", prop)
+    offer = _offer_problem(body)
+    if offer is not None:
+        return _error(400, "validation_error", offer[1], offer[0])
     order = body["order"]
     currency = str(order["currency"])
     try:
@@ -207,6 +240,9 @@ def create_invoice(request: HttpRequest, account: dict[str, Any]) -> HttpRespons
         "transactions": [],
         "customs": customs,
         "_app_key": account["app_key"],
+        # What the payment page offers: the discount codes and EMI tenures asked for.
+        "_discount": dict(discount),
+        "_emi": dict(emi),
         "_ipn_url": order.get("ipn_url") or "",
         "_expires": now + timedelta(seconds=validity),
         "_page": page,

@@ -210,3 +210,71 @@ def test_emulator_refuses_two_letter_countries_and_unsplit_phones(
         headers={"Authorization": "Bearer paylands-api-key-one"},
     )
     assert response.status_code == status
+
+
+# -- the profile's phone: Portuguese, Spanish and other numbers ------------------------------------
+
+
+def in_digits(text: str, zero: int) -> str:
+    """``text`` with its ASCII digits in another script's (Bangla from U+09E6, Arabic-Indic
+    from U+0660), as customers with those keyboards type them."""
+    return "".join(chr(zero + int(c)) if c.isdigit() else c for c in text)
+
+
+# docs.paylands.com, "MB WAY" (the manual's picture of it): "phone": {"number": "655655655",
+# "prefix": "351"}: the calling code without "+" or "00", the national number, digits only.
+PHONES = [
+    pytest.param("+351 912 345 678", "BD", None, "912345678", "351", id="portuguese"),
+    pytest.param("912 345 678", "PT", None, "912345678", "351", id="portuguese-national"),
+    pytest.param("+34 612 34 56 78", "BD", None, "612345678", "34", id="spanish"),
+    pytest.param("0034 612-345-678", "PT", None, "612345678", "34", id="spanish-00"),
+    pytest.param("612 345 678", "ES", None, "612345678", "34", id="spanish-national"),
+    pytest.param("+39 06 1234 5678", "PT", None, "0612345678", "39", id="italian-keeps-its-0"),
+    pytest.param(
+        in_digits("+880 1712-345678", 0x09E6), "PT", None, "1712345678", "880", id="bangla-digits"
+    ),
+    pytest.param(
+        in_digits("+971 50 123 4567", 0x0660), "PT", None, "501234567", "971", id="arabic-indic"
+    ),
+    # phone_prefix: the country of a number written without its own code, before the
+    # billing address's; never over a code the number carries.
+    pytest.param("612 345 678", "PT", "34", "612345678", "34", id="prefix-over-billing"),
+    pytest.param("912345678", "BD", "+351", "912345678", "351", id="prefix-with-plus"),
+    pytest.param("+34 612345678", "PT", "351", "612345678", "34", id="own-code-over-prefix"),
+    pytest.param("612 345 678", "ES", "999", "612345678", "34", id="unknown-prefix-billing"),
+]
+
+
+@pytest.mark.parametrize(("typed", "country", "phone_prefix", "number", "prefix"), PHONES)
+def test_profile_phone_is_prefix_and_number_in_digits(
+    router: EmulatorRouter,
+    settings: Any,
+    typed: str,
+    country: str,
+    phone_prefix: str | None,
+    number: str,
+    prefix: str,
+) -> None:
+    if phone_prefix is not None:
+        with_options(settings, phone_prefix=phone_prefix)
+    address = {"line1": "Rua A 1", "city": "Lisboa", "country": country}
+    order = make_order(customer_phone=typed, billing_address=address, shipping_address={})
+    payments.start_payment(order, "paylands")
+    phone = sent_extra_data(router)["profile"]["phone"]
+    assert phone == {"number": number, "prefix": prefix}
+    assert all(isinstance(v, str) and v.isascii() and v.isdigit() for v in phone.values())
+    # The emulator took it (it refuses a "+", separators or a missing part: see below).
+    assert Invoice.objects.get(order=order).status == InvoiceStatus.PENDING
+
+
+def test_mbway_push_with_a_spanish_number_is_pushed(router: EmulatorRouter) -> None:
+    order = make_order(customer_phone="+34 612 34 56 78", customer_name="Lucía Pérez")
+    payments.start_payment(order, "paylands", options={"apm": "MBWAY", "push": True})
+    assert sent_extra_data(router)["profile"] == {
+        "first_name": "Lucía",
+        "last_name": "Pérez",
+        "email": order.customer_email,
+        "phone": {"number": "612345678", "prefix": "34"},
+    }
+    assert len(router.requests_to(r"/payment/push$", "POST")) == 1
+    assert Invoice.objects.get(order=order).status == InvoiceStatus.PENDING

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client, override_settings
@@ -267,9 +268,13 @@ def test_payshop_push_reference_flow(router: EmulatorRouter, signal_log: SignalL
     reference = get_gateway("paylands").payment_reference(invoice)
     assert reference is not None
     assert len(reference.reference) == 13
-    assert reference.deadline == timezone.localdate() + timedelta(days=3)
-    assert invoice.expires_at is not None
-    assert invoice.expires_at.date() == reference.deadline + timedelta(days=1)
+    # Three days from today in Lisbon, where the reference is paid; it lapses when the last
+    # of them ends there (tests/gateways/test_paylands_expiry.py: whatever the TIME_ZONE).
+    lisbon = ZoneInfo("Europe/Lisbon")
+    assert reference.deadline == timezone.now().astimezone(lisbon).date() + timedelta(days=3)
+    assert invoice.expires_at == datetime.combine(
+        reference.deadline + timedelta(days=1), time(), lisbon
+    )
     calls = len(router.calls)
     assert get_gateway("paylands").payment_reference(invoice) == reference
     assert len(router.calls) == calls  # read from the invoice, no call
