@@ -13,4 +13,6 @@ class MultipayConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django_multipay import checks, registry  # noqa: F401 - registers checks and receivers
+        from django_multipay import checks, metrics, registry  # noqa: F401 - registers checks and receivers
+
+        metrics.connect()

@@ -108,6 +108,7 @@ def reconciliation() -> CheckResult:
     if last is None:
         return CheckResult("reconciliation", limit is None, {"last_run_seconds_ago": None})
     finished_at, errors = last
+    assert finished_at is not None  # filtered above
     age = round((timezone.now() - finished_at).total_seconds())
     ok = limit is None or age <= float(limit)
     return CheckResult(
@@ -140,7 +141,8 @@ def run_checks() -> list[CheckResult]:
     return results
 
 
-def _may_see_details(request: HttpRequest) -> bool:
+def may_see_details(request: HttpRequest) -> bool:
+    """Staff signed in, or a request bearing ``HEALTH_TOKEN`` (compared in constant time)."""
     user = getattr(request, "user", None)
     if user is not None and user.is_active and user.is_staff:
         return True
@@ -160,7 +162,7 @@ def health(request: HttpRequest) -> HttpResponse:
     results = run_checks()
     ok = all(result.ok for result in results)
     body: dict[str, Any] = {"status": "ok" if ok else "fail"}
-    if _may_see_details(request):
+    if may_see_details(request):
         body["checks"] = {result.name: {"ok": result.ok, **result.detail} for result in results}
     return JsonResponse(body, status=200 if ok else 503)
 

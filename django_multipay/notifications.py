@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import uuid
 from functools import partial
 from typing import Any
@@ -14,7 +13,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from django_multipay import money, payments, processing, signals
+from django_multipay import logs, metrics, money, payments, processing, signals
 from django_multipay.conf import multipay_settings
 from django_multipay.exceptions import (
     AmountMismatch,
@@ -30,7 +29,7 @@ from django_multipay.redaction import Redactor
 from django_multipay.registry import get_gateway
 from django_multipay.status import NotificationResult, is_stale
 
-logger = logging.getLogger("django_multipay.notifications")
+logger = logs.get_logger("django_multipay.notifications")
 
 
 #: What a backend's parsing raises on a body it cannot read: too deep for the JSON decoder
@@ -89,6 +88,7 @@ def store(
 
 def _insert(notification: Notification) -> None:
     notification.save(force_insert=True)
+    logs.bind(notification_id=notification.pk)
     send_after_commit(signals.notification_received, Notification, notification=notification)
 
 
@@ -103,6 +103,7 @@ def _finish(notification: Notification, result: str, reason: str = "", **fields:
         _insert(notification)
     else:
         notification.save(update_fields=["result", "reason", "processed_at", "attempts", *fields])
+    metrics.notification_finished(notification.gateway, result)
 
 
 def unusable_ids(event: NotificationEvent) -> str:
@@ -212,6 +213,11 @@ def check_claim(invoice: Invoice, claim: StatusResult | None, truth: StatusResul
 
 def handle(alias: str, request: HttpRequest) -> HttpResponse:
     """The whole notify flow for one request. Never raises: every failure is an answer."""
+    with logs.scope(alias=alias):
+        return _handle(alias, request)
+
+
+def _handle(alias: str, request: HttpRequest) -> HttpResponse:
     try:
         gateway: BaseGateway | None = get_gateway(alias)
     except GatewayConfigurationError:
@@ -301,6 +307,7 @@ def process(
         )
         return gateway.rejection_response("Unknown invoice", 404)
     notification.invoice = invoice
+    logs.bind(invoice_id=invoice.pk)
     if defer:
         notification.attempts -= 1  # only authenticated here: the task's run is the attempt
     if notification.pk is None:

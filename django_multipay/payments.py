@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from decimal import Decimal
@@ -16,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from django_multipay import money, processing, refund_matching
+from django_multipay import logs, money, processing, refund_matching
 from django_multipay.conf import multipay_settings
 from django_multipay.exceptions import (
     AmountMismatch,
@@ -33,7 +32,7 @@ from django_multipay.processing import Outcome
 from django_multipay.registry import get_gateway, has_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
 
-logger = logging.getLogger("django_multipay.payments")
+logger = logs.get_logger("django_multipay.payments")
 
 #: Orders in these statuses cannot start a new payment.
 NOT_PAYABLE = frozenset(
@@ -214,6 +213,17 @@ def begin_payment(
 ) -> tuple[Invoice, PaymentAction]:
     """:func:`start_payment`, also returning the invoice it created (refreshed)."""
     alias = alias or multipay_settings.DEFAULT_GATEWAY
+    with logs.scope(alias=alias):
+        return _begin_payment(order, alias, request=request, options=options)
+
+
+def _begin_payment(
+    order: Order,
+    alias: str,
+    *,
+    request: HttpRequest | None,
+    options: Mapping[str, Any] | None,
+) -> tuple[Invoice, PaymentAction]:
     if not alias or not has_gateway(alias):
         raise InvalidRequest(_("Unknown payment method %(alias)r.") % {"alias": alias})
     gateway = get_gateway(alias)
@@ -233,6 +243,7 @@ def begin_payment(
     # Built before the row is saved: a configuration error must not leave a stranded invoice.
     urls = payment_urls(invoice, request)
     invoice.save()
+    logs.bind(invoice_id=invoice.pk)
     try:
         started = gateway.start_payment(invoice, urls)
     except GatewayError as exc:
@@ -258,6 +269,7 @@ def begin_payment(
     return invoice, started.action
 
 
+@logs.for_invoice
 def refresh(invoice: Invoice) -> Outcome:
     """Read the invoice's true status from the gateway and apply it."""
     gateway = get_gateway(invoice.gateway)
@@ -286,6 +298,7 @@ def apply_verified(invoice: Invoice, result: StatusResult, **kwargs: Any) -> Out
     return outcome
 
 
+@logs.for_invoice
 def refund(
     invoice: Invoice,
     amount: Decimal | str | None = None,
@@ -335,6 +348,7 @@ def refund(
     return processing.run_refund(saved, gateway.refund, gateway.redact)
 
 
+@logs.for_invoice
 def sync_refunds(invoice: Invoice) -> list[Refund]:
     """Read what the gateway says of the invoice's refunds and settle ours that it accounts for.
 
@@ -408,6 +422,7 @@ def resolve_refund(refund: Refund, *, refunded: bool, user: Any, reason: str) ->
     return processing.resolve_refund(refund.pk, refunded=refunded, user=user, reason=reason)
 
 
+@logs.for_invoice
 def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:
     """Capture an authorized invoice (all of it by default)."""
     gateway = get_gateway(invoice.gateway)
@@ -444,6 +459,7 @@ def capture(invoice: Invoice, amount: Decimal | str | None = None) -> Outcome:
     )
 
 
+@logs.for_invoice
 def cancel(invoice: Invoice) -> Outcome:
     """Cancel an invoice the customer has not paid (pending or authorized)."""
     gateway = get_gateway(invoice.gateway)

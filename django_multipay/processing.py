@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from django_multipay import money, signals
+from django_multipay import logs, money, signals
 from django_multipay.display import format_money
 from django_multipay.exceptions import (
     AmountMismatch,
@@ -42,7 +41,7 @@ from django_multipay.status import (
     order_status_for,
 )
 
-logger = logging.getLogger("django_multipay.processing")
+logger = logs.get_logger("django_multipay.processing")
 
 #: Invoice statuses that only the refund flow sets.
 REFUND_STATUSES = frozenset({InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REFUNDED})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,7 +10,7 @@ from typing import Any
 from django.db.models import Case, DateTimeField, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from django_multipay import notifications, payments, processing
+from django_multipay import logs, metrics, notifications, payments, processing
 from django_multipay.conf import multipay_settings
 from django_multipay.exceptions import (
     AmountMismatch,
@@ -24,7 +23,7 @@ from django_multipay.models import Invoice, Notification, ReconciliationRun, Ref
 from django_multipay.registry import get_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 
-logger = logging.getLogger("django_multipay.reconcile")
+logger = logs.get_logger("django_multipay.reconcile")
 
 #: Invoices whose status may still move at the gateway without us hearing of it.
 RECHECK_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.AUTHORIZED)
@@ -240,6 +239,7 @@ def _batches(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
+@logs.for_invoice
 def check_invoice(
     invoice: Invoice, *, dry_run: bool = False, known: StatusResult | None = None
 ) -> Summary:
@@ -282,6 +282,7 @@ def check_invoice(
     return summary
 
 
+@logs.for_invoice
 def check_hold(invoice: Invoice, *, dry_run: bool = False) -> Summary:
     """Ask the gateway about a hold past its lifetime, and move it only on the gateway's word:
     still held, it stays ``authorized`` (logged and reported, asked again after the
@@ -305,6 +306,7 @@ def check_hold(invoice: Invoice, *, dry_run: bool = False) -> Summary:
     return summary
 
 
+@logs.for_invoice
 def expire_invoice(invoice: Invoice, *, dry_run: bool = False) -> Summary:
     """Expire an unpaid invoice whose payment page expired, unless the gateway says it was
     paid (or is held) after all. A hold is never expired here."""
@@ -390,7 +392,12 @@ def process_stored(notification: Notification) -> str:
         return notification.result
     attempts = notification.attempts + 1  # this run, however it ends
     try:
-        _process_stored(gateway, notification)
+        with logs.scope(
+            alias=notification.gateway,
+            notification_id=notification.pk,
+            invoice_id=notification.invoice_id,
+        ):
+            _process_stored(gateway, notification)
     except Exception as exc:
         # The run still counts (a task's or a retry's), or a row that fails the same way
         # every time would be retried for ever. Kept failed, for the next retry.
@@ -400,6 +407,7 @@ def process_stored(notification: Notification) -> str:
             attempts=attempts,
             processed_at=timezone.now(),
         )
+        metrics.notification_finished(notification.gateway, NotificationResult.FAILED)
         raise
     notification.refresh_from_db(fields=["result"])
     return notification.result
@@ -456,16 +464,18 @@ def abandon_exhausted(notifications: Any = None, *, dry_run: bool = False) -> Su
         Q(result=NotificationResult.FAILED)
         | Q(result=NotificationResult.RECEIVED, received_at__lte=cutoff)
     )
-    for pk, attempts, reason in exhausted.values_list("pk", "attempts", "reason"):
+    rows = exhausted.values_list("pk", "gateway", "attempts", "reason")
+    for pk, alias, attempts, reason in rows:
         summary.note(f"notification {pk}: abandoned after {attempts} attempts")
         if dry_run:
             continue
         # Conditional on the row still being exhausted: a worker may have finished it since.
-        exhausted.filter(pk=pk).update(
+        if exhausted.filter(pk=pk).update(
             result=NotificationResult.ABANDONED,
             reason=f"abandoned after {attempts} attempts: {reason}"[:500],
             processed_at=timezone.now(),
-        )
+        ):
+            metrics.notification_finished(alias, NotificationResult.ABANDONED)
     return summary
 
 
@@ -478,6 +488,7 @@ def unsettled_refund_invoices() -> Any:
     return Invoice.objects.filter(pk__in=ids).order_by("created_at")
 
 
+@logs.for_invoice
 def settle_refunds(invoice: Invoice, *, dry_run: bool = False) -> Summary:
     """Settle an invoice's open refunds from the gateway's refund list. Never sends a refund."""
     summary = Summary(dry_run=dry_run)
@@ -560,4 +571,5 @@ def run(
         refunds_settled=summary.refunds_settled,
         errors=summary.errors,
     )
+    metrics.reconciliation_finished(summary)
     return summary

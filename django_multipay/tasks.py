@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +13,10 @@ else:
     except ImportError:  # Django 5.2: the backport (pip install "django-multipay[tasks]")
         from django_tasks import task
 
-from django_multipay import reconcile, retention
+from django_multipay import logs, reconcile, retention
 from django_multipay.models import Invoice, Notification
 
-logger = logging.getLogger("django_multipay.tasks")
+logger = logs.get_logger("django_multipay.tasks")
 
 
 def _counts(summary: reconcile.Summary) -> dict[str, Any]:

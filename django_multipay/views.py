@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from django_multipay import notifications, payments
+from django_multipay import logs, notifications, payments
 from django_multipay.conf import allows_test_gateways, multipay_settings
 from django_multipay.exceptions import (
     GatewayConfigurationError,
@@ -28,7 +27,7 @@ from django_multipay.models import Invoice, Order
 from django_multipay.registry import gateway_aliases, get_gateway
 from django_multipay.status import CAPTURED, OPEN, InvoiceStatus
 
-logger = logging.getLogger("django_multipay.views")
+logger = logs.get_logger("django_multipay.views")
 
 
 def send_customer(request: HttpRequest, action: PaymentAction) -> HttpResponse:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from health_check.views import HealthCheckView
 
+from django_multipay import metrics
 from django_multipay.health import health
 
 urlpatterns = [
@@ -9,6 +10,7 @@ urlpatterns = [
     path("payments/", include("django_multipay.urls")),
     path("sandbox/", include("django_multipay.sandbox.urls")),
     path("health/", health, name="multipay-health"),
+    path("metrics/", metrics.view, name="multipay-metrics"),
     path(
         "ht/",
         HealthCheckView.as_view(

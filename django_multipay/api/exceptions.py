@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -14,6 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from django_multipay import logs
 from django_multipay.exceptions import (
     AmountMismatch,
     GatewayConfigurationError,
@@ -21,7 +21,7 @@ from django_multipay.exceptions import (
     MultipayError,
 )
 
-logger = logging.getLogger("django_multipay.api")
+logger = logs.get_logger("django_multipay.api")
 
 #: Error codes that mean "not in this state": answered 409 Conflict whatever the class says.
 CONFLICT_CODES = frozenset(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -22,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet, ViewSet
 
-from django_multipay import payments
+from django_multipay import logs, payments
 from django_multipay.api import permissions
 from django_multipay.api.exceptions import Conflict, api_exception_handler
 from django_multipay.api.filters import NotificationFilter, OrderFilter
@@ -49,7 +48,7 @@ from django_multipay.exceptions import GatewayConfigurationError
 from django_multipay.models import Invoice, Refund
 from django_multipay.registry import gateway_aliases, get_gateway
 
-logger = logging.getLogger("django_multipay.api")
+logger = logs.get_logger("django_multipay.api")
 
 #: What a client may send as ``Idempotency-Key``: the refund row's column holds 100.
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")

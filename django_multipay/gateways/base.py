@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from django_multipay import metrics
 from django_multipay.conf import allows_test_gateways, multipay_settings
 from django_multipay.exceptions import (
     GatewayConfigurationError,
@@ -81,6 +82,24 @@ OPTION_TYPES: dict[type, str] = {
     dict: gettext_noop("must be an object"),
     list: gettext_noop("must be a list"),
 }
+
+
+#: The contract's operations, as the gateway call latency metric names them.
+CONTRACT_OPERATIONS = (
+    "start_payment",
+    "parse_notification",
+    "fetch_status",
+    "fetch_statuses",
+    "verify_notification",
+    "verify_return",
+    "reconcile_status",
+    "settlement",
+    "capture",
+    "cancel",
+    "refund",
+    "list_refunds",
+    "refund_report",
+)
 
 
 @dataclass(frozen=True)
@@ -316,6 +335,16 @@ class BaseGateway:
     #: What the shop's code (``payments.begin_payment(options=...)``) or its staff (the pay
     #: endpoint's ``options``) may choose for one payment; nothing else is accepted.
     payment_options: ClassVar[Mapping[str, PaymentOption]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Each contract method a backend defines labels the gateway calls made inside it,
+        # for the latency histogram (django_multipay.metrics).
+        for name in CONTRACT_OPERATIONS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not hasattr(method, "__multipay_operation__"):
+                setattr(cls, name, metrics.labelled(name, method))
+
     #: How long a hold (an ``authorized`` payment) lasts at the gateway unless captured,
     #: where the gateway does not say (``StatusResult.hold_expires_at``). Each backend states
     #: its own and its basis; the ``hold_lifetime`` option (seconds) overrides it per alias.
@@ -680,3 +709,10 @@ class BaseGateway:
     def rejection_response(self, reason: str, status: int = 400) -> HttpResponse:
         """What to answer a notification we refused."""
         return HttpResponse(reason, status=status, content_type="text/plain")
+
+
+# The defaults too: a backend that keeps the default verify_return labels its status read
+# "verify_return", as one that writes its own does.
+for _name in CONTRACT_OPERATIONS:
+    setattr(BaseGateway, _name, metrics.labelled(_name, BaseGateway.__dict__[_name]))
+del _name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -16,12 +15,12 @@ import requests
 from django.core.signals import request_finished, request_started
 from requests.adapters import HTTPAdapter
 
-from django_multipay import __version__
+from django_multipay import __version__, logs, metrics
 from django_multipay.conf import DEFAULTS, multipay_settings
 from django_multipay.exceptions import GatewayAPIError, GatewayConnectionError
 from django_multipay.redaction import Redactor
 
-logger = logging.getLogger("django_multipay.http")
+logger = logs.get_logger("django_multipay.http")
 
 #: Methods the client may repeat on a connection error or a 502/503/504. Never POST/PUT/PATCH:
 #: repeating a write could charge or refund twice.
@@ -231,6 +230,7 @@ class HttpClient:
         started = _clock()
         response: requests.Response | None = None
         failure: GatewayConnectionError | None = None
+        failed_by = ""
         for attempt in range(repeats + 1):
             if attempt:
                 pause = backoff_pause(attempt, self.backoff)
@@ -246,6 +246,7 @@ class HttpClient:
                 logger.warning(
                     "%s %s not sent: time budget used up [%s]", method, safe_url, self.gateway
                 )
+                metrics.gateway_call(self.gateway, "not_sent", _clock() - started)
                 raise GatewayConnectionError(
                     f"{method} {safe_url} not sent: the time budget for gateway calls is used up",
                     gateway=self.gateway,
@@ -256,12 +257,14 @@ class HttpClient:
                     method, url, headers=dict(headers or {}), timeout=timeouts, **kwargs
                 )
             except requests.Timeout as exc:
+                failed_by = "timeout"
                 logger.warning("%s %s timed out [%s]", method, safe_url, self.gateway)
                 failure = GatewayConnectionError(
                     f"{method} {safe_url} timed out ({type(exc).__name__})", gateway=self.gateway
                 )
                 continue
             except requests.RequestException as exc:
+                failed_by = "connection_error"
                 logger.warning(
                     "%s %s failed: %s [%s]", method, safe_url, type(exc).__name__, self.gateway
                 )
@@ -280,6 +283,7 @@ class HttpClient:
             )
         if response is None:
             assert failure is not None  # every attempt made either answered or failed
+            metrics.gateway_call(self.gateway, failed_by, _clock() - started)
             # Raised outside the except block: no chained exception carries the raw URL.
             raise failure
         elapsed_ms = (_clock() - started) * 1000
@@ -296,6 +300,7 @@ class HttpClient:
             if expected is not None
             else 200 <= response.status_code < 300
         )
+        metrics.gateway_call(self.gateway, "ok" if ok else "error", elapsed_ms / 1000)
         if not ok:
             answer = self.redactor.data(_json_or_text(response))
             # Secret-looking keys (token, api_key…) are masked in the message too.
