@@ -47,6 +47,7 @@ def run_all(quick: bool) -> dict[str, Any]:
     from bench import (
         breakdown,
         connections,
+        overview,
         reconcile,
         retention,
         scale,
@@ -74,6 +75,7 @@ def run_all(quick: bool) -> dict[str, Any]:
         part("scale", lambda: scale.run(sizes=(10_000, 50_000), notifications=300, warmup=50))
         part("reconcile", lambda: reconcile.run(counts=(1_000, 5_000)))
         part("retention", lambda: retention.run(count=20_000))
+        part("overview", lambda: overview.run(count=20_000))
     else:
         part("throughput", throughput.run)
         part("breakdown", breakdown.run)
@@ -81,6 +83,7 @@ def run_all(quick: bool) -> dict[str, Any]:
         part("scale", scale.run)
         part("reconcile", lambda: reconcile.run(counts=(10_000, 100_000)))
         part("retention", lambda: retention.run(count=1_000_000))
+        part("overview", lambda: overview.run(count=1_000_000))
     results["seconds"] = timings
     results["targets"] = targets(results)
     return results
@@ -276,6 +279,20 @@ def markdown(results: dict[str, Any]) -> str:
             for ret in (results["retention"],)
         ),
         "",
+        "### Payments overview",
+        "",
+        f"The admin page over {results['overview']['invoices']:,} invoices spread over 90 days, "
+        "as a superuser opens it (median of 5).",
+        "",
+        "| Period | Median ms | Max ms | Queries |",
+        "|---|---|---|---|",
+        *(
+            f"| {period} | {results['overview'][period]['median_ms']:.0f} "
+            f"| {results['overview'][period]['max_ms']:.0f} "
+            f"| {results['overview'][period]['queries']} |"
+            for period in ("today", "7d", "30d")
+        ),
+        "",
         "### Connections",
         "",
         "| Gateway | Calls | TCP connections accepted |",
@@ -324,7 +341,7 @@ def main() -> None:
         print(f"{'met   ' if row['met'] else 'MISSED'} {row['target']}: {row['measured']}")
     problems = [
         name
-        for name in ("throughput", "reconcile", "retention", "connections")
+        for name in ("throughput", "reconcile", "retention", "overview", "connections")
         if not _all_ok(results[name])
     ]
     if args.quick:

@@ -1752,3 +1752,7 @@ class ReconciliationRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# The payments overview page registers itself (django_multipay.admin_overview).
+from django_multipay import admin_overview  # noqa: E402, F401

@@ -82,3 +82,12 @@ def format_money(amount: Decimal, currency: str, locale: Locale | None = None) -
 def format_number(value: int | Decimal, locale: Locale | None = None) -> str:
     """A count or quantity as the active language groups digits: ``1,200`` / ``1.200``."""
     return str(format_decimal(value, locale=locale or active_locale()))
+
+
+def format_percent(value: float, locale: Locale | None = None) -> str:
+    """A share (0 to 1) as the active language writes a percentage, to a tenth at most:
+    ``42.5%`` (en), ``42,5 %`` (es)."""
+    locale = locale or active_locale()
+    pattern = parse_pattern(locale.percent_formats[None].pattern)
+    pattern.frac_prec = (0, 1)
+    return str(pattern.apply(value, locale))

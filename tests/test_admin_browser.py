@@ -179,3 +179,28 @@ def test_operator_resolves_a_refund_of_unknown_outcome(shop: Shop, browser: Any)
     )
     assert settled == "failed admin 0.0000"
     context.close()
+
+
+def test_operator_reads_the_payments_overview_in_light_and_dark(shop: Shop, browser: Any) -> None:
+    for outcome in ("paid", "paid", "paid", "declined"):
+        buy(shop, outcome)
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+        page = context.new_page()
+        sign_in(page, shop)
+        # Listed in the admin index, and opened from there.
+        page.locator("a", has_text="Payments overview").first.click()
+        page.wait_for_url(re.compile(r"/admin/django_multipay/paymentsoverview/"))
+        row = page.locator("#mp-by-alias tr[data-alias=dummy]")
+        cells = row.locator("td").all_inner_texts()
+        assert cells[:3] == ["4", "3", "1"], cells
+        assert cells[5] == "75%"
+        chart = page.locator("svg.mp-chart").first
+        assert chart.get_attribute("role") == "img"
+        assert "Paid per day" in chart.locator("title").first.text_content()
+        # The charts' text follows the theme: light text on the dark one, dark on the light.
+        fill = page.evaluate("getComputedStyle(document.querySelector('.mp-axis')).fill")
+        channels = [int(c) for c in re.findall(r"\d+", fill)[:3]]
+        assert (sum(channels) / 3 > 127) == (scheme == "dark"), (scheme, fill)
+        shot(page, f"overview-{scheme}")
+        context.close()

@@ -93,7 +93,11 @@ class Invoice(models.Model):
                 name="multipay_invoice_unique_gateway_id",
             ),
         ]
-        indexes = [models.Index(fields=("status", "updated_at"), name="multipay_inv_status_upd")]
+        indexes = [
+            models.Index(fields=("status", "updated_at"), name="multipay_inv_status_upd"),
+            # The overview's period and reconciliation's re-check read invoices by creation.
+            models.Index(fields=("created_at",), name="multipay_inv_created"),
+        ]
 
     def __str__(self) -> str:
         try:
