@@ -47,6 +47,7 @@ def run_all(quick: bool) -> dict[str, Any]:
     from bench import (
         breakdown,
         connections,
+        listing,
         overview,
         reconcile,
         retention,
@@ -76,6 +77,7 @@ def run_all(quick: bool) -> dict[str, Any]:
         part("reconcile", lambda: reconcile.run(counts=(1_000, 5_000)))
         part("retention", lambda: retention.run(count=20_000))
         part("overview", lambda: overview.run(count=20_000))
+        part("listing", lambda: listing.run(count=100))
     else:
         part("throughput", throughput.run)
         part("breakdown", breakdown.run)
@@ -84,6 +86,7 @@ def run_all(quick: bool) -> dict[str, Any]:
         part("reconcile", lambda: reconcile.run(counts=(10_000, 100_000)))
         part("retention", lambda: retention.run(count=1_000_000))
         part("overview", lambda: overview.run(count=1_000_000))
+        part("listing", lambda: listing.run(count=1_000))
     results["seconds"] = timings
     results["targets"] = targets(results)
     return results
@@ -266,6 +269,19 @@ def markdown(results: dict[str, Any]) -> str:
         )
     out += [
         "",
+        "PortOne invoices re-checked by reconciliation, gateway calls made (counted in-process "
+        "against the emulator): read one by one, each is a status read and its transaction "
+        "details; with the listing (`fetch-all-payments`), a page per 100 transactions.",
+        "",
+        "| Invoices | Calls, one by one | Calls, with the listing | Saved |",
+        "|---|---|---|---|",
+        (
+            f"| {results['listing']['invoices']:,} "
+            f"| {results['listing']['without_listing']['gateway_calls']:,} "
+            f"| {results['listing']['with_listing']['gateway_calls']:,} "
+            f"| {results['listing']['calls_saved']:,} |"
+        ),
+        "",
         "### Notification retention",
         "",
         "`multipay_prune_notifications` over old notifications, 1,000 a batch; the rest "
@@ -341,7 +357,7 @@ def main() -> None:
         print(f"{'met   ' if row['met'] else 'MISSED'} {row['target']}: {row['measured']}")
     problems = [
         name
-        for name in ("throughput", "reconcile", "retention", "overview", "connections")
+        for name in ("throughput", "reconcile", "retention", "overview", "listing", "connections")
         if not _all_ok(results[name])
     ]
     if args.quick:
