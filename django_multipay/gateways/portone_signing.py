@@ -40,6 +40,10 @@ LINK_WEBHOOK_FIELDS = (
 )
 #: Query string of the customer's redirect back to the shop: redirect-response.md.
 REDIRECT_FIELDS = ("channel_order_ref", "merchant_order_ref", "order_ref", "status")
+#: ``PUT /api/transaction/status`` (payment-openapi "Update Transaction Status"): its
+#: ``signature`` is "the SignatureHash of the payload data", which names no fields; these are
+#: the payload's other two, signed as every other PortOne message is (an inference).
+TRANSACTION_STATUS_FIELDS = ("merchant_order_ref", "status")
 
 
 def signature_message(params: Mapping[str, object], fields: Iterable[str]) -> str:
