@@ -9,7 +9,6 @@ import base64
 import copy
 import ipaddress
 import json
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from django_multipay import money
+from django_multipay import logs, money
 from django_multipay.exceptions import (
     GatewayAPIError,
     GatewayConfigurationError,
@@ -53,7 +52,7 @@ from django_multipay.gateways.results import (
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import CAPTURED, InvoiceStatus, RefundStatus
 
-logger = logging.getLogger("django_multipay.gateways.paylands")
+logger = logs.get_logger("django_multipay.gateways.paylands")
 
 # "Environments": two hosts, each with its own API key, services, orders and cards.
 SANDBOX_URL = "https://api.paylands.com/v1/sandbox/"

@@ -7,7 +7,6 @@ choices where it is silent: docs/gateways/portpos.md.
 from __future__ import annotations
 
 import base64
-import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -23,7 +22,7 @@ from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from django_multipay import money
+from django_multipay import logs, money
 from django_multipay.exceptions import (
     GatewayAPIError,
     InvalidRequest,
@@ -46,7 +45,7 @@ from django_multipay.gateways.results import (
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import InvoiceStatus, RefundStatus
 
-logger = logging.getLogger("django_multipay.gateways.portpos")
+logger = logs.get_logger("django_multipay.gateways.portpos")
 
 LIVE_API = "https://api.portpos.com/payment/v2/"
 SANDBOX_API = "https://api-sandbox.portpos.com/payment/v2/"

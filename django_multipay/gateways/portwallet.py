@@ -7,7 +7,6 @@ Wire format and the choices made where the document is silent: docs/gateways/por
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +18,7 @@ from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from django_multipay import money
+from django_multipay import logs, money
 from django_multipay.exceptions import (
     GatewayAPIError,
     GatewayConfigurationError,
@@ -44,7 +43,7 @@ from django_multipay.gateways.results import (
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import InvoiceStatus, RefundStatus
 
-logger = logging.getLogger("django_multipay.gateways.portwallet")
+logger = logs.get_logger("django_multipay.gateways.portwallet")
 
 #: "Only BDT acceptable." (Create Invoice, ``currency``)
 CURRENCY = "BDT"
