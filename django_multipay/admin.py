@@ -54,6 +54,7 @@ from django_multipay.exceptions import (
 )
 from django_multipay.gateways.base import BaseGateway
 from django_multipay.gateways.postpay import PostpayGateway
+from django_multipay.gateways.results import Outcome
 from django_multipay.models import (
     Invoice,
     Notification,
@@ -63,7 +64,7 @@ from django_multipay.models import (
     Refund,
 )
 from django_multipay.models.order import ADDRESS_KEYS
-from django_multipay.processing import RESOLVABLE_REFUND_STATUSES, Outcome
+from django_multipay.processing import RESOLVABLE_REFUND_STATUSES
 from django_multipay.registry import gateway_aliases, get_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.templatetags.multipay import money
@@ -1693,7 +1694,7 @@ class NotificationAdmin(RecordAdmin):
             return
         before = notification.get_result_display().lower()
         try:
-            notifications.retry(notification)
+            notifications.reprocess(notification)
         except (MultipayError, GatewayConfigurationError) as exc:
             self.message_user(
                 request,

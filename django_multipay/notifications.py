@@ -22,9 +22,14 @@ from django_multipay.exceptions import (
     NotificationRejected,
 )
 from django_multipay.gateways.base import BaseGateway
-from django_multipay.gateways.results import InboundRequest, NotificationEvent, StatusResult
+from django_multipay.gateways.results import (
+    InboundRequest,
+    NotificationEvent,
+    Outcome,
+    StatusResult,
+)
 from django_multipay.models import Invoice, Notification
-from django_multipay.processing import REFUND_STATUSES, Outcome, send_after_commit
+from django_multipay.processing import REFUND_STATUSES, send_after_commit
 from django_multipay.redaction import Redactor
 from django_multipay.registry import get_gateway
 from django_multipay.status import NotificationResult, is_stale
@@ -75,15 +80,6 @@ def capture(
         body=redactor.text(storable(body)),
         remote_addr=request.META.get("REMOTE_ADDR") or None,
     )
-
-
-def store(
-    alias: str, request: HttpRequest, gateway: BaseGateway | None, *, max_body: int | None = None
-) -> Notification:
-    """Save the raw request now, before anything else is done with it (autocommit: it survives)."""
-    notification = capture(alias, request, gateway, max_body=max_body)
-    _insert(notification)
-    return notification
 
 
 def _insert(notification: Notification) -> None:
@@ -414,13 +410,53 @@ def apply_event(
     return gateway.notification_response(outcome)
 
 
-def retry(notification: Notification) -> HttpResponse | None:
-    """Re-verify a stored notification whose invoice is known (used by reconciliation)."""
-    if notification.invoice_id is None:
-        return None
+def stored_request(notification: Notification) -> InboundRequest:
+    """The stored notification as the backend saw it (bodies and signature headers are kept)."""
+    return InboundRequest(
+        method=notification.method,
+        path=notification.path,
+        headers={str(k).lower(): str(v) for k, v in (notification.headers or {}).items()},
+        body=notification.body.encode("utf-8"),
+        query_string=notification.query_string,
+        remote_addr=notification.remote_addr,
+    )
+
+
+def reprocess(notification: Notification) -> HttpResponse:
+    """Run a stored notification through the notify flow again: the one replay path, for
+    the admin's Reprocess, reconciliation's retries and the deferred-notification task.
+
+    Without an invoice (it never got that far) the stored request is taken as if it had just
+    arrived. With one, it is parsed again for what it says (a payment or a refund, its claim
+    and de-duplication key), and verified and applied as that. When it no longer
+    authenticates (a signature with a time limit has aged since it was checked) nothing it
+    says is taken: the gateway is asked both the payment's status and, where it lists them,
+    its refunds, since either may be what the notification was about."""
     gateway = get_gateway(notification.gateway)
+    inbound = stored_request(notification)
+    if notification.invoice_id is None:
+        return process(gateway, notification, inbound)
     invoice = Invoice.objects.get(pk=notification.invoice_id)
+    try:
+        event = gateway.parse_notification(inbound)
+    except (NotificationRejected, *MALFORMED):
+        event = None
     notification.attempts += 1
-    return apply_event(
+    if event is not None:
+        return apply_event(gateway, invoice, event, notification)
+    answer = apply_event(
         gateway, invoice, NotificationEvent(invoice_id=str(invoice.pk)), notification
     )
+    if (
+        gateway.supports("list_refunds")
+        and invoice.refunds.filter(status__in=processing.RESOLVABLE_REFUND_STATUSES).exists()
+    ):
+        settled = payments.sync_refunds(invoice)
+        if settled and notification.result != NotificationResult.PROCESSED:
+            # The refunds were what it was about: it did change something.
+            notification.result = NotificationResult.PROCESSED
+            notification.reason = f"{len(settled)} refund(s) settled"
+            Notification.objects.filter(pk=notification.pk).update(
+                result=notification.result, reason=notification.reason
+            )
+    return answer

@@ -26,9 +26,8 @@ from django_multipay.exceptions import (
     UnsupportedOperation,
 )
 from django_multipay.gateways.base import BaseGateway
-from django_multipay.gateways.results import PaymentAction, PaymentUrls, StatusResult
+from django_multipay.gateways.results import Outcome, PaymentAction, PaymentUrls, StatusResult
 from django_multipay.models import Invoice, Order, OrderItem, Refund
-from django_multipay.processing import Outcome
 from django_multipay.registry import get_gateway, has_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
 

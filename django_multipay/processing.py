@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -26,7 +25,7 @@ from django_multipay.exceptions import (
     InvalidTransition,
     RefundError,
 )
-from django_multipay.gateways.results import RefundResult, StatusResult
+from django_multipay.gateways.results import Outcome, RefundResult, StatusResult
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.registry import get_gateway
 from django_multipay.status import (
@@ -48,23 +47,6 @@ REFUND_STATUSES = frozenset({InvoiceStatus.PARTIALLY_REFUNDED, InvoiceStatus.REF
 
 #: Refunds that count against the refundable amount (money promised or already given back).
 RESERVING_REFUND_STATUSES = (RefundStatus.REQUESTED, RefundStatus.PENDING, RefundStatus.SUCCEEDED)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What applying a gateway's word did: a ``NotificationResult`` value and a reason."""
-
-    result: str
-    invoice_id: Any = None
-    previous: str = ""
-    current: str = ""
-    reason: str = ""
-    #: The de-duplication key this change claimed (only a change claims one).
-    claimed_key: str = ""
-
-    @property
-    def changed(self) -> bool:
-        return self.result == NotificationResult.PROCESSED and self.previous != self.current
 
 
 def send_after_commit(signal: Any, sender: type, **kwargs: Any) -> None:

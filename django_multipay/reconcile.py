@@ -16,9 +16,8 @@ from django_multipay.exceptions import (
     AmountMismatch,
     GatewayConfigurationError,
     GatewayError,
-    NotificationRejected,
 )
-from django_multipay.gateways.results import InboundRequest, StatusResult
+from django_multipay.gateways.results import StatusResult
 from django_multipay.models import Invoice, Notification, ReconciliationRun, Refund
 from django_multipay.registry import get_gateway
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
@@ -369,18 +368,6 @@ def retryable_notifications(*, older_than: timedelta | None = None) -> Any:
     )
 
 
-def stored_request(notification: Notification) -> InboundRequest:
-    """The stored notification as the backend saw it (bodies and signature headers are kept)."""
-    return InboundRequest(
-        method=notification.method,
-        path=notification.path,
-        headers={str(k).lower(): str(v) for k, v in (notification.headers or {}).items()},
-        body=notification.body.encode("utf-8"),
-        query_string=notification.query_string,
-        remote_addr=notification.remote_addr,
-    )
-
-
 def process_stored(notification: Notification) -> str:
     """Run the notify flow on a stored notification; return its result.
 
@@ -397,7 +384,7 @@ def process_stored(notification: Notification) -> str:
             notification_id=notification.pk,
             invoice_id=notification.invoice_id,
         ):
-            _process_stored(gateway, notification)
+            notifications.reprocess(notification)
     except Exception as exc:
         # The run still counts (a task's or a retry's), or a row that fails the same way
         # every time would be retried for ever. Kept failed, for the next retry.
@@ -411,23 +398,6 @@ def process_stored(notification: Notification) -> str:
         raise
     notification.refresh_from_db(fields=["result"])
     return notification.result
-
-
-def _process_stored(gateway: Any, notification: Notification) -> None:
-    if notification.invoice_id is None:
-        notifications.process(gateway, notification, stored_request(notification))
-    else:
-        try:
-            # Re-parsing keeps the event's kind, claim and de-duplication key.
-            event = gateway.parse_notification(stored_request(notification))
-        except (NotificationRejected, *notifications.MALFORMED):
-            # A signature with a time limit may have expired since the view checked it; the
-            # server-to-server read below does not depend on it.
-            notifications.retry(notification)
-        else:
-            invoice = Invoice.objects.get(pk=notification.invoice_id)
-            notification.attempts += 1
-            notifications.apply_event(gateway, invoice, event, notification)
 
 
 def retry_notification(notification: Notification, *, dry_run: bool = False) -> Summary:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -12,12 +14,13 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from django_multipay import payments
+from django_multipay import payments, processing
 from django_multipay.exceptions import GatewayConnectionError, PaymentDeclined
 from django_multipay.gateways.base import Capabilities
-from django_multipay.gateways.dummy import DummyGateway
+from django_multipay.gateways.dummy import SIGNATURE_HEADER, DummyGateway, sign
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.registry import get_gateway
+from django_multipay.sandbox import dummy as dummy_emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
 from django_multipay.testing.factories import (
@@ -783,6 +786,48 @@ def test_reprocess_a_failed_notification(router: EmulatorRouter, admin_client: C
     orphan.refresh_from_db()
     assert orphan.result == NotificationResult.REJECTED
     assert LogEntry.objects.filter(object_id=str(failed.pk), action_flag=CHANGE).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signed_ago", [0, 3600], ids=["signature-fresh", "signature-aged"])
+def test_reprocessing_a_refund_notification_settles_the_refund(
+    router: EmulatorRouter, admin_client: Client, signed_ago: int
+) -> None:
+    """A refund notification reprocessed from the admin is a refund notification: its refund
+    is settled from the gateway's refund list, not the payment's status read again. Once its
+    signature has aged, what it says is not taken: both are read from the gateway."""
+    invoice = paid_invoice(router, reference="N-R")
+    refund, _ = processing.reserve_refund(
+        invoice.pk, Decimal("20.00"), idempotency_key="admin-replay", partial_allowed=True
+    )
+    # The refund is made, but its answer and its webhook are lost; the gateway's status read
+    # of the payment still says "paid" (it does not count refunds).
+    set_at_gateway(invoice, _notify_url="http://testserver/nowhere/")
+    get_gateway("dummy").refund(refund)
+    set_at_gateway(invoice, status="paid")
+    with store.table("dummy.payments") as table:
+        event = dummy_emulator.refund_event_for(
+            table[invoice.gateway_id], table[invoice.gateway_id]["_refunds"][0]
+        )
+    body = json.dumps(event)
+    secret = get_gateway("dummy").options["webhook_secret"]
+    failed = NotificationFactory(
+        invoice=invoice,
+        result=NotificationResult.FAILED,
+        reason="gateway timed out",
+        body=body,
+        headers={SIGNATURE_HEADER: sign(secret, int(time.time()) - signed_ago, body.encode())},
+    )
+
+    action(admin_client, "reprocess", failed, model="notification")
+
+    refund.refresh_from_db()
+    invoice.refresh_from_db()
+    failed.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED
+    assert invoice.refunded_amount == Decimal("20.00")
+    assert invoice.status == InvoiceStatus.PARTIALLY_REFUNDED
+    assert failed.result == NotificationResult.PROCESSED
 
 
 @pytest.mark.django_db

@@ -193,8 +193,11 @@ def test_operator_reads_the_payments_overview_in_light_and_dark(shop: Shop, brow
         page.wait_for_url(re.compile(r"/admin/django_multipay/paymentsoverview/"))
         row = page.locator("#mp-by-alias tr[data-alias=dummy]")
         cells = row.locator("td").all_inner_texts()
-        assert cells[:3] == ["4", "3", "1"], cells
-        assert cells[5] == "75%"
+        # The shop is shared with this module's other tests: at least this test's payments.
+        started, paid, failed = (int(cell) for cell in cells[:3])
+        assert (started >= 4, paid >= 3, failed >= 1) == (True, True, True), cells
+        share = f"{paid / started * 100:.1f}".rstrip("0").rstrip(".")
+        assert cells[5] == f"{share}%", cells
         chart = page.locator("svg.mp-chart").first
         assert chart.get_attribute("role") == "img"
         assert "Paid per day" in chart.locator("title").first.text_content()

@@ -108,7 +108,7 @@ def test_failed_notification_is_retried_from_storage():
         assert invoice.status == InvoiceStatus.PENDING
 
         reads = len(router.requests_to(r"/api/payments/pay_", "GET"))
-        answer = notifications.retry(stored)
+        answer = notifications.reprocess(stored)
 
     assert answer is not None
     assert answer.status_code == 200

@@ -16,10 +16,9 @@ from django_multipay.exceptions import (
     GatewayConnectionError,
     RefundError,
 )
-from django_multipay.gateways.results import RefundResult, StatusResult
+from django_multipay.gateways.results import Outcome, RefundResult, StatusResult
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.processing import (
-    Outcome,
     apply_refund_result,
     apply_status,
     reserve_refund,

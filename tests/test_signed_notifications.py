@@ -177,7 +177,7 @@ def test_failure_inside_the_transaction_keeps_the_notification_as_failed(
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PENDING
     assert [name for name, _ in signal_log.sent] == ["notification_received"]
 
-    notifications.retry(stored)
+    notifications.reprocess(stored)
 
     stored.refresh_from_db()
     assert stored.result == NotificationResult.PROCESSED

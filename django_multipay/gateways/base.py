@@ -27,6 +27,7 @@ from django_multipay.gateways.http import HttpClient
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
+    Outcome,
     PaymentStart,
     PaymentUrls,
     RefundReport,
@@ -38,7 +39,6 @@ from django_multipay.redaction import Redactor
 
 if TYPE_CHECKING:
     from django_multipay.models import Invoice, Order, Refund
-    from django_multipay.processing import Outcome
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from urllib.parse import parse_qs
 
 from django.http import HttpRequest, QueryDict
 
+from django_multipay.status import NotificationResult
+
 
 @dataclass(frozen=True)
 class PaymentUrls:
@@ -193,3 +195,20 @@ class InboundRequest:
         """The body parsed as ``application/x-www-form-urlencoded`` (last value wins)."""
         parsed = parse_qs(self.body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
         return {key: values[-1] for key, values in parsed.items()}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What applying a gateway's word did: a ``NotificationResult`` value and a reason."""
+
+    result: str
+    invoice_id: Any = None
+    previous: str = ""
+    current: str = ""
+    reason: str = ""
+    #: The de-duplication key this change claimed (only a change claims one).
+    claimed_key: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.result == NotificationResult.PROCESSED and self.previous != self.current
