@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -355,6 +356,9 @@ class BaseGateway:
     #: (system check ``multipay.W005``); every built-in backend declares its own, and a
     #: subclass that reads more adds them.
     config_options: ClassVar[tuple[str, ...] | None] = None
+    #: Option names that changed, old to new: an alias setting the old one gets a
+    #: ``DeprecationWarning`` and its value under the new name.
+    renamed_options: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def known_options(cls) -> frozenset[str] | None:
@@ -363,12 +367,28 @@ class BaseGateway:
         if cls.config_options is None:
             return None
         return frozenset(
-            (*COMMON_OPTIONS, *cls.required_options, *cls.secret_options, *cls.config_options)
+            (
+                *COMMON_OPTIONS,
+                *cls.required_options,
+                *cls.secret_options,
+                *cls.config_options,
+                *cls.renamed_options,
+            )
         )
 
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:
         self.alias = alias
         self.options: dict[str, Any] = dict(options or {})
+        for old, new in self.renamed_options.items():
+            if old in self.options:
+                warnings.warn(
+                    f"Gateway alias {alias!r}: option {old!r} is now called {new!r}; the old "
+                    "name will stop working in a future release.",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                value = self.options.pop(old)
+                self.options.setdefault(new, value)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} alias={self.alias!r}>"

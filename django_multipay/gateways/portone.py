@@ -603,6 +603,8 @@ class PortOneGateway(BaseGateway):
     secret_options = ("secret_key",)
     payment_options = PAYMENT_OPTIONS
     # docs/gateways/portone.md, "Options" (``webhook_url`` is read by the emulator only).
+    # One name for one option across backends; the old one still works, with a warning.
+    renamed_options = {"trust_signed_webhooks": "trust_signed_notifications"}
     config_options = (
         "environment",
         "pmt_channel",
@@ -615,7 +617,7 @@ class PortOneGateway(BaseGateway):
         "saved_card_tokens",
         "listing_page_size",
         "listing_max_pages",
-        "trust_signed_webhooks",
+        "trust_signed_notifications",
         "webhook_url",
     )
     # One host for both environments; ``environment`` in each body chooses (payment-openapi).
@@ -1706,7 +1708,8 @@ class PortOneGateway(BaseGateway):
             gateway_id=str(gateway_id or ""),
             dedup_key=f"{gateway_id}:{data.get('status')}",
             status=claim,
-            authoritative=bool(self.option("trust_signed_webhooks", False)) and claim is not None,
+            authoritative=bool(self.option("trust_signed_notifications", False))
+            and claim is not None,
             raw=plain(data),
         )
 

@@ -6,11 +6,8 @@ sections are named in the comments below).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -44,6 +41,7 @@ from django_multipay.gateways.results import (
     SettlementLine,
     StatusResult,
 )
+from django_multipay.gateways.webhooks import TimestampedHmac
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import InvoiceStatus, RefundStatus
 
@@ -142,10 +140,13 @@ T = TypeVar("T")
 # -- signatures ------------------------------------------------------------------------------
 
 
+#: "Webhooks": the HMAC-SHA256 hex digest of "<ts>:<body>".
+SIGNED = TimestampedHmac(":")
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """The ``X-Postpay-Signature`` value: ``"<ts>:<hex HMAC-SHA256(secret, "<ts>:" + body)>"``."""
-    digest = hmac.new(secret.encode(), f"{timestamp}:".encode() + body, hashlib.sha256)
-    return f"{timestamp}:{digest.hexdigest()}"
+    return f"{timestamp}:{SIGNED.digest(secret, timestamp, body)}"
 
 
 def verify_signature(
@@ -166,13 +167,7 @@ def verify_signature(
     stamp, sep, digest = value.partition(":")
     if not sep or not SIGNATURE_TIMESTAMP.fullmatch(stamp) or not HEX.fullmatch(digest):
         raise NotificationRejected("malformed X-Postpay-Signature header", code="signature")
-    timestamp = int(stamp)
-    now = time.time() if now is None else now
-    if abs(now - timestamp) > tolerance:
-        raise NotificationRejected("signature timestamp outside tolerance", code="replay")
-    expected = signature(secret, timestamp, body).partition(":")[2]
-    if not hmac.compare_digest(expected, digest.strip().lower()):
-        raise NotificationRejected("signature does not match", code="signature")
+    SIGNED.verify(secret, int(stamp), [digest], body, tolerance=tolerance, now=now)
 
 
 # -- typed answers ---------------------------------------------------------------------------

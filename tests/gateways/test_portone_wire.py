@@ -441,7 +441,7 @@ def test_trusted_signed_webhook_is_authoritative(router: EmulatorRouter, order: 
     from django_multipay.sandbox import portone as emulator
 
     gateway = PortOneGateway(
-        "portone", {**get_gateway("portone").options, "trust_signed_webhooks": True}
+        "portone", {**get_gateway("portone").options, "trust_signed_notifications": True}
     )
     payments.start_payment(order, "portone")
     invoice = Invoice.objects.get(order=order)
