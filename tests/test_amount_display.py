@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from django_multipay.admin_forms import RefundForm, parse_amount, refund_state
+from django_multipay.admin.forms import RefundForm, parse_amount, refund_state
 from django_multipay.models import Refund
 from django_multipay.status import RefundStatus
 from django_multipay.testing.factories import (
