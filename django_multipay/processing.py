@@ -490,6 +490,7 @@ def apply_refund_result(
         invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
         order, invoice = lock_invoice(invoice_id)
         refund = Refund.objects.select_for_update().get(pk=refund_id)
+        refund.invoice = invoice  # the locked row: receivers read it without a query
         previous = refund.status
         if previous in (RefundStatus.SUCCEEDED, RefundStatus.FAILED) or result.status == previous:
             return refund
