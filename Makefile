@@ -40,7 +40,7 @@ STAMP_LINT := $(VENV)/.stamp-lint
 STAMP_TYPE := $(VENV)/.stamp-type
 STAMP_DOCS := $(VENV)/.stamp-docs
 
-.PHONY: help install test bench bench-smoke soak api-fuzz demo first-contact lint format type docs migrations-check messages messages-check package-check check clean distclean
+.PHONY: help install test bench bench-smoke soak api-fuzz demo first-contact lint imports format type docs migrations-check messages messages-check package-check check clean distclean
 
 help:
 	@echo "make test              run the test suite (PYTEST_ARGS=... to pass options; DATABASE_URL selects the database)"
@@ -51,13 +51,14 @@ help:
 	@echo "make demo              migrate, load demo data and serve the example shop on $(DEMO_ADDR)"
 	@echo "make first-contact     a fresh copy of this tree: make demo on another port, buy through every gateway"
 	@echo "make lint              ruff check and ruff format --check"
+	@echo "make imports           the layers as import contracts (lint-imports; pyproject.toml [tool.importlinter])"
 	@echo "make format            ruff check --fix and ruff format"
 	@echo "make type              mypy over django_multipay"
 	@echo "make docs              build the HTML docs into $(DOCS_OUT) (warnings are errors)"
 	@echo "make migrations-check  fail if a model change has no migration"
 	@echo "make messages          rebuild and compile the translation catalogues (django_multipay/locale)"
 	@echo "make messages-check    fail if a catalogue lacks a translation or its .mo is stale"
-	@echo "make check             lint, type, migrations-check, messages-check, test and docs"
+	@echo "make check             lint, imports, type, migrations-check, messages-check, test and docs"
 	@echo "make clean             remove build output and caches"
 	@echo "make distclean         clean, plus .venv, .tox and the demo database"
 
@@ -138,6 +139,11 @@ lint: $(STAMP_LINT)
 	$(VENV_PY) -m ruff check $(LINT_PATHS)
 	$(VENV_PY) -m ruff format --check $(LINT_PATHS)
 
+# The layers of docs/architecture.md, as import-linter contracts in pyproject.toml. Static: it
+# reads the source of django_multipay from this directory and imports none of it.
+imports: $(STAMP_LINT)
+	$(VENV)/bin/lint-imports
+
 format: $(STAMP_LINT)
 	$(VENV_PY) -m ruff check --fix $(LINT_PATHS)
 	$(VENV_PY) -m ruff format $(LINT_PATHS)
@@ -165,11 +171,11 @@ messages-check: $(STAMP_TEST)
 package-check: $(STAMP_VENV)
 	$(VENV_PY) .ci/check_wheel.py
 
-check: lint type migrations-check messages-check package-check test docs
+check: lint imports type migrations-check messages-check package-check test docs
 
 clean:
 	rm -rf build dist *.egg-info docs/_build htmlcov .coverage .coverage.* \
-		.pytest_cache .mypy_cache .ruff_cache
+		.pytest_cache .mypy_cache .ruff_cache .import_linter_cache
 	find . \( -path ./.git -o -path ./$(VENV) -o -path ./.tox \) -prune \
 		-o -type d -name __pycache__ -exec rm -rf {} +
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from django_multipay import checks as system_checks
+from django_multipay.access import may_see_details as may_see_details
 from django_multipay.conf import multipay_settings
 from django_multipay.models import Notification, ReconciliationRun
 from django_multipay.reconcile import PENDING_NOTIFICATION_RESULTS
@@ -139,19 +139,6 @@ def run_checks() -> list[CheckResult]:
         except DatabaseError as exc:
             results.append(CheckResult(check.__name__, False, {"error": type(exc).__name__}))
     return results
-
-
-def may_see_details(request: HttpRequest) -> bool:
-    """Staff signed in, or a request bearing ``HEALTH_TOKEN`` (compared in constant time)."""
-    user = getattr(request, "user", None)
-    if user is not None and user.is_active and user.is_staff:
-        return True
-    token = multipay_settings.HEALTH_TOKEN
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    if not token or scheme.lower() != "bearer" or not value:
-        return False
-    return hmac.compare_digest(value.strip().encode(), str(token).encode())
 
 
 @never_cache

@@ -156,7 +156,7 @@ def exposition() -> tuple[bytes, str]:
 
 def view(request: HttpRequest) -> HttpResponse:
     """The exposition, for staff or a request bearing ``HEALTH_TOKEN`` (403 otherwise)."""
-    from django_multipay.health import may_see_details
+    from django_multipay.access import may_see_details
 
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})

@@ -167,7 +167,9 @@ def _is_int(value: Any) -> bool:
 def request_errors(body: Mapping[str, Any]) -> dict[str, str]:
     """Every field of a Create Invoice body that breaks the documented limits, by its path.
 
-    The same rules serve the backend (before sending) and the emulator (on receipt)."""
+    The backend's reading, checked before sending; the emulator states its own from the
+    document (``sandbox/portpos.py``, ``invoice_problems``), so that one misreading cannot pass
+    both."""
     errors: dict[str, str] = {}
 
     amount = _get(body, "order.amount")

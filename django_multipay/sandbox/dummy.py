@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -20,14 +22,26 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from django_multipay import money
-from django_multipay.gateways.dummy import SIGNATURE_HEADER, DummyGateway, sign
 from django_multipay.sandbox.accounts import account_with
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.dummy")
 
+#: The backend whose aliases are the emulator's merchant accounts (named, never imported).
+BACKEND = "django_multipay.gateways.dummy.DummyGateway"
 PAYMENT_TTL = timedelta(hours=1)
 OUTCOMES = ("paid", "declined", "cancelled")
+#: docs/gateways/dummy.md, "Notifications" / "Signature": the header the emulator signs with.
+SIGNATURE_HEADER = "Multipay-Signature"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The emulator's own ``Multipay-Signature`` value (docs/gateways/dummy.md, "Signature"):
+    ``t=<unix time>,v1=<hex HMAC-SHA256(webhook_secret, "<t>." + body)>``, over the raw body
+    bytes exactly as sent."""
+    message = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -39,7 +53,7 @@ def _account(request: HttpRequest) -> dict[str, Any] | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer":
         return None
-    return account_with(DummyGateway, "api_key", key)
+    return account_with(BACKEND, "api_key", key)
 
 
 def _public(payment: dict[str, Any]) -> dict[str, Any]:
@@ -304,7 +318,7 @@ def hosted_page(request: HttpRequest, payment_id: str) -> HttpResponse:
             found["failure_reason"] = "Card declined (emulated)"
         else:
             found["status"] = "cancelled"
-    account = account_with(DummyGateway, "api_key", found["_api_key"])
+    account = account_with(BACKEND, "api_key", found["_api_key"])
     if account is not None and account.get("webhook_secret"):
         deliver_notification(found, account)
     target = found["_cancel_url"] if outcome == "cancelled" else found["_return_url"]

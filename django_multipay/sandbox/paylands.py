@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -23,14 +25,18 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from django_multipay import money
-from django_multipay.gateways.paylands import OPERATIVES, PaylandsGateway
-from django_multipay.gateways.paylands_hash import php_json, validation_hash
 from django_multipay.sandbox.accounts import account_with, accounts
 from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.paylands")
 
+#: The backend whose aliases are the emulator's merchant accounts (named, never imported).
+BACKEND = "django_multipay.gateways.paylands.PaylandsGateway"
+#: "Operational": the operative of an order created at /payment is AUTHORIZATION ("Collection
+#: order effective at the time of the transaction") or DEFERRED ("Allows a charge to be sent
+#: for later confirmation"); REFUND, CONFIRMATION and CANCELLATION are operations on it.
+OPERATIVES = ("AUTHORIZATION", "DEFERRED")
 ORDERS = "paylands.orders"
 TOKENS = "paylands.tokens"
 CARDS = "paylands.cards"
@@ -98,6 +104,80 @@ def _deadline_problem(payment: dict[str, Any]) -> str:
     return ""
 
 
+# -- PHP's json_encode and the notification hash ------------------------------------------------
+# Written here from paylands.txt, not taken from the backend: "Validation using the hash of the
+# notification" puts the order, client and extra_data fields ("The extra_data field will only
+# appear if it was included in the initial request") in one array, JSON-encodes it and hashes
+# it "using the SHA 256 algorithm and the signature". The sender is PHP: the documented
+# notification writes "Mozilla\/5.0", json_encode with its default flags.
+
+#: json_encode's short escapes; every other character below U+0020 is \u00XX.
+_PHP_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+
+def _php_string(text: str) -> str:
+    """A string as json_encode writes it: the short escapes above, other control characters
+    and every character beyond ASCII as \\uXXXX of their UTF-16 code units (lower-case hex),
+    the rest of ASCII (DEL included) as it is."""
+    out = ['"']
+    for char in text:
+        point = ord(char)
+        if char in _PHP_ESCAPES:
+            out.append(_PHP_ESCAPES[char])
+        elif point < 0x20 or 0x7F < point < 0x10000:
+            out.append(f"\\u{point:04x}")
+        elif point >= 0x10000:
+            high, low = divmod(point - 0x10000, 0x400)
+            out.append(f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def php_json(value: Any) -> str:
+    """``value`` as PHP's json_encode writes it with default flags: no spaces, keys in the
+    order they came. An empty object is written ``{}`` (an object, as the sender holds it)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _php_string(value)
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        members = (f"{_php_string(str(k))}:{php_json(v)}" for k, v in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(php_json(v) for v in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def validation_hash(notification: dict[str, Any], signature: str, algorithm: str) -> str:
+    """The ``validation_hash`` the emulator sends: over ``{"order","client","extra_data"}``
+    (extra_data only when present), json-encoded as above. ``sha256``: the hex SHA-256 of that
+    text followed by the signature credential; ``hmac-sha256``: the hex HMAC-SHA256 of the text
+    keyed with it (the alias's ``validation_hash`` option names which its account uses)."""
+    fields = {k: notification[k] for k in ("order", "client", "extra_data") if k in notification}
+    text = php_json(fields).encode("utf-8")
+    key = signature.encode("utf-8")
+    if algorithm == "hmac-sha256":
+        return hmac.new(key, text, hashlib.sha256).hexdigest()
+    return hashlib.sha256(text + key).hexdigest()
+
+
 def _answer(status: int = 200, **fields: Any) -> HttpResponse:
     """A JSON answer in the API's envelope (``message``, ``code``, ``current_time``)."""
     messages = {200: "OK", 303: "See Other"}
@@ -149,7 +229,7 @@ def _api(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         key = _api_key(request)
-        account = account_with(PaylandsGateway, "api_key", key)
+        account = account_with(BACKEND, "api_key", key)
         if account is None:
             return _error(401, "Unauthorized", "No valid API key provided")
         body: dict[str, Any] = {}
@@ -252,7 +332,7 @@ def create_payment(
             return _error(400, "Bad Request", f"{name} is required")
     # One merchant may run several aliases (one per service) with the same credentials.
     services: set[str] = set()
-    for alias in accounts(PaylandsGateway):
+    for alias in accounts(BACKEND):
         if alias.get("api_key") == account["api_key"]:
             services.add(str(alias.get("service") or ""))
             services.update(str(v) for v in (alias.get("services") or {}).values())
@@ -567,7 +647,7 @@ def expire(order: dict[str, Any], notify: bool = True) -> None:
 
 def notification_for(order: dict[str, Any]) -> dict[str, Any]:
     """The body sent to ``url_post``: order, client, extra_data (if sent) and the hash."""
-    account = account_with(PaylandsGateway, "api_key", order["_api_key"]) or {"api_key": ""}
+    account = account_with(BACKEND, "api_key", order["_api_key"]) or {"api_key": ""}
     body: dict[str, Any] = {
         "message": "OK",
         "code": 200,

@@ -35,6 +35,9 @@ from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.portone")
 
+#: The backend whose aliases are the emulator's merchant accounts (named, never imported).
+BACKEND = "django_multipay.gateways.portone.PortOneGateway"
+
 #: What the customer can do on the hosted page, and the transaction status it leads to.
 OUTCOMES = {
     "success": ("Success", "2000", "SUCCESS"),
@@ -428,18 +431,31 @@ def _token_ok(token: str, client_key: str, secret: str) -> bool:
     return claims.get("iss") == ISSUER and claims.get("sub") == client_key
 
 
-def _number(value: Decimal, currency: str) -> Any:
-    """An amount written as a bare JSON number (the backend's writer for numbers: a
-    serializer, not a rule), with the currency's decimals."""
-    from django_multipay.gateways.portone import _Number
+class _Number(str):
+    """Text the emulator writes into JSON as a number, unquoted: payment-openapi gives every
+    amount as ``type: number, format: double``, and the emulator writes the currency's
+    decimals exactly (``111.12``, ``100000``), never through a float."""
 
+
+def dumps(data: Any) -> str:
+    """The emulator's JSON writer: :class:`_Number` values bare, everything else as
+    :func:`json.dumps` writes it, with no spaces between members."""
+    if isinstance(data, _Number):
+        return str(data)
+    if isinstance(data, Mapping):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{dumps(v)}" for k, v in data.items()) + "}"
+    if isinstance(data, (list, tuple)):
+        return "[" + ",".join(dumps(v) for v in data) + "]"
+    return json.dumps(data)
+
+
+def _number(value: Decimal, currency: str) -> Any:
+    """An amount written as a bare JSON number with the currency's decimals."""
     return _Number(money.format_decimal(value, currency))
 
 
 def _numbers(data: Any) -> Any:
     """Decimals read from a request (``parse_float=Decimal``) written back as bare numbers."""
-    from django_multipay.gateways.portone import _Number
-
     if isinstance(data, Decimal):
         return _Number(format(data, "f"))
     if isinstance(data, Mapping):
@@ -450,8 +466,6 @@ def _numbers(data: Any) -> Any:
 
 
 def answer(data: Any, status: int = 200) -> HttpResponse:
-    from django_multipay.gateways.portone import dumps
-
     return HttpResponse(dumps(_numbers(data)), status=status, content_type="application/json")
 
 
@@ -597,9 +611,7 @@ def _future(value: Any, name: str) -> Any:
 
 
 def _account_by_key(key: str) -> dict[str, Any] | None:
-    from django_multipay.gateways.portone import PortOneGateway  # the accounts' class only
-
-    return account_with(PortOneGateway, "client_key", key)
+    return account_with(BACKEND, "client_key", key)
 
 
 def _account(request: HttpRequest, *, token: bool) -> dict[str, Any]:
@@ -1465,8 +1477,6 @@ def refund_webhook_for(txn: Mapping[str, Any], refund: Mapping[str, Any]) -> dic
 
 
 def _post(url: str | None, body: Mapping[str, Any]) -> bool:
-    from django_multipay.gateways.portone import dumps
-
     if not url:
         return False
     try:

@@ -4,32 +4,30 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
+import re
 import secrets
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
+import pycountry
 import requests
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import path
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from django_multipay import money
-from django_multipay.gateways import portwallet_common
-from django_multipay.gateways.portpos import (
-    DECIMAL_RX,
-    MAX_AMOUNT,
-    MAX_REFUNDS,
-    MIN_AMOUNT,
-    PortPosGateway,
-    request_errors,
-)
 from django_multipay.sandbox.accounts import account_with
 from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
@@ -46,6 +44,146 @@ DEFAULT_VALIDITY = 24 * 3600
 FEE_RATE = Decimal("0.03")
 OUTCOMES = {"pay": "ACCEPTED", "decline": "REJECTED", "cancel": "CANCELLED"}
 REFUND_MODES = ("instant", "pending")
+#: The backend whose aliases are the emulator's merchant accounts (named, never imported).
+BACKEND = "django_multipay.gateways.portpos.PortPosGateway"
+
+# -- the document's rules ------------------------------------------------------------------------
+# Written here from portpos-v2.txt, not taken from the backend, so that one misreading of the
+# document cannot pass both sides.
+
+#: "Create Invoice" / "Refund Request": an amount is 'a string that consists of the characters
+#: 0-9 and '.' and represents a valid decimal number', from 0.1 to 99999999.
+AMOUNT_RE = re.compile(r"[0-9]+(\.[0-9]+)?")
+AMOUNT_RANGE = (Decimal("0.1"), Decimal("99999999"))
+#: "Refund Request": "You can do so up to 5 times, until the entire transaction has been
+#: refunded."
+MAX_REFUNDS = 5
+#: "Create Invoice": each field of the body by its path: (COMPULSORY, what it holds, minimum
+#: and maximum length, or of the value for seconds), as the document's table gives them.
+TEXT, URL, SECONDS, EMAIL, PHONE, COUNTRY, CURRENCY = (
+    "text",
+    "url",
+    "seconds",
+    "email",
+    "phone",
+    "country",
+    "currency",
+)
+INVOICE_FIELDS: dict[str, tuple[bool, str, int, int]] = {
+    "order.currency": (True, CURRENCY, 3, 3),
+    "order.redirect_url": (True, URL, 10, 200),
+    "order.ipn_url": (False, URL, 10, 200),
+    "order.reference": (False, TEXT, 1, 100),
+    "order.validity": (False, SECONDS, 60, 31536000),
+    "product.name": (True, TEXT, 3, 150),
+    "product.description": (True, TEXT, 3, 300),
+    **{
+        f"{part}.customer.{name}": rule
+        for part in ("billing", "shipping")
+        for name, rule in (
+            ("name", (True, TEXT, 2, 50)),
+            ("email", (True, EMAIL, 3, 50)),
+            ("phone", (True, PHONE, 9, 15)),
+            ("address.street", (True, TEXT, 2, 200)),
+            ("address.city", (True, TEXT, 2, 200)),
+            ("address.state", (True, TEXT, 2, 50)),
+            ("address.zipcode", (True, TEXT, 3, 8)),
+            ("address.country", (True, COUNTRY, 2, 3)),
+        )
+    },
+}
+#: "Any additional information to be included on the invoice. The field must include as key
+#: value pair up to 10 items."
+MAX_CUSTOMS = 10
+#: "Data must be a valid phone number": digits, after an optional '+'.
+PHONE_RE = re.compile(r"\+?[0-9]+")
+#: "Must be an ISO 3166-1 alpha-2 or ISO 3166-1 alpha-3 country code" (pycountry's ISO table).
+COUNTRY_CODES = frozenset(
+    code for country in pycountry.countries for code in (country.alpha_2, country.alpha_3)
+)
+_ABSENT = object()
+
+
+def _field(body: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = body
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
+
+
+def _amount_problem(value: Any) -> str:
+    """Why ``value`` is not a document amount (a decimal string from 0.1 to 99999999)."""
+    if not isinstance(value, str) or not AMOUNT_RE.fullmatch(value):
+        return "must be a string of the characters 0-9 and '.' that is a decimal number"
+    low, high = AMOUNT_RANGE
+    if not low <= Decimal(value) <= high:
+        return f"must be from {low} to {high}"
+    return ""
+
+
+def _is_http_url(value: str) -> bool:
+    """An http(s) URL with a host and no spaces ("Data must consist of a valid http url")."""
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not any(c.isspace() for c in value)
+    )
+
+
+def _value_problem(kind: str, value: Any, low: int, high: int) -> str:
+    if kind == SECONDS:
+        if type(value) is not int or not low <= value <= high:
+            return f"must be an integer of {low} to {high} seconds"
+        return ""
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        return f"must be a string of {low} to {high} characters"
+    if kind == CURRENCY and not re.fullmatch(r"[A-Z]+", value):
+        return "must consist of the characters A-Z"
+    if kind == URL and not _is_http_url(value):
+        return "must be a valid http url"
+    if kind == PHONE and not PHONE_RE.fullmatch(value):
+        return "must be a valid phone number"
+    if kind == COUNTRY and value not in COUNTRY_CODES:
+        return "must be an ISO 3166-1 alpha-2 or alpha-3 country code"
+    if kind == EMAIL:
+        try:
+            validate_email(value)
+        except ValidationError:
+            return "must be a valid email address"
+    return ""
+
+
+def invoice_problems(body: Mapping[str, Any]) -> dict[str, str]:
+    """Every field of a Create Invoice body that breaks the document's rules, by its path."""
+    problems: dict[str, str] = {}
+    amount = _field(body, "order.amount")
+    if amount in (_ABSENT, None, ""):
+        problems["order.amount"] = "is compulsory"
+    elif _amount_problem(amount):
+        problems["order.amount"] = _amount_problem(amount)
+    for name, (compulsory, kind, low, high) in INVOICE_FIELDS.items():
+        value = _field(body, name)
+        if value in (_ABSENT, None, ""):
+            if compulsory:
+                problems[name] = "is compulsory"
+            continue
+        problem = _value_problem(kind, value, low, high)
+        if problem:
+            problems[name] = problem
+    customs = body.get("customs", _ABSENT)
+    if customs is not _ABSENT:
+        pairs = isinstance(customs, list) and all(
+            isinstance(item, Mapping)
+            and len(item) == 1
+            and all(isinstance(k, str) and k and isinstance(v, str) for k, v in item.items())
+            for item in customs
+        )
+        if not pairs or len(customs) > MAX_CUSTOMS:
+            problems["customs"] = f"must be up to {MAX_CUSTOMS} key/value pairs"
+    return problems
 
 
 def set_refund_mode(mode: str) -> None:
@@ -125,6 +263,18 @@ def _time(moment: datetime) -> str:
     return moment.astimezone(timezone.get_fixed_timezone(360)).strftime("%a, %d %b %Y %H:%M:%S %z")
 
 
+def unix_time() -> int:
+    """The emulator's clock, in the seconds of the tokens' timestamps."""
+    return int(time.time())
+
+
+def request_token(secret_key: str, timestamp: int) -> str:
+    """The second half of the Bearer token ("Create Invoice", Authentication:
+    ``base64(APPKEY:md5(SECRETKEYTIMESTAMP))``): PHP's ``md5()``, lower-case hex."""
+    text = f"{secret_key}{timestamp}".encode()
+    return hashlib.md5(text, usedforsecurity=False).hexdigest()
+
+
 def _account(request: HttpRequest) -> dict[str, Any] | None:
     """The alias whose app key signs ``Authorization: Bearer base64(APPKEY:md5(SECRET+TIME))``
     with a time close to the emulator's clock (lower-case hex only, like PHP's md5)."""
@@ -136,13 +286,13 @@ def _account(request: HttpRequest) -> dict[str, Any] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     app_key, _, token = decoded.partition(":")
-    account = account_with(PortPosGateway, "app_key", app_key)
+    account = account_with(BACKEND, "app_key", app_key)
     if account is None or len(token) != 32:
         return None
     secret = str(account.get("secret_key") or "")
-    now = portwallet_common.unix_time()
+    now = unix_time()
     for stamp in range(now - TOKEN_TOLERANCE, now + TOKEN_TOLERANCE + 1):
-        if secrets.compare_digest(portwallet_common.md5_token(secret, stamp), token):
+        if secrets.compare_digest(request_token(secret, stamp), token):
             return account
     return None
 
@@ -197,8 +347,7 @@ def create_invoice(request: HttpRequest, account: dict[str, Any]) -> HttpRespons
         return _error(400, "invalid_json", "Request body should be valid JSON format.")
     if not isinstance(body, dict):
         return _error(400, "invalid_json", "Request body should be a JSON object.")
-    with translation.override("en"):  # the emulator speaks English, as PortPos does
-        errors = request_errors(body)
+    errors = invoice_problems(body)
     if errors:
         prop, explanation = sorted(errors.items())[0]
         return _error(400, "validation_error", f"{prop} {explanation}.", prop)
@@ -276,7 +425,7 @@ def ipn_validate(
     request: HttpRequest, account: dict[str, Any], found: dict[str, Any], amount: str
 ) -> HttpResponse:
     """IPN validate: the invoice, if ``amount`` is its amount."""
-    if not DECIMAL_RX.match(amount) or Decimal(amount) != Decimal(found["order"]["amount"]):
+    if not AMOUNT_RE.fullmatch(amount) or Decimal(amount) != Decimal(found["order"]["amount"]):
         return _error(400, "invalid_amount", "Amount does not match the invoice.", "amount")
     return _success(_public(found))
 
@@ -326,12 +475,12 @@ def refund(request: HttpRequest, account: dict[str, Any], found: dict[str, Any])
     except (ValueError, UnicodeDecodeError, KeyError, TypeError):
         return _error(400, "validation_error", "refund.amount is required.", "refund.amount")
     currency = found["order"]["currency"]
-    if not isinstance(raw_amount, str) or not DECIMAL_RX.match(raw_amount):
+    if not isinstance(raw_amount, str) or not AMOUNT_RE.fullmatch(raw_amount):
         return _error(
             400, "validation_error", "refund.amount must be a decimal string.", "refund.amount"
         )
     amount = Decimal(raw_amount)
-    if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
+    if _amount_problem(raw_amount):
         return _error(400, "validation_error", "refund.amount is out of range.", "refund.amount")
     if data.get("currency") != currency:
         return _error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
@@ -18,13 +19,14 @@ from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from django_multipay.gateways.portwallet import PortWalletGateway
-from django_multipay.gateways.portwallet_common import md5_token
 from django_multipay.sandbox.accounts import account_with
 from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.portwallet")
+
+#: The backend whose aliases are the emulator's merchant accounts (named, never imported).
+BACKEND = "django_multipay.gateways.portwallet.PortWalletGateway"
 
 #: The document's status codes, as the emulator answers them.
 NAMES: dict[int, str] = {
@@ -148,6 +150,13 @@ def _public(invoice: dict[str, Any]) -> dict[str, Any]:
 # -- the API ---------------------------------------------------------------------------------
 
 
+def request_token(secret_key: str, timestamp: int) -> str:
+    """The ``token`` the emulator expects ("Create Invoice", parameter ``token``: "the md5 of
+    your secret key + timestamp you provided on second parameter"), in lower-case hex."""
+    text = f"{secret_key}{timestamp}".encode()
+    return hashlib.md5(text, usedforsecurity=False).hexdigest()
+
+
 def _authenticate(form: QueryDict) -> tuple[dict[str, Any] | None, JsonResponse | None]:
     """The account behind ``app_key``, once the four common parameters check out."""
     missing = {
@@ -164,8 +173,8 @@ def _authenticate(form: QueryDict) -> tuple[dict[str, Any] | None, JsonResponse 
         return None, _invalid("timestamp must be a Unix timestamp of at most 10 digits")
     if abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE:
         return None, _invalid("timestamp is not current")
-    account = account_with(PortWalletGateway, "app_key", app_key)
-    expected = md5_token(str((account or {}).get("secret_key") or ""), int(timestamp))
+    account = account_with(BACKEND, "app_key", app_key)
+    expected = request_token(str((account or {}).get("secret_key") or ""), int(timestamp))
     if account is None or not secrets.compare_digest(expected, token.lower()):
         return None, _not_allowed("Invalid app_key or token")
     return account, None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 
-from django_multipay.gateways.dummy import SIGNATURE_HEADER, sign
+from django_multipay.gateways.dummy import SIGNATURE_HEADER, sign, verify_signature
 from django_multipay.models import Invoice
 from django_multipay.sandbox import dummy as emulator
 from django_multipay.sandbox.store import store
@@ -42,3 +44,16 @@ class TestDummyContract(GatewayContract):
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(WEBHOOK_SECRET, int(time.time()), body),
         }
+
+
+def test_the_emulator_signs_as_its_document_says() -> None:
+    # docs/gateways/dummy.md, "Signature": t=<unix time>,v1=<hex HMAC-SHA256(webhook_secret,
+    # "<t>." + body)>, over the raw body bytes; computed by the emulator itself.
+    body = b'{"id": "evt_1", "data": {"reference": "r\xc3\xa9"}}'
+    digest = hmac.new(b"secret", b"1735732800." + body, hashlib.sha256).hexdigest()
+    assert emulator.sign("secret", 1735732800, body) == f"t=1735732800,v1={digest}"
+    assert emulator.SIGNATURE_HEADER == SIGNATURE_HEADER == "Multipay-Signature"
+    # The backend, reading the same document apart, takes it.
+    now = int(time.time())
+    verify_signature("secret", emulator.sign("secret", now, body), body, tolerance=300)
+    assert emulator.sign("secret", now, body) == sign("secret", now, body)

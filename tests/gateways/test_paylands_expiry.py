@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
 
 LISBON = ZoneInfo("Europe/Lisbon")
+UTC = ZoneInfo("UTC")  # datetime.UTC is Python 3.11+
 SIGNATURE = "paylands-signature-one"
 SERVICE = "B1F13B01-BA97-491C-BBDE-1C18988BD229"
 

@@ -55,19 +55,30 @@ def payment(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not ...}
 
 
-def test_the_emulator_imports_no_rule_of_the_backend() -> None:
-    """It checks signatures, tokens and bodies with its own code; from the backend it takes
-    only the accounts' class and the JSON number writer."""
+def test_the_emulator_imports_nothing_of_the_backend() -> None:
+    """It checks signatures, tokens and bodies and writes its numbers with its own code; it
+    names the backend whose aliases are its accounts only by dotted path (the import-linter
+    contract "sandbox-independent-of-gateways" holds the whole sandbox to the same)."""
     tree = ast.parse(inspect.getsource(emulator))
     taken = {
-        alias.name
+        node.module
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom)
         and (node.module or "").startswith("django_multipay.gateways")
-        for alias in node.names
     }
-    assert taken == {"PortOneGateway", "_Number", "dumps"}
+    assert taken == set()
     assert "portone_signing" not in inspect.getsource(emulator)
+    assert emulator.BACKEND == "django_multipay.gateways.portone.PortOneGateway"
+
+
+def test_its_amounts_are_bare_json_numbers_with_the_currencys_decimals() -> None:
+    # payment-openapi: every amount is "type: number, format: double"; its examples write
+    # 111.12 and 100000. The emulator writes them exactly, never through a float.
+    body = {"amount": emulator._number(Decimal("111.12"), "THB"), "currency": "THB"}
+    assert emulator.dumps(body) == '{"amount":111.12,"currency":"THB"}'
+    assert emulator.dumps([emulator._number(Decimal(100000), "VND")]) == "[100000]"
+    read = json.loads(emulator.dumps(emulator._numbers({"a": Decimal("0.10")})), parse_float=str)
+    assert read == {"a": "0.10"}
 
 
 def test_its_signer_gives_the_independently_computed_vector() -> None:

@@ -10,10 +10,14 @@ from unittest import mock
 import pytest
 from django.test import Client
 
-from django_multipay.gateways import portwallet_common
-from django_multipay.gateways.portpos import authorization
+from django_multipay import payments
+from django_multipay.exceptions import GatewayAPIError
+from django_multipay.gateways import portpos as backend
+from django_multipay.models import Invoice
 from django_multipay.sandbox import portpos as emulator
 from django_multipay.sandbox.store import store
+from django_multipay.status import InvoiceStatus
+from django_multipay.testing.factories import OrderFactory
 
 BASE = "/sandbox/portpos/"
 APP_KEY = "portpos-app-key-one"
@@ -21,7 +25,10 @@ SECRET = "portpos-secret-key-one"
 
 
 def auth(app_key: str = APP_KEY, secret: str = SECRET, offset: int = 0) -> dict[str, str]:
-    return {"Authorization": authorization(app_key, secret, portwallet_common.unix_time() + offset)}
+    # "Create Invoice", Authentication: Bearer base64(APPKEY:md5(SECRETKEYTIMESTAMP)).
+    stamp = emulator.unix_time() + offset
+    digest = hashlib.md5(f"{secret}{stamp}".encode()).hexdigest()
+    return {"Authorization": "Bearer " + base64.b64encode(f"{app_key}:{digest}".encode()).decode()}
 
 
 def body(**order) -> dict:
@@ -98,7 +105,7 @@ def test_create_answers_201_with_the_payment_page(client) -> None:
 
 
 def upper_case_token() -> dict[str, str]:
-    stamp = portwallet_common.unix_time()
+    stamp = emulator.unix_time()
     digest = hashlib.md5(f"{SECRET}{stamp}".encode()).hexdigest().upper()
     return {"Authorization": "Bearer " + base64.b64encode(f"{APP_KEY}:{digest}".encode()).decode()}
 
@@ -118,7 +125,7 @@ WRONG = {
 @pytest.mark.parametrize("wrong", list(WRONG))
 def test_wrong_authorization_is_401(client, wrong) -> None:
     # The clock is held still so the token's age is exactly what it says.
-    with mock.patch.object(portwallet_common, "unix_time", return_value=1700000000):
+    with mock.patch.object(emulator, "unix_time", return_value=1700000000):
         response = create(client, headers=WRONG[wrong]())
     assert response.status_code == 401
     assert response.json() == {
@@ -129,6 +136,132 @@ def test_wrong_authorization_is_401(client, wrong) -> None:
             "property": "Authorization",
         },
     }
+
+
+@pytest.mark.parametrize("offset", [-300, 0, 300])
+def test_a_token_within_the_emulators_tolerance_is_taken(client, offset) -> None:
+    with mock.patch.object(emulator, "unix_time", return_value=1700000000):
+        assert create(client, headers=auth(offset=offset)).status_code == 201
+
+
+def test_the_backends_authorization_is_taken(client) -> None:
+    header = backend.authorization(APP_KEY, SECRET, emulator.unix_time())
+    assert create(client, headers={"Authorization": header}).status_code == 201
+
+
+#: "Create Invoice": every field the document marks COMPULSORY, written out from its table.
+COMPULSORY = [
+    "order.amount",
+    "order.currency",
+    "order.redirect_url",
+    "product.name",
+    "product.description",
+    *(
+        f"{part}.customer.{name}"
+        for part in ("billing", "shipping")
+        for name in (
+            "name",
+            "email",
+            "phone",
+            "address.street",
+            "address.city",
+            "address.state",
+            "address.zipcode",
+            "address.country",
+        )
+    ),
+]
+
+
+def without(data: dict, dotted: str) -> dict:
+    data = json.loads(json.dumps(data))
+    *parents, last = dotted.split(".")
+    target = data
+    for part in parents:
+        target = target[part]
+    del target[last]
+    return data
+
+
+@pytest.mark.parametrize("field", COMPULSORY)
+def test_every_compulsory_field_is_required_by_the_emulator(client, field) -> None:
+    response = create(client, without(body(), field))
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "cause": "validation_error",
+        "explanation": f"{field} is compulsory.",
+        "property": field,
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        # "Create Invoice": each field's JSON type, minimum and maximum length as given.
+        ("order.amount", "0.09"),
+        ("order.amount", "100000000"),
+        ("order.amount", 500),
+        ("order.amount", "5e2"),
+        ("order.currency", "BDTT"),
+        ("order.currency", "bdt"),
+        ("order.redirect_url", "http://x"),
+        ("order.redirect_url", "ftp://example.com/back"),
+        ("order.ipn_url", "http://example.com/" + "x" * 182),
+        ("order.reference", "R" * 101),
+        ("order.validity", 59),
+        ("order.validity", 31536001),
+        ("order.validity", "600"),
+        ("product.name", "ab"),
+        ("product.description", "d" * 301),
+        ("billing.customer.name", "R"),
+        ("billing.customer.email", "not-an-email"),
+        ("billing.customer.phone", "0171-100000"),
+        ("billing.customer.phone", "01711"),
+        ("shipping.customer.address.zipcode", "123456789"),
+        ("shipping.customer.address.country", "Bangladesh"),
+        ("shipping.customer.address.country", "XX"),
+    ],
+)
+def test_fields_out_of_the_documents_limits_are_refused(client, field, value) -> None:
+    data = json.loads(json.dumps(body()))  # billing and shipping apart
+    *parents, last = field.split(".")
+    target = data
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    response = create(client, data)
+    assert response.status_code == 400
+    assert response.json()["error"]["property"] == field
+
+
+def test_the_documents_limits_themselves_are_taken(client) -> None:
+    data = json.loads(json.dumps(body(amount="0.1", validity=60, ipn_url="http://x.bd/i")))
+    data["billing"]["customer"]["address"]["country"] = "BGD"
+    data["shipping"]["customer"]["phone"] = "+8801711000000"
+    data["customs"] = [{f"k{i}": "v"} for i in range(10)]
+    assert create(client, data).status_code == 201
+    data["customs"].append({"k10": "v"})
+    assert create(client, data).json()["error"]["property"] == "customs"
+
+
+def test_an_invoice_the_backend_did_not_check_is_refused_by_the_emulator(
+    router, monkeypatch
+) -> None:
+    # The backend's own check switched off, and its body missing a compulsory field: the
+    # emulator refuses it from its own reading of the document.
+    monkeypatch.setattr(backend, "request_errors", lambda body: {})
+    build = backend.PortPosGateway.invoice_request
+
+    def missing_zipcode(self, invoice, urls):
+        return without(build(self, invoice, urls), "billing.customer.address.zipcode")
+
+    monkeypatch.setattr(backend.PortPosGateway, "invoice_request", missing_zipcode)
+    order = OrderFactory(currency="BDT")
+    with pytest.raises(GatewayAPIError) as caught:
+        payments.start_payment(order, "portpos")
+    assert "billing.customer.address.zipcode" in caught.value.message
+    assert caught.value.http_status == 400
+    assert Invoice.objects.get(order=order).status == InvoiceStatus.FAILED
 
 
 def test_missing_or_out_of_limit_field_is_400_naming_it(client) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from decimal import Decimal
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from django_multipay.gateways.portwallet_common import md5_token
+from django_multipay.gateways import portwallet_common
 from django_multipay.sandbox import portwallet as emulator
 from django_multipay.sandbox.store import store
 
@@ -18,6 +19,12 @@ SECRET = "portwallet-test-secret"
 API = "/sandbox/portwallet/"
 
 pytestmark = pytest.mark.django_db
+
+
+def md5_token(secret: str, timestamp: int) -> str:
+    """Parameter ``token``: "the md5 of your secret key + timestamp you provided on second
+    parameter" (Create Invoice), written out here from the document."""
+    return hashlib.md5(f"{secret}{timestamp}".encode()).hexdigest()
 
 
 @pytest.fixture(autouse=True)
@@ -254,3 +261,16 @@ def test_pending_refunds_advance_to_processing_then_settled() -> None:
     assert Decimal(api({**signed("get_invoice"), "invoice": invoice_id})["data"]["amount"]) == 100
     with pytest.raises(ValueError, match="eventually"):
         emulator.set_refund_mode("eventually")
+
+
+def test_the_emulators_token_is_the_documents_md5_and_the_backends_alike() -> None:
+    # The emulator computes the token itself; the backend's, computed apart, is the same.
+    assert emulator.request_token(SECRET, 1424941656) == md5_token(SECRET, 1424941656)
+    assert portwallet_common.md5_token(SECRET, 1424941656) == md5_token(SECRET, 1424941656)
+
+
+def test_a_token_of_another_timestamp_or_secret_is_refused() -> None:
+    now = int(time.time())
+    for token in (md5_token(SECRET, now - 1), md5_token(SECRET + "x", now), md5_token("", now)):
+        fields = {**signed("gen_invoice", now), "token": token, **INVOICE}
+        assert api(fields) == {"status": 500, "message": "Invalid app_key or token"}
