@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any
 
+from django.db import connections
 from health_check.base import HealthCheck
 from health_check.exceptions import ServiceUnavailable
 
@@ -31,9 +33,15 @@ class Payments(HealthCheck):
             )
 
     def run(self) -> None:
-        results: list[Any] = (
-            health.run_checks() if self.check == "all" else [health.BY_NAME[self.check]()]
-        )
+        try:
+            results: list[Any] = (
+                health.run_checks() if self.check == "all" else [health.BY_NAME[self.check]()]
+            )
+        finally:
+            # django-health-check runs a check in a worker thread of its own: the database
+            # connections the check opened there are closed with it, not left open.
+            if threading.current_thread() is not threading.main_thread():
+                connections.close_all()
         failed = [result for result in results if not result.ok]
         if failed:
             raise ServiceUnavailable("; ".join(_describe(result) for result in failed))
