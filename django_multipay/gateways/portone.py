@@ -1208,6 +1208,46 @@ class PortOneGateway(BaseGateway):
         except KeyError as exc:
             raise self.unreadable("payment link", data, exc) from None
 
+    def _checked_fields(
+        self,
+        given: Mapping[str, Any],
+        declared: Mapping[str, PaymentOption],
+        *,
+        unknown: str,
+        empty_key: str,
+        problems: str,
+    ) -> dict[str, Any]:
+        """``given`` checked against ``declared`` as per-payment options are (a sensitive
+        one needs the alias's opt-in), or ``InvalidRequest`` naming each problem."""
+        errors: dict[str, str] = {}
+        body: dict[str, Any] = {}
+        for name, value in given.items():
+            option = declared.get(name)
+            if option is None:
+                errors[name] = unknown % {"fields": ", ".join(sorted(declared))}
+                continue
+            try:
+                value = option.check(value)
+            except ValueError as exc:
+                errors[name] = str(exc)
+                continue
+            if option.is_sensitive(value) and name not in self.allowed_sensitive_options:
+                errors[name] = gettext(
+                    "weakens security or acts on stored credentials: refused unless this "
+                    "alias lists it in allow_sensitive_payment_options"
+                )
+                continue
+            body[name] = value
+        if not errors and not body:
+            errors[empty_key] = gettext("name at least one change")
+        if errors:
+            raise InvalidRequest(
+                problems % {"problems": "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))},
+                fields=errors,
+                gateway=self.alias,
+            )
+        return body
+
     def update_payment_link(self, invoice: Invoice, **changes: Any) -> dict[str, Any]:
         """Change what payment-openapi "Update the Payment Link" lets change and leaves the
         money, the order and our return address alone (:data:`LINK_UPDATES`), for example
@@ -1222,38 +1262,14 @@ class PortOneGateway(BaseGateway):
                 ),
                 gateway=self.alias,
             )
-        errors: dict[str, str] = {}
-        body: dict[str, Any] = {}
-        for name, value in changes.items():
-            declared = LINK_UPDATES.get(name)
-            if declared is None:
-                errors[name] = gettext(
-                    "cannot be changed on a payment link; it takes: %(fields)s"
-                ) % {"fields": ", ".join(sorted(LINK_UPDATES))}
-                continue
-            if isinstance(value, datetime):
-                value = wire_time(value)
-            try:
-                value = declared.check(value)
-            except ValueError as exc:
-                errors[name] = str(exc)
-                continue
-            if declared.is_sensitive(value) and name not in self.allowed_sensitive_options:
-                errors[name] = gettext(
-                    "weakens security or acts on stored credentials: refused unless this "
-                    "alias lists it in allow_sensitive_payment_options"
-                )
-                continue
-            body[name] = value
-        if not errors and not body:
-            errors["changes"] = gettext("name at least one change")
-        if errors:
-            raise InvalidRequest(
-                gettext("Invalid payment link changes: %(problems)s")
-                % {"problems": "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))},
-                fields=errors,
-                gateway=self.alias,
-            )
+        given = {k: wire_time(v) if isinstance(v, datetime) else v for k, v in changes.items()}
+        body = self._checked_fields(
+            given,
+            LINK_UPDATES,
+            unknown=gettext("cannot be changed on a payment link; it takes: %(fields)s"),
+            empty_key="changes",
+            problems=gettext("Invalid payment link changes: %(problems)s"),
+        )
         if "merchant_details" in body:
             # MerchantDetails requires name, promo_discount and shipping_charges: ours.
             order = invoice.order
@@ -2085,28 +2101,13 @@ class PortOneGateway(BaseGateway):
                 ),
                 gateway=self.alias,
             )
-        errors: dict[str, str] = {}
-        body: dict[str, Any] = {}
-        for name, value in fields.items():
-            declared = TRANSACTION_DETAILS.get(name)
-            if declared is None:
-                errors[name] = gettext("cannot be changed; it takes: %(fields)s") % {
-                    "fields": ", ".join(sorted(TRANSACTION_DETAILS))
-                }
-                continue
-            try:
-                body[name] = declared.check(value)
-            except ValueError as exc:
-                errors[name] = str(exc)
-        if not errors and not body:
-            errors["fields"] = gettext("name at least one change")
-        if errors:
-            raise InvalidRequest(
-                gettext("Invalid transaction details: %(problems)s")
-                % {"problems": "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))},
-                fields=errors,
-                gateway=self.alias,
-            )
+        body = self._checked_fields(
+            fields,
+            TRANSACTION_DETAILS,
+            unknown=gettext("cannot be changed; it takes: %(fields)s"),
+            empty_key="fields",
+            problems=gettext("Invalid transaction details: %(problems)s"),
+        )
         ref = quote(self.merchant_order_id(invoice), safe="")
         # payment-openapi PUT /api/{portOneKey}/update-transaction-details/{merchant_order_ref}.
         data = self.call(
