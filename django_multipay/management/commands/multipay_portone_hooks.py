@@ -9,39 +9,19 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from django_multipay.conf import multipay_settings
-from django_multipay.exceptions import GatewayConfigurationError, MultipayError
+from django_multipay.exceptions import MultipayError
 from django_multipay.gateways.portone import (
     NOTIFY_WEBHOOK_TYPES,
     WEBHOOK_TYPES,
     PortOneGateway,
     Webhook,
 )
-from django_multipay.registry import backend_class, get_gateway
+from django_multipay.management.aliases import gateway_for
 
 
 def portone_gateway(alias: str | None) -> PortOneGateway:
     """The PortOne alias named, or the only one; ``CommandError`` otherwise."""
-    aliases = []
-    for name, config in multipay_settings.GATEWAYS.items():
-        try:
-            if issubclass(backend_class(config["BACKEND"]), PortOneGateway):
-                aliases.append(name)
-        except (GatewayConfigurationError, KeyError, TypeError):
-            continue
-    if alias is None:
-        if len(aliases) != 1:
-            raise CommandError(
-                _("Name the alias with --alias (PortOne aliases: %(aliases)s).")
-                % {"aliases": ", ".join(aliases) or "-"}
-            )
-        alias = aliases[0]
-    if alias not in aliases:
-        raise CommandError(
-            _("%(alias)s is not a PortOne alias in MULTIPAY['GATEWAYS'].") % {"alias": repr(alias)}
-        )
-    gateway = get_gateway(alias)
-    assert isinstance(gateway, PortOneGateway)
-    return gateway
+    return gateway_for(PortOneGateway, alias)
 
 
 class Command(BaseCommand):

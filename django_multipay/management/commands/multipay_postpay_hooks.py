@@ -8,9 +8,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from django_multipay.conf import multipay_settings
-from django_multipay.exceptions import GatewayConfigurationError, MultipayError
+from django_multipay.exceptions import MultipayError
 from django_multipay.gateways.postpay import HOOK_EVENTS, PostpayGateway, PostpayHook
-from django_multipay.registry import backend_class, get_gateway
+from django_multipay.management.aliases import gateway_for
 
 
 class Command(BaseCommand):
@@ -40,24 +40,7 @@ class Command(BaseCommand):
     # -- settings ----------------------------------------------------------------------------
 
     def _gateway(self, alias: str | None) -> PostpayGateway:
-        aliases = []
-        for name, config in multipay_settings.GATEWAYS.items():
-            try:
-                if issubclass(backend_class(config["BACKEND"]), PostpayGateway):
-                    aliases.append(name)
-            except (GatewayConfigurationError, KeyError, TypeError):
-                continue
-        if alias is None:
-            if len(aliases) != 1:
-                raise CommandError(
-                    f"Name the alias with --alias (Postpay aliases: {', '.join(aliases) or '-'})."
-                )
-            alias = aliases[0]
-        if alias not in aliases:
-            raise CommandError(f"{alias!r} is not a Postpay alias in MULTIPAY['GATEWAYS'].")
-        gateway = get_gateway(alias)
-        assert isinstance(gateway, PostpayGateway)
-        return gateway
+        return gateway_for(PostpayGateway, alias)
 
     def _url(self, gateway: PostpayGateway, options: dict[str, Any]) -> str:
         url = options["url"] or gateway.option("webhook_url")
