@@ -162,6 +162,12 @@ def view(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
     if not may_see_details(request):
         return HttpResponse("Forbidden: staff or the health token only.\n", status=403)
+    if not ENABLED:
+        return HttpResponse(
+            "Metrics are off: install django-multipay[metrics] (prometheus-client).\n",
+            status=501,
+            content_type="text/plain",
+        )
     body, content_type = exposition()
     return HttpResponse(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 

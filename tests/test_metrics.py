@@ -182,3 +182,11 @@ def test_without_prometheus_client_nothing_is_collected(monkeypatch):
         metrics.gateway_call("dummy", "ok", 0.1)
         metrics.reconciliation_finished(reconcile.Summary())
     assert counter.mock_calls == []
+
+
+def test_without_prometheus_client_the_view_says_so(db, settings, monkeypatch):
+    settings.MULTIPAY = {**settings.MULTIPAY, "HEALTH_TOKEN": TOKEN}
+    monkeypatch.setattr(metrics, "ENABLED", False)
+    response = Client().get("/metrics/", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 501
+    assert b"django-multipay[metrics]" in response.content
