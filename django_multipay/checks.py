@@ -64,7 +64,7 @@ def _after_guess(guess: str, hint: str) -> str:
 @register(Tags.security, "multipay")
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Validate ``MULTIPAY`` and every gateway alias in it."""
-    raw = getattr(settings, "MULTIPAY", {})
+    raw = multipay_settings.raw
     if not isinstance(raw, dict):
         return [Error(_("MULTIPAY must be a dict."), hint=_(DOCS), id="multipay.E001")]
     gateways = raw.get("GATEWAYS", {})
@@ -73,7 +73,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             Error(
                 _("MULTIPAY['GATEWAYS'] must be a dict of aliases."),
                 hint=_(DOCS),
-                id="multipay.E001",
+                id="multipay.E014",
             )
         ]
     messages: list[CheckMessage] = []
@@ -81,7 +81,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages.extend(_url_placeholders(raw))
     for alias, config in gateways.items():
         messages.extend(_check_alias(alias, config))
-    default = raw.get("DEFAULT_GATEWAY")
+    default = multipay_settings.DEFAULT_GATEWAY
     if default is not None and default not in gateways:
         messages.append(
             Error(
@@ -92,7 +92,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
                 id="multipay.E003",
             )
         )
-    customer_id = raw.get("CUSTOMER_ID")
+    customer_id = multipay_settings.CUSTOMER_ID
     if customer_id is not None:
         try:
             load_callable(customer_id, "MULTIPAY['CUSTOMER_ID']")
@@ -105,8 +105,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """``check --deploy`` only: the test-only parts switched on with DEBUG off (what a test
     settings module does, and a production one must not)."""
-    raw = getattr(settings, "MULTIPAY", {})
-    if not settings.DEBUG and isinstance(raw, dict) and raw.get("ALLOW_TEST_GATEWAYS") is True:
+    if not settings.DEBUG and multipay_settings.ALLOW_TEST_GATEWAYS is True:
         return [
             Warning(
                 _(
@@ -126,24 +125,23 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
             Error(
                 _("Gateway alias %(alias)s must be letters, digits, '-' or '_'.")
                 % {"alias": repr(alias)},
-                id="multipay.E001",
+                id="multipay.E015",
             )
         ]
-    if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
-        return [
-            Error(
-                _("MULTIPAY['GATEWAYS'][%(alias)s] must be a dict with a 'BACKEND' dotted path.")
-                % {"alias": repr(alias)},
-                hint=_(DOCS),
-                id="multipay.E001",
-            )
-        ]
+    # One message for E016 and E017, the one E001 gave both before they were told apart.
+    shape = _("MULTIPAY['GATEWAYS'][%(alias)s] must be a dict with a 'BACKEND' dotted path.") % {
+        "alias": repr(alias)
+    }
+    if not isinstance(config, dict):
+        return [Error(shape, hint=_(DOCS), id="multipay.E016")]
+    if not isinstance(config.get("BACKEND"), str):
+        return [Error(shape, hint=_(DOCS), id="multipay.E017")]
     options = config.get("OPTIONS", {})
     if not isinstance(options, dict):
         return [
             Error(
                 _("OPTIONS of gateway %(alias)s must be a dict.") % {"alias": repr(alias)},
-                id="multipay.E001",
+                id="multipay.E018",
             )
         ]
     messages: list[CheckMessage] = []
@@ -404,15 +402,14 @@ def _emulator_of(cls: type[BaseGateway]) -> tuple[str, str] | None:
 def check_emulator_routes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """multipay.E010: an alias whose ``base_url`` is on this site, where its backend's
     emulator is not routed (every call would come back 404, a 502 to the customer)."""
-    raw = getattr(settings, "MULTIPAY", {})
     urlconf = getattr(settings, "ROOT_URLCONF", None)
-    gateways = raw.get("GATEWAYS") if isinstance(raw, dict) else None
-    if not urlconf or not isinstance(gateways, dict):
+    gateways = multipay_settings.GATEWAYS  # {} when it is not a dict (E014)
+    if not urlconf:
         return []
     messages: list[CheckMessage] = []
     for alias, config in gateways.items():
         if not isinstance(config, dict) or not isinstance(config.get("OPTIONS", {}), dict):
-            continue  # E001, from check_settings
+            continue  # E016 or E018, from check_settings
         try:
             cls = backend_class(str(config.get("BACKEND")))
         except GatewayConfigurationError:
@@ -491,9 +488,12 @@ WORKER_SHARE = 0.8
 
 @register("multipay")
 def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """multipay.W010: the time one web request may wait on gateways (``REQUEST_TIME_BUDGET``,
-    or without one the longest hung read of an alias) does not fit in the worker timeout the
-    shop declares (``WORKER_TIMEOUT``): the server would kill the worker mid-request."""
+    """The time one web request may wait on gateways does not fit in the worker timeout the
+    shop declares (``WORKER_TIMEOUT``): the server would kill the worker mid-request.
+
+    multipay.W010: ``REQUEST_TIME_BUDGET`` does not fit; W011: ``WORKER_TIMEOUT`` is not a
+    number of seconds; W012: nor is ``REQUEST_TIME_BUDGET``; W013: with no budget, an alias's
+    longest hung read does not fit."""
     from django_multipay.gateways.http import worst_case
 
     worker = multipay_settings.WORKER_TIMEOUT
@@ -512,7 +512,7 @@ def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                 )
                 % {"value": repr(worker)},
                 hint=hint,
-                id="multipay.W010",
+                id="multipay.W011",
             )
         ]
     allowed = worker * WORKER_SHARE
@@ -527,7 +527,7 @@ def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                     )
                     % {"value": repr(budget), "default": DEFAULTS["REQUEST_TIME_BUDGET"]},
                     hint=hint,
-                    id="multipay.W010",
+                    id="multipay.W012",
                 )
             ]
         if budget <= allowed:
@@ -570,7 +570,7 @@ def check_time_budget(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
                     )
                     % {"alias": repr(alias), "longest": longest, "worker": worker},
                     hint=hint,
-                    id="multipay.W010",
+                    id="multipay.W013",
                 )
             )
     return messages

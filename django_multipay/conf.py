@@ -1,10 +1,15 @@
-"""The ``MULTIPAY`` settings dict, read live so ``override_settings`` works."""
+"""Typed access to the ``MULTIPAY`` settings dict, read live so ``override_settings`` works."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from django.conf import settings
+
+#: What ``CUSTOMER_ID`` (and an alias's ``customer_id``) names: given the order's user, the
+#: gateway-side customer id bound to it, or ``None``.
+CustomerId = Callable[[Any], "str | None"]
 
 DEFAULTS: dict[str, Any] = {
     "GATEWAYS": {},
@@ -74,10 +79,16 @@ DEFAULTS: dict[str, Any] = {
 
 
 class MultipaySettings:
-    """Attribute access to ``settings.MULTIPAY`` merged over :data:`DEFAULTS`."""
+    """Typed access to ``settings.MULTIPAY``, one property per key, merged over
+    :data:`DEFAULTS`.
+
+    Each property reads the setting when it is used, never at import, so ``override_settings``
+    and the ``settings`` fixture work. Values are returned as the shop gave them: the system
+    checks report a value of the wrong type, and each reader keeps its own fallback."""
 
     @property
     def raw(self) -> Any:
+        """``settings.MULTIPAY`` as it is (not necessarily a dict), or ``{}``."""
         return getattr(settings, "MULTIPAY", {})
 
     def _get(self, name: str) -> Any:
@@ -87,14 +98,155 @@ class MultipaySettings:
         return DEFAULTS[name]
 
     @property
-    def GATEWAYS(self) -> dict[str, Any]:
+    def GATEWAYS(self) -> dict[str, dict[str, Any]]:
+        """The gateway aliases; ``{}`` when it is not a dict (multipay.E014 says so)."""
         value = self._get("GATEWAYS")
         return value if isinstance(value, dict) else {}
 
-    def __getattr__(self, name: str) -> Any:
-        if name in DEFAULTS:
-            return self._get(name)
-        raise AttributeError(name)
+    @property
+    def DEFAULT_GATEWAY(self) -> str | None:
+        """The alias ``payments.start_payment`` uses when none is given."""
+        return cast("str | None", self._get("DEFAULT_GATEWAY"))
+
+    @property
+    def SUCCESS_URL(self) -> str:
+        """Where the return view sends the customer after a payment that did not fail."""
+        return cast("str", self._get("SUCCESS_URL"))
+
+    @property
+    def FAILURE_URL(self) -> str:
+        """Where the return view sends the customer after a failed payment."""
+        return cast("str", self._get("FAILURE_URL"))
+
+    @property
+    def ORDER_URL(self) -> str | None:
+        """The shop's page for one order, linked from the pay page."""
+        return cast("str | None", self._get("ORDER_URL"))
+
+    @property
+    def HTTP_TIMEOUT(self) -> tuple[float, float]:
+        """(connect, read) seconds of one attempt of a gateway call."""
+        return cast("tuple[float, float]", self._get("HTTP_TIMEOUT"))
+
+    @property
+    def HTTP_RETRIES(self) -> int:
+        """Retries of an idempotent read."""
+        return cast("int", self._get("HTTP_RETRIES"))
+
+    @property
+    def HTTP_BACKOFF(self) -> float:
+        """Backoff factor between those retries."""
+        return cast("float", self._get("HTTP_BACKOFF"))
+
+    @property
+    def REQUEST_TIME_BUDGET(self) -> float | None:
+        """Seconds one web request may wait on gateways in all."""
+        return cast("float | None", self._get("REQUEST_TIME_BUDGET"))
+
+    @property
+    def BACKGROUND_TIME_BUDGET(self) -> float:
+        """Seconds each gateway call may take outside a web request."""
+        return cast("float", self._get("BACKGROUND_TIME_BUDGET"))
+
+    @property
+    def WORKER_TIMEOUT(self) -> float | None:
+        """The web server's worker timeout, if the shop declares it."""
+        return cast("float | None", self._get("WORKER_TIMEOUT"))
+
+    @property
+    def USER_AGENT(self) -> str | None:
+        """The ``User-Agent`` of gateway calls."""
+        return cast("str | None", self._get("USER_AGENT"))
+
+    @property
+    def BASE_URL(self) -> str | None:
+        """Scheme and host of the return and notify URLs given to gateways."""
+        return cast("str | None", self._get("BASE_URL"))
+
+    @property
+    def MAX_NOTIFICATION_BYTES(self) -> int:
+        """The largest notification body that is parsed."""
+        return cast("int", self._get("MAX_NOTIFICATION_BYTES"))
+
+    @property
+    def MAX_METADATA_BYTES(self) -> int:
+        """The largest order metadata, as UTF-8 JSON."""
+        return cast("int", self._get("MAX_METADATA_BYTES"))
+
+    @property
+    def MAX_METADATA_DEPTH(self) -> int:
+        """How deeply order metadata may nest."""
+        return cast("int", self._get("MAX_METADATA_DEPTH"))
+
+    @property
+    def REDACT_HEADERS(self) -> Sequence[str]:
+        """Header names never stored with a notification."""
+        return cast("Sequence[str]", self._get("REDACT_HEADERS"))
+
+    @property
+    def RECONCILE_PENDING_AFTER(self) -> float:
+        """Seconds before an open invoice is re-checked."""
+        return cast("float", self._get("RECONCILE_PENDING_AFTER"))
+
+    @property
+    def RECONCILE_BACKOFF(self) -> float:
+        """Seconds before an invoice still open is asked about again."""
+        return cast("float", self._get("RECONCILE_BACKOFF"))
+
+    @property
+    def RECONCILE_BACKOFF_MAX(self) -> float:
+        """The longest such wait, in seconds."""
+        return cast("float", self._get("RECONCILE_BACKOFF_MAX"))
+
+    @property
+    def RECONCILE_NOTIFICATION_ATTEMPTS(self) -> int:
+        """Tries of a failed notification before it is abandoned."""
+        return cast("int", self._get("RECONCILE_NOTIFICATION_ATTEMPTS"))
+
+    @property
+    def RECONCILE_CHUNK_SIZE(self) -> int:
+        """Rows read per database round trip during reconciliation."""
+        return cast("int", self._get("RECONCILE_CHUNK_SIZE"))
+
+    @property
+    def REFUND_SETTLE_UNKNOWN_AFTER(self) -> float:
+        """Seconds before a refund of unknown outcome is judged."""
+        return cast("float", self._get("REFUND_SETTLE_UNKNOWN_AFTER"))
+
+    @property
+    def NOTIFICATION_RETENTION(self) -> float | None:
+        """Seconds finished notifications are kept; ``None``: all."""
+        return cast("float | None", self._get("NOTIFICATION_RETENTION"))
+
+    @property
+    def HEALTH_TOKEN(self) -> str | None:
+        """Bearer token that shows the health checks' facts."""
+        return cast("str | None", self._get("HEALTH_TOKEN"))
+
+    @property
+    def HEALTH_NOTIFICATION_MAX_AGE(self) -> float | None:
+        """Oldest unprocessed notification, in seconds."""
+        return cast("float | None", self._get("HEALTH_NOTIFICATION_MAX_AGE"))
+
+    @property
+    def HEALTH_RECONCILE_MAX_AGE(self) -> float | None:
+        """Longest time since a reconciliation run finished."""
+        return cast("float | None", self._get("HEALTH_RECONCILE_MAX_AGE"))
+
+    @property
+    def DEFER_NOTIFICATIONS(self) -> bool:
+        """Verify notifications in a task."""
+        return cast("bool", self._get("DEFER_NOTIFICATIONS"))
+
+    @property
+    def CUSTOMER_ID(self) -> CustomerId | str | None:
+        """The customer id bound to a user: a callable or its path."""
+        return cast("CustomerId | str | None", self._get("CUSTOMER_ID"))
+
+    @property
+    def ALLOW_TEST_GATEWAYS(self) -> bool:
+        """Let the test-only parts run with ``DEBUG`` off."""
+        return cast("bool", self._get("ALLOW_TEST_GATEWAYS"))
 
 
 multipay_settings = MultipaySettings()

@@ -1,4 +1,4 @@
-"""Errors raised by the core and by gateway backends."""
+"""Errors raised by the core and by gateway backends, all under one root: ``MultipayError``."""
 
 from __future__ import annotations
 
@@ -32,8 +32,14 @@ class MultipayError(Exception):
         return f"{prefix}{self.message}"
 
 
-class GatewayConfigurationError(ImproperlyConfigured):
-    """A gateway alias is missing, unknown or badly configured. Never swallowed."""
+class GatewayConfigurationError(MultipayError, ImproperlyConfigured):
+    """A gateway alias is missing, unknown or badly configured. Never swallowed.
+
+    Still an ``ImproperlyConfigured`` (Django and the shop's own handlers know it as one),
+    and under the root so that ``except MultipayError`` is the one clause callers need."""
+
+    default_code = "gateway_not_configured"
+    status_code = 503
 
 
 class GatewayError(MultipayError):
@@ -68,8 +74,17 @@ class PaymentDeclined(GatewayError):
 
 
 class RefundError(GatewayError):
-    """A refund was refused by the core (over the refundable amount) or by the gateway."""
+    """The gateway refused a refund (the refund is then failed)."""
 
+    default_code = "refund_error"
+    status_code = 400
+
+
+class RefundRefused(MultipayError):
+    """The core refused a refund before calling the gateway: not paid, over what is left,
+    a reused idempotency key... Nothing was sent and nothing saved."""
+
+    # The same code and status as RefundError: API bodies do not tell the two apart.
     default_code = "refund_error"
     status_code = 400
 

@@ -22,7 +22,7 @@ from django_multipay.exceptions import (
     GatewayConfigurationError,
     GatewayError,
     InvalidRequest,
-    RefundError,
+    RefundRefused,
     UnsupportedOperation,
 )
 from django_multipay.gateways.base import BaseGateway
@@ -317,7 +317,7 @@ def refund(
     try:
         value = money.to_decimal(amount) if amount is not None else None
     except ValidationError as exc:
-        raise RefundError(
+        raise RefundRefused(
             _("Invalid refund amount: %(reason)s") % {"reason": "; ".join(exc.messages)}
         ) from None
     saved, created = processing.reserve_refund(
@@ -335,7 +335,7 @@ def refund(
         if not caps.idempotent_refunds:
             # The first call's outcome is unknown and the gateway cannot de-duplicate: sending
             # it again could pay the customer back twice.
-            raise RefundError(
+            raise RefundRefused(
                 _(
                     "Refund %(refund)s may already have reached %(gateway)s; check it there "
                     "(or reconcile) before trying again."

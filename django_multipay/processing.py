@@ -24,6 +24,7 @@ from django_multipay.exceptions import (
     GatewayError,
     InvalidTransition,
     RefundError,
+    RefundRefused,
 )
 from django_multipay.gateways.results import Outcome, RefundResult, StatusResult
 from django_multipay.models import Invoice, Notification, Order, Refund
@@ -404,13 +405,13 @@ def reserve_refund(
             existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
             if existing is not None:
                 if existing.invoice_id != invoice.pk:
-                    raise RefundError(
+                    raise RefundRefused(
                         _("That idempotency key belongs to another invoice."),
                         code="idempotency_key_reused",
                     )
                 return existing, False
         if invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED):
-            raise RefundError(
+            raise RefundRefused(
                 _("Only paid invoices can be refunded; this one is %(status)s.")
                 % {"status": invoice.status},
                 gateway=invoice.gateway,
@@ -423,11 +424,11 @@ def reserve_refund(
         try:
             value = money.validate_amount(value, invoice.currency)
         except Exception as exc:
-            raise RefundError(
+            raise RefundRefused(
                 _("Invalid refund amount: %(reason)s") % {"reason": exc}, gateway=invoice.gateway
             ) from exc
         if value > available:
-            raise RefundError(
+            raise RefundRefused(
                 _("Refund of %(amount)s exceeds the refundable %(available)s.")
                 % {
                     "amount": format_money(value, invoice.currency),
@@ -437,11 +438,11 @@ def reserve_refund(
                 code="refund_exceeds_captured",
             )
         if value < invoice.captured_amount and not partial_allowed:
-            raise RefundError(
+            raise RefundRefused(
                 _("This gateway only refunds the whole amount."), gateway=invoice.gateway
             )
         if max_refunds is not None and active.count() >= max_refunds:
-            raise RefundError(
+            raise RefundRefused(
                 ngettext(
                     "This gateway allows at most %(count)d refund per payment.",
                     "This gateway allows at most %(count)d refunds per payment.",
@@ -472,7 +473,7 @@ def reserve_refund(
                 .exists()
             ):
                 raise
-            raise RefundError(
+            raise RefundRefused(
                 _("That idempotency key belongs to another invoice."),
                 code="idempotency_key_reused",
             ) from None
@@ -544,18 +545,18 @@ def resolve_refund(refund_id: Any, *, refunded: bool, user: Any, reason: str) ->
 
     ``refunded=False`` ("the gateway did not refund this") fails it and frees its amount;
     ``refunded=True`` counts it as succeeded. Who, when and why are kept on the refund; the
-    refund's signal is sent once, after commit. Raises ``RefundError`` (``reason_required``,
+    refund's signal is sent once, after commit. Raises ``RefundRefused`` (``reason_required``,
     ``invalid_status``) and changes nothing otherwise.
     """
     reason = (reason or "").strip()
     if not reason:
-        raise RefundError(_("Say why: a reason is required."), code="reason_required")
+        raise RefundRefused(_("Say why: a reason is required."), code="reason_required")
     with transaction.atomic():
         invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
         lock_invoice(invoice_id)
         current = Refund.objects.select_for_update().get(pk=refund_id)
         if current.status not in RESOLVABLE_REFUND_STATUSES:
-            raise RefundError(
+            raise RefundRefused(
                 _(
                     "Refund %(refund)s is already %(status)s; only refunds of unknown outcome "
                     "can be resolved."

@@ -148,7 +148,7 @@ def return_view(request: HttpRequest, invoice_id: UUID) -> HttpResponseBase:
             gateway = get_gateway(invoice.gateway)
             result = gateway.verify_return(invoice, InboundRequest.from_django(request))
             payments.apply_verified(invoice, result)
-        except (MultipayError, GatewayConfigurationError) as exc:
+        except MultipayError as exc:
             # The customer still needs a page; the notification or reconciliation settles it.
             logger.warning("Verifying invoice %s on return failed: %s", invoice.pk, exc)
         invoice.refresh_from_db()

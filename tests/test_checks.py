@@ -17,9 +17,11 @@ from django.urls import include, path
 
 from django_multipay.checks import (
     check_deferred_notifications,
+    check_deploy,
     check_emulator_routes,
     check_sandbox_app,
     check_settings,
+    check_time_budget,
 )
 from django_multipay.gateways.base import COMMON_OPTIONS, BaseGateway
 from django_multipay.registry import backend_class
@@ -57,27 +59,48 @@ def test_valid_settings_pass() -> None:
     assert ids({"GATEWAYS": {"live": multipay["GATEWAYS"]["live"]}}, debug=False) == []
 
 
-@pytest.mark.parametrize(
-    "multipay",
-    [
-        ["not", "a", "dict"],
-        {"GATEWAYS": ["dummy"]},
-        {"GATEWAYS": {"dummy": {"OPTIONS": DUMMY_OPTIONS}}},
-        {"GATEWAYS": {"dummy": "django_multipay.gateways.dummy.DummyGateway"}},
-        {"GATEWAYS": {"dummy": {"BACKEND": DUMMY, "OPTIONS": ["api_key"]}}},
-        {"GATEWAYS": {"bad alias!": {"BACKEND": DUMMY, "OPTIONS": DUMMY_OPTIONS}}},
-    ],
-    ids=[
-        "multipay-not-dict",
-        "gateways-not-dict",
-        "no-backend",
-        "config-not-dict",
-        "options-not-dict",
-        "bad-alias",
-    ],
-)
-def test_e001_malformed_settings(multipay: Any) -> None:
+# -- the shape of MULTIPAY: one ID per mistake (E014-E018 were E001) ---------------------------
+
+
+@pytest.mark.parametrize("multipay", [["not", "a", "dict"], "MULTIPAY", None])
+def test_e001_multipay_not_a_dict(multipay: Any) -> None:
     assert ids(multipay) == ["multipay.E001"]
+
+
+def test_e014_gateways_not_a_dict() -> None:
+    assert ids({"GATEWAYS": ["dummy"]}) == ["multipay.E014"]
+
+
+@pytest.mark.parametrize("alias", ["bad alias!", "pay/me", 7])
+def test_e015_alias_name(alias: Any) -> None:
+    multipay = {"GATEWAYS": {alias: {"BACKEND": DUMMY, "OPTIONS": DUMMY_OPTIONS}}}
+    with override_settings(MULTIPAY=multipay, DEBUG=True):
+        [message] = check_settings()
+    assert message.id == "multipay.E015"
+    assert repr(alias) in message.msg
+    assert ids({"GATEWAYS": {"my-pay_2": {"BACKEND": DUMMY, "OPTIONS": DUMMY_OPTIONS}}}) == []
+
+
+@pytest.mark.parametrize("config", [DUMMY, None, [DUMMY]], ids=["path-alone", "none", "list"])
+def test_e016_alias_config_not_a_dict(config: Any) -> None:
+    assert ids({"GATEWAYS": {"dummy": config}}) == ["multipay.E016"]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"OPTIONS": DUMMY_OPTIONS}, {"BACKEND": SandboxGateway, "OPTIONS": DUMMY_OPTIONS}],
+    ids=["missing", "not-a-string"],
+)
+def test_e017_alias_without_a_backend_path(config: dict[str, Any]) -> None:
+    with override_settings(MULTIPAY={"GATEWAYS": {"dummy": config}}, DEBUG=True):
+        [message] = check_settings()
+    assert message.id == "multipay.E017"
+    assert "'BACKEND'" in message.msg
+
+
+def test_e018_options_not_a_dict() -> None:
+    multipay = {"GATEWAYS": {"dummy": {"BACKEND": DUMMY, "OPTIONS": ["api_key"]}}}
+    assert ids(multipay) == ["multipay.E018"]
 
 
 @pytest.mark.parametrize(
@@ -146,10 +169,10 @@ def test_each_alias_is_checked() -> None:
         "DEFAULT_GATEWAY": "z",
     }
     assert sorted(ids(multipay)) == [
-        "multipay.E001",
         "multipay.E002",
         "multipay.E003",
         "multipay.E004",
+        "multipay.E017",
     ]
 
 
@@ -159,7 +182,7 @@ def test_registered_with_django() -> None:
     multipay = {"GATEWAYS": {"dummy": {"OPTIONS": {}}}, "ALLOW_TEST_GATEWAYS": True}
     with override_settings(MULTIPAY=multipay):
         found = [m.id for m in checks.run_checks(tags=["multipay"])]
-    assert found == ["multipay.E001"]
+    assert found == ["multipay.E017"]
 
 
 # -- spelling: MULTIPAY keys, alias keys, backend options ----------------------------------------
@@ -479,10 +502,123 @@ def test_e013_alias_default_the_gateway_cannot_read(
     assert [m for m in check_settings() if m.id == "multipay.E013"] == []
 
 
+# -- sensitive options, customer ids, the deployment check -------------------------------------
+
+
+def test_e006_opt_in_naming_no_sensitive_option() -> None:
+    options = {**DUMMY_OPTIONS, "allow_sensitive_payment_options": ["colour"]}
+    with override_settings(
+        MULTIPAY={"GATEWAYS": {"dummy": {"BACKEND": DUMMY, "OPTIONS": options}}}, DEBUG=True
+    ):
+        [message] = check_settings()
+    assert message.id == "multipay.E006"
+    assert "'dummy'" in message.msg
+
+
+@pytest.mark.parametrize("where", ["setting", "alias"])
+def test_e007_customer_id_not_a_callable(where: str) -> None:
+    options = {**DUMMY_OPTIONS, **({"customer_id": 42} if where == "alias" else {})}
+    multipay: dict[str, Any] = {"GATEWAYS": {"dummy": {"BACKEND": DUMMY, "OPTIONS": options}}}
+    if where == "setting":
+        multipay["CUSTOMER_ID"] = "no.such.module.function"
+    assert ids(multipay) == ["multipay.E007"]
+
+
+def test_w002_test_gateways_allowed_in_production() -> None:
+    with override_settings(MULTIPAY={"ALLOW_TEST_GATEWAYS": True}, DEBUG=False):
+        [message] = check_deploy()
+    assert message.id == "multipay.W002"
+    with override_settings(MULTIPAY={"ALLOW_TEST_GATEWAYS": True}, DEBUG=True):
+        assert check_deploy() == []
+
+
+# -- the time budget against the worker timeout (W011-W013 were W010) ---------------------------
+
+
+def budget_ids(**multipay: Any) -> list[str]:
+    with override_settings(MULTIPAY={"GATEWAYS": {}, **multipay}):
+        return [m.id for m in check_time_budget()]
+
+
+def test_w010_budget_does_not_fit_the_worker_timeout() -> None:
+    assert budget_ids(WORKER_TIMEOUT=30, REQUEST_TIME_BUDGET=28.0) == ["multipay.W010"]
+    assert budget_ids(WORKER_TIMEOUT=30, REQUEST_TIME_BUDGET=24.0) == []
+    assert budget_ids(REQUEST_TIME_BUDGET=28.0) == []
+
+
+@pytest.mark.parametrize("value", ["30", 0, -1, True])
+def test_w011_worker_timeout_not_seconds(value: Any) -> None:
+    assert budget_ids(WORKER_TIMEOUT=value) == ["multipay.W011"]
+
+
+@pytest.mark.parametrize("value", ["fifteen", 0, True])
+def test_w012_request_time_budget_not_seconds(value: Any) -> None:
+    assert budget_ids(WORKER_TIMEOUT=30, REQUEST_TIME_BUDGET=value) == ["multipay.W012"]
+    assert budget_ids(REQUEST_TIME_BUDGET=value) == []  # only checked against a worker timeout
+
+
+def test_w013_without_a_budget_an_alias_read_does_not_fit() -> None:
+    slow = {**DUMMY_OPTIONS, "timeout": 30, "retries": 1}
+    gateways = {
+        "slow": {"BACKEND": DUMMY, "OPTIONS": slow},
+        "quick": {"BACKEND": DUMMY, "OPTIONS": {**DUMMY_OPTIONS, "timeout": 1, "retries": 0}},
+    }
+    with override_settings(
+        MULTIPAY={"GATEWAYS": gateways, "WORKER_TIMEOUT": 30, "REQUEST_TIME_BUDGET": None}
+    ):
+        [message] = check_time_budget()
+    assert message.id == "multipay.W013"
+    assert "'slow'" in message.msg
+
+
+# -- the IDs and their documentation ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Every ID a check gives, as written in the package's source.
+RAISED = set(
+    re.findall(
+        r'id="multipay\.([EW]\d{3})"',
+        "\n".join(p.read_text() for p in (ROOT / "django_multipay").rglob("*.py")),
+    )
+)
+#: Every ID with an anchor of its own in the settings reference.
+DOCUMENTED = {
+    found.upper()
+    for found in re.findall(
+        r"^\(check-([ew]\d{3})\)=$", (DOCS_DIR / "settings.md").read_text(), re.M
+    )
+}
+
+
 def test_every_check_id_has_its_docs_anchor() -> None:
-    root = Path(__file__).resolve().parents[1]
-    source = "\n".join(p.read_text() for p in (root / "django_multipay").rglob("*.py"))
-    raised = set(re.findall(r'id="multipay\.([EW]\d{3})"', source))
-    docs = (root / "docs" / "settings.md").read_text()
-    assert raised >= {"E008", "E009", "E010", "E011", "E012", "E013", "W003", "W004", "W005"}
-    assert {i for i in raised if f"(check-{i.lower()})=" not in docs} == set()
+    raised, undocumented = RAISED, RAISED - DOCUMENTED
+    assert {"E001", "E013", "E018", "W005", "W010", "W013"} <= raised
+    assert undocumented == set()
+
+
+def test_every_documented_check_id_is_used() -> None:
+    """A retired ID keeps no anchor, and no anchor names an ID no check gives."""
+    unused = DOCUMENTED - RAISED
+    assert unused == set()
+
+
+def test_the_checks_table_lists_every_id_once() -> None:
+    docs = (DOCS_DIR / "settings.md").read_text()
+    listed = re.findall(r"^\| \[`([EW]\d{3})`\]\(#check-([ew]\d{3})\) \|", docs, re.M)
+    assert [code for code, _ in listed] == sorted(RAISED)
+    assert all(code.lower() == anchor for code, anchor in listed)
+
+
+def test_each_id_is_given_once_in_the_source() -> None:
+    """One ID per mistake: an ID written twice would be two mistakes under one name (E007 is
+    the same mistake, a customer id that is not a callable, at two places)."""
+    source = (ROOT / "django_multipay" / "checks.py").read_text()
+    written = re.findall(r'id="multipay\.([EW]\d{3})"', source)
+    assert sorted(i for i in set(written) if written.count(i) > 1) == ["E007"]
+
+
+def test_every_check_id_has_a_test_here() -> None:
+    """Each ID is triggered by a test of this module named after it (``test_e014_...``)."""
+    tested = {name[5:9].upper() for name in globals() if re.match(r"test_[ew]\d{3}_", name)}
+    missing = RAISED - tested
+    assert missing == set()

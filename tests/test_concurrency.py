@@ -31,7 +31,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_multipay import payments, signals
-from django_multipay.exceptions import RefundError
+from django_multipay.exceptions import RefundRefused
 from django_multipay.gateways.dummy import SIGNATURE_HEADER, sign
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.processing import RESERVING_REFUND_STATUSES
@@ -345,9 +345,9 @@ def test_racing_refunds_never_exceed_captured(emulator_server: str) -> None:
 
     results = race([refund] * 10)
 
-    refused = [r for r in results if isinstance(r, RefundError)]
+    refused = [r for r in results if isinstance(r, RefundRefused)]
     refunded = [r for r in results if isinstance(r, Refund)]
-    others = [r for r in results if not isinstance(r, (Refund, RefundError))]
+    others = [r for r in results if not isinstance(r, (Refund, RefundRefused))]
     assert not others, others
     assert len(refunded) == 3, results
     assert {r.status for r in refunded} == {RefundStatus.SUCCEEDED}

@@ -13,7 +13,7 @@ from django_multipay import payments
 from django_multipay.exceptions import (
     GatewayConfigurationError,
     InvalidRequest,
-    RefundError,
+    RefundRefused,
     UnsupportedOperation,
 )
 from django_multipay.gateways.base import Capabilities
@@ -362,7 +362,7 @@ def test_refund_float_amount_is_a_refund_error(router: EmulatorRouter) -> None:
     invoice = started(OrderFactory(amount=Decimal("10.00")))
     customer_pays(router, invoice)
     invoice.refresh_from_db()
-    with pytest.raises(RefundError, match="Invalid refund amount"):
+    with pytest.raises(RefundRefused, match="Invalid refund amount"):
         payments.refund(invoice, 1.5)  # type: ignore[arg-type]
     assert not Refund.objects.exists()
 

@@ -15,6 +15,7 @@ from django_multipay.exceptions import (
     GatewayAPIError,
     GatewayConnectionError,
     RefundError,
+    RefundRefused,
 )
 from django_multipay.gateways.results import Outcome, RefundResult, StatusResult
 from django_multipay.models import Invoice, Notification, Order, Refund
@@ -314,7 +315,7 @@ class TestReserveRefund:
     )
     def test_refused_amounts(self, amount: Decimal, code_or_text: str) -> None:
         invoice = paid_invoice()
-        with pytest.raises(RefundError) as info:
+        with pytest.raises(RefundRefused) as info:
             reserve_refund(invoice.pk, amount)
         assert info.value.code == code_or_text or code_or_text in str(info.value)
         assert not Refund.objects.exists()
@@ -322,7 +323,7 @@ class TestReserveRefund:
     @pytest.mark.parametrize("status", [S.PENDING, S.AUTHORIZED, S.FAILED, S.REFUNDED])
     def test_unpaid_invoice_refused(self, status: str) -> None:
         invoice = InvoiceFactory(status=status)
-        with pytest.raises(RefundError, match="Only paid invoices"):
+        with pytest.raises(RefundRefused, match="Only paid invoices"):
             reserve_refund(invoice.pk, Decimal("1.00"))
         assert not Refund.objects.exists()
 
@@ -339,7 +340,7 @@ class TestReserveRefund:
     def test_requested_refunds_count_against_captured(self) -> None:
         invoice = paid_invoice()
         reserve_refund(invoice.pk, Decimal("70.00"))
-        with pytest.raises(RefundError) as info:
+        with pytest.raises(RefundRefused) as info:
             reserve_refund(invoice.pk, Decimal("30.01"))
         assert info.value.code == "refund_exceeds_captured"
         assert Refund.objects.count() == 1
@@ -366,15 +367,15 @@ class TestReserveRefund:
     def test_idempotency_key_of_other_invoice_refused(self) -> None:
         one, two = paid_invoice(), paid_invoice()
         reserve_refund(one.pk, Decimal("10.00"), idempotency_key="key-1")
-        with pytest.raises(RefundError, match="another invoice"):
+        with pytest.raises(RefundRefused, match="another invoice"):
             reserve_refund(two.pk, Decimal("10.00"), idempotency_key="key-1")
 
     def test_whole_amount_only_and_max_refunds(self) -> None:
         invoice = paid_invoice()
-        with pytest.raises(RefundError, match="whole amount"):
+        with pytest.raises(RefundRefused, match="whole amount"):
             reserve_refund(invoice.pk, Decimal("10.00"), partial_allowed=False)
         reserve_refund(invoice.pk, Decimal("10.00"), max_refunds=1)
-        with pytest.raises(RefundError, match="at most 1"):
+        with pytest.raises(RefundRefused, match="at most 1"):
             reserve_refund(invoice.pk, Decimal("10.00"), max_refunds=1)
         assert Refund.objects.count() == 1
 
@@ -468,7 +469,7 @@ class TestRefundResults:
         assert "Outcome unknown" in refund.failure_reason
         assert signal_log.sent == []
         # Still reserved: a second refund cannot take the same money.
-        with pytest.raises(RefundError):
+        with pytest.raises(RefundRefused):
             reserve_refund(invoice.pk, Decimal("80.00"))
 
     def test_run_refund_api_error_marks_failed(self, signal_log: SignalLog) -> None:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_multipay import processing
-from django_multipay.exceptions import AmountMismatch, RefundError
+from django_multipay.exceptions import AmountMismatch, RefundRefused
 from django_multipay.gateways.results import RefundResult, StatusResult
 from django_multipay.models import Invoice, Refund
 from django_multipay.status import TRANSITIONS, InvoiceStatus, RefundStatus
@@ -80,7 +80,7 @@ def run(invoice: Invoice, op: tuple) -> None:
         _, amount, outcome = op
         try:
             refund, _created = processing.reserve_refund(invoice.pk, amount)
-        except RefundError:
+        except RefundRefused:
             return
         if outcome == "wrong-amount":
             before = snapshot(invoice)

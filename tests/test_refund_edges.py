@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_multipay import payments, reconcile
-from django_multipay.exceptions import MultipayError, RefundError
+from django_multipay.exceptions import MultipayError, RefundRefused
 from django_multipay.models import Invoice, Refund
 from django_multipay.registry import get_gateway
 from django_multipay.sandbox import portpos as portpos_emulator
@@ -310,11 +310,11 @@ def test_staff_resolve_an_unknown_refund_in_the_admin(
 def test_resolve_refuses_without_a_reason_and_on_settled_refunds(router: EmulatorRouter) -> None:
     invoice = portpos_invoice(router)
     done = payments.refund(invoice, "10.00")
-    with pytest.raises(RefundError) as settled:
+    with pytest.raises(RefundRefused) as settled:
         payments.resolve_refund(done, refunded=False, user=None, reason="x")
     assert settled.value.code == "invalid_status"
     lost = refund_with(router, invoice, "10.00", "lost-py", BEFORE_GATEWAY)
-    with pytest.raises(RefundError) as no_reason:
+    with pytest.raises(RefundRefused) as no_reason:
         payments.resolve_refund(lost, refunded=False, user=None, reason="")
     assert no_reason.value.code == "reason_required"
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from django_multipay import payments
-from django_multipay.exceptions import GatewayConnectionError, RefundError
+from django_multipay.exceptions import GatewayConnectionError, RefundRefused
 from django_multipay.gateways.dummy import DummyGateway
 from django_multipay.models import Refund
 from django_multipay.sandbox.store import store
@@ -88,7 +88,7 @@ def test_retry_refused_when_gateway_cannot_deduplicate():
         invoice = paid_invoice(router)
         refund = time_out_refund(invoice, "refund-key-2")
         calls = len(router.calls)
-        with pytest.raises(RefundError) as excinfo:
+        with pytest.raises(RefundRefused) as excinfo:
             payments.refund(invoice, Decimal("20.00"), idempotency_key="refund-key-2")
         assert excinfo.value.code == "refund_outcome_unknown"
         assert len(router.calls) == calls

@@ -349,23 +349,26 @@ def test_w010_silent_when_the_budget_fits() -> None:
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "expected"),
     [
-        {"WORKER_TIMEOUT": 10},
-        {"WORKER_TIMEOUT": 30, "REQUEST_TIME_BUDGET": 28.0},
+        ({"WORKER_TIMEOUT": 10}, "multipay.W010"),
+        ({"WORKER_TIMEOUT": 30, "REQUEST_TIME_BUDGET": 28.0}, "multipay.W010"),
         # No budget: one hung read with its retries is what must fit.
-        {
-            "WORKER_TIMEOUT": 30,
-            "REQUEST_TIME_BUDGET": None,
-            "HTTP_TIMEOUT": (5.0, 30.0),
-            "HTTP_RETRIES": 2,
-        },
-        {"WORKER_TIMEOUT": 30, "REQUEST_TIME_BUDGET": "fifteen"},
-        {"WORKER_TIMEOUT": "30"},
+        (
+            {
+                "WORKER_TIMEOUT": 30,
+                "REQUEST_TIME_BUDGET": None,
+                "HTTP_TIMEOUT": (5.0, 30.0),
+                "HTTP_RETRIES": 2,
+            },
+            "multipay.W013",
+        ),
+        ({"WORKER_TIMEOUT": 30, "REQUEST_TIME_BUDGET": "fifteen"}, "multipay.W012"),
+        ({"WORKER_TIMEOUT": "30"}, "multipay.W011"),
     ],
 )
-def test_w010_warns_when_the_budget_does_not_fit(changes: dict[str, Any]) -> None:
-    assert set(ids(**changes)) == {"multipay.W010"}
+def test_w010_warns_when_the_budget_does_not_fit(changes: dict[str, Any], expected: str) -> None:
+    assert set(ids(**changes)) == {expected}
 
 
 def test_w010_counts_an_alias_own_timeouts_without_a_budget() -> None:
@@ -376,5 +379,5 @@ def test_w010_counts_an_alias_own_timeouts_without_a_budget() -> None:
         config["GATEWAYS"]["dummy"]["OPTIONS"].update(timeout=30, retries=1)
         with override_settings(MULTIPAY=config):
             [warning] = check_time_budget(None)
-    assert warning.id == "multipay.W010"
+    assert warning.id == "multipay.W013"
     assert "'dummy'" in warning.msg

@@ -24,8 +24,8 @@ from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
 
-from django_multipay import payments
-from django_multipay.exceptions import GatewayError, InvalidRequest, RefundError
+from django_multipay import payments, processing
+from django_multipay.exceptions import GatewayError, InvalidRequest, RefundRefused
 from django_multipay.gateways.dummy import SIGNATURE_HEADER, DummyGateway, sign
 from django_multipay.gateways.results import PaymentStart
 from django_multipay.models import Invoice, Notification, Order, Refund
@@ -199,7 +199,7 @@ def test_python_api_refunds_raced_on_one_key_raise_refund_error(
         ]
     )
 
-    refused = [r for r in results if isinstance(r, RefundError)]
+    refused = [r for r in results if isinstance(r, RefundRefused)]
     assert len([r for r in results if isinstance(r, Refund)]) == 1, results
     assert [e.code for e in refused] == ["idempotency_key_reused"], results
 

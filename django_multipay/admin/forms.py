@@ -399,6 +399,8 @@ def gateway_report(invoice: Invoice) -> GatewayReport:
         return GatewayReport(error=gettext("this gateway cannot be asked about refunds"))
     try:
         report = gateway.refund_report(invoice)
+    except GatewayConfigurationError:
+        raise  # the operator's mistake, never shown as the gateway's answer
     except MultipayError as exc:
         return GatewayReport(error=str(exc))  # the gateway's own words, as they came
     labels = {

@@ -49,6 +49,7 @@ from django_multipay.exceptions import (
     InvalidRequest,
     MultipayError,
     RefundError,
+    RefundRefused,
 )
 from django_multipay.gateways.results import Outcome
 from django_multipay.models import Invoice, Notification, Refund
@@ -647,7 +648,7 @@ class InvoiceAdmin(RecordAdmin):
             refund = payments.refund(
                 invoice, amount, reason=reason, user=request.user, idempotency_key=key
             )
-        except (RefundError, AmountMismatch, InvalidRequest) as exc:
+        except (RefundRefused, RefundError, AmountMismatch, InvalidRequest) as exc:
             self.message_user(
                 request,
                 gettext("Refund of %(amount)s on %(invoice)s refused: %(error)s")
@@ -670,7 +671,7 @@ class InvoiceAdmin(RecordAdmin):
             )
             self.log_change(request, invoice, f"Refund of {logged} sent, outcome unknown: {exc}")
             return None
-        except (MultipayError, GatewayConfigurationError) as exc:
+        except MultipayError as exc:
             self.message_user(
                 request,
                 gettext("Refund of %(amount)s on %(invoice)s refused: %(error)s")
@@ -736,7 +737,7 @@ class InvoiceAdmin(RecordAdmin):
             return
         try:
             count = read_settlement(invoice)
-        except (GatewayError, MultipayError, GatewayConfigurationError) as exc:
+        except MultipayError as exc:
             # The stored settlement, if any, stays as it was, and says how old it is.
             self.message_user(
                 request,
@@ -911,7 +912,7 @@ class InvoiceAdmin(RecordAdmin):
         call = calls[operation]
         try:
             outcome = call(invoice)
-        except (GatewayError, MultipayError, GatewayConfigurationError) as exc:
+        except MultipayError as exc:
             self.message_user(
                 request, said["failed"] % {"invoice": label, "error": exc}, messages.ERROR
             )

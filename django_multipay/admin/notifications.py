@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from django_multipay import notifications
 from django_multipay.admin.common import RecordAdmin, Tool, invoice_label, silent_alias
-from django_multipay.exceptions import GatewayConfigurationError, MultipayError
+from django_multipay.exceptions import MultipayError
 from django_multipay.models import Notification
 from django_multipay.registry import gateway_aliases
 from django_multipay.status import NotificationResult
@@ -185,7 +185,7 @@ class NotificationAdmin(RecordAdmin):
         before = notification.get_result_display().lower()
         try:
             notifications.reprocess(notification)
-        except (MultipayError, GatewayConfigurationError) as exc:
+        except MultipayError as exc:
             self.message_user(
                 request,
                 gettext("Notification #%(id)s (%(gateway)s): reprocessing failed: %(error)s")

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django_multipay import payments
 from django_multipay.admin.common import RecordAdmin, Tool, invoice_label, money_column, pretty_json
 from django_multipay.admin.forms import RefundResolutionForm, gateway_name, gateway_report
-from django_multipay.exceptions import RefundError
+from django_multipay.exceptions import RefundRefused
 from django_multipay.models import Refund
 from django_multipay.processing import RESOLVABLE_REFUND_STATUSES
 from django_multipay.templatetags.multipay import money
@@ -141,7 +141,7 @@ class RefundAdmin(RecordAdmin):
                 settled = payments.resolve_refund(
                     refund, refunded=refunded, user=request.user, reason=form.cleaned_data["reason"]
                 )
-            except RefundError as exc:
+            except RefundRefused as exc:
                 self.message_user(
                     request, gettext("Not resolved: %(error)s") % {"error": exc}, messages.ERROR
                 )

@@ -103,16 +103,17 @@ def multipay_error_response(exc: MultipayError) -> Response:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler of the multipay API views (the shop's own handler is not used)."""
-    if isinstance(exc, MultipayError):
-        return multipay_error_response(exc)
     if isinstance(exc, GatewayConfigurationError):
-        # A payment made through an alias that is no longer configured: the operator must fix
-        # the settings; the client gets a clear answer rather than a 500.
+        # Before the root's clause, which it is under: a payment made through an alias that is
+        # no longer configured. The operator must fix the settings (logged, never shown); the
+        # client gets a clear answer rather than a 500.
         logger.error("Gateway configuration error in the API: %s", exc, exc_info=exc)
         return Response(
             error_body("gateway_not_configured", _("This payment method is not available.")),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
+    if isinstance(exc, MultipayError):
+        return multipay_error_response(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -28,7 +28,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_multipay import payments
-from django_multipay.exceptions import GatewayError, InvalidRequest, RefundError
+from django_multipay.exceptions import GatewayError, InvalidRequest, RefundRefused
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.registry import get_gateway
 from django_multipay.sandbox.store import store
@@ -274,7 +274,7 @@ class GatewayContract:
             pytest.skip("backend does not refund")
         invoice = self.paid_invoice(router, order)
         calls = len(router.calls)
-        with pytest.raises(RefundError):
+        with pytest.raises(RefundRefused):
             payments.refund(invoice, self.amount + Decimal("0.01"))
         assert len(router.calls) == calls
         assert not Refund.objects.filter(invoice=invoice).exists()

@@ -14,7 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_multipay import payments
-from django_multipay.exceptions import GatewayAPIError, InvalidRequest, PaymentDeclined, RefundError
+from django_multipay.exceptions import (
+    GatewayAPIError,
+    InvalidRequest,
+    PaymentDeclined,
+    RefundRefused,
+)
 from django_multipay.gateways.paylands_hash import php_json, validation_hash
 from django_multipay.models import Invoice, Notification, Order
 from django_multipay.registry import get_gateway
@@ -179,7 +184,7 @@ def test_deferred_partial_confirmation_then_refunds_up_to_the_confirmed_part(
     invoice = reload(invoice)
     assert emulated(invoice)["status"] == "PARTIALLY_CONFIRMED"
     assert (invoice.status, invoice.captured_amount) == (InvoiceStatus.PAID, Decimal("60.00"))
-    with pytest.raises(RefundError):
+    with pytest.raises(RefundRefused):
         payments.refund(invoice, Decimal("60.01"))
     payments.refund(invoice)
     invoice = reload(invoice)
@@ -239,7 +244,7 @@ def test_partial_then_full_refund(router: EmulatorRouter, signal_log: SignalLog)
         3000,
         7000,
     ]
-    with pytest.raises(RefundError):
+    with pytest.raises(RefundRefused):
         payments.refund(invoice, Decimal("0.01"))
     assert len(router.requests_to(r"/payment/refund$")) == 2
 

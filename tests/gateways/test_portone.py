@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from django_multipay import payments
-from django_multipay.exceptions import RefundError
+from django_multipay.exceptions import RefundError, RefundRefused
 from django_multipay.gateways.portone import dumps
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.sandbox import portone as emulator
@@ -349,7 +349,7 @@ def test_over_refund_of_captured_is_refused_without_calling(
     invoice = start(order)
     pay(router, invoice, "paid")
     calls = len(router.calls)
-    with pytest.raises(RefundError):
+    with pytest.raises(RefundRefused):
         payments.refund(invoice, Decimal("100.01"))
     assert len(router.calls) == calls
     assert not Refund.objects.filter(invoice=invoice).exists()

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from django_multipay import payments
-from django_multipay.exceptions import RefundError
+from django_multipay.exceptions import RefundError, RefundRefused
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.sandbox import portwallet as emulator
 from django_multipay.sandbox.store import store
@@ -211,7 +211,7 @@ def test_partial_refunds_until_nothing_is_left(
     )
     assert refund_ipns.count() == 2
     assert calls_made(router).count("refund_request") == 2
-    with pytest.raises(RefundError):
+    with pytest.raises(RefundRefused):
         payments.refund(invoice, "0.01")
     assert calls_made(router).count("refund_request") == 2
     succeeded = [

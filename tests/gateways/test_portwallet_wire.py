@@ -26,6 +26,7 @@ from django_multipay.exceptions import (
     InvalidRequest,
     NotificationRejected,
     RefundError,
+    RefundRefused,
 )
 from django_multipay.gateways import portwallet
 from django_multipay.gateways.portwallet import (
@@ -525,7 +526,7 @@ def test_refund_with_an_unreadable_answer_stays_requested(
         payments.refund(invoice, "10.00", idempotency_key="k1")
     refund = Refund.objects.get(invoice=invoice)
     assert refund.status == RefundStatus.REQUESTED
-    with pytest.raises(RefundError) as again:
+    with pytest.raises(RefundRefused) as again:
         payments.refund(invoice, "10.00", idempotency_key="k1")
     assert again.value.code == "refund_outcome_unknown"
     assert len(mock.calls) == 1

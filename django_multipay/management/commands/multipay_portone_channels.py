@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
-from django_multipay.exceptions import MultipayError
+from django_multipay.exceptions import GatewayConfigurationError, MultipayError
 from django_multipay.gateways.portone import (
     PAY_TYPES,
     PayChannel,
@@ -65,6 +65,8 @@ class Command(BaseCommand):
                 else gateway.update_pay_channel
             )
             channel = send(options["channel"], creds, country=options["country"])
+        except GatewayConfigurationError:
+            raise  # a settings mistake, not the gateway's answer: shown as it is
         except MultipayError as exc:
             raise CommandError(self._hide(gateway, creds, str(exc))) from None
         self.stdout.write(

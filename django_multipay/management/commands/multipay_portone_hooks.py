@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from django_multipay.conf import multipay_settings
-from django_multipay.exceptions import MultipayError
+from django_multipay.exceptions import GatewayConfigurationError, MultipayError
 from django_multipay.gateways.portone import (
     NOTIFY_WEBHOOK_TYPES,
     WEBHOOK_TYPES,
@@ -51,6 +51,8 @@ class Command(BaseCommand):
         gateway = portone_gateway(options["alias"])
         try:
             getattr(self, f"_{options['action']}")(gateway, options)
+        except GatewayConfigurationError:
+            raise  # a settings mistake, not the gateway's answer: shown as it is
         except MultipayError as exc:
             # PortOne's answers never hold the secret key (it is redacted anyway).
             raise CommandError(gateway.redactor.text(str(exc))) from None

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 
 from django_multipay import money
-from django_multipay.exceptions import MultipayError
+from django_multipay.exceptions import GatewayConfigurationError, MultipayError
 from django_multipay.gateways import portone_signing as signing
 from django_multipay.management.commands.multipay_portone_hooks import portone_gateway
 
@@ -65,6 +65,8 @@ class Command(BaseCommand):
             ours = gateway.payment_request_signature(**fields)
             try:
                 theirs = gateway.generate_signature(**fields)
+            except GatewayConfigurationError:
+                raise  # a settings mistake, not the gateway's answer: shown as it is
             except MultipayError as exc:
                 raise CommandError(gateway.redactor.text(str(exc))) from None
             message = signing.signature_message(

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from django_multipay.conf import multipay_settings
-from django_multipay.exceptions import MultipayError
+from django_multipay.exceptions import GatewayConfigurationError, MultipayError
 from django_multipay.gateways.postpay import HOOK_EVENTS, PostpayGateway, PostpayHook
 from django_multipay.management.aliases import gateway_for
 
@@ -34,6 +34,8 @@ class Command(BaseCommand):
         gateway = self._gateway(options["alias"])
         try:
             getattr(self, f"_{options['action']}")(gateway, options)
+        except GatewayConfigurationError:
+            raise  # a settings mistake, not the gateway's answer: shown as it is
         except MultipayError as exc:
             raise CommandError(str(exc)) from None
 
