@@ -598,15 +598,15 @@ def _real_postpay(settings: Any, monkeypatch: Any, server: str) -> tuple[Invoice
     age(invoice)
     calls: list[str] = []
     lock = threading.Lock()
-    real = PostpayGateway._call
+    real = PostpayGateway.call
 
-    def counting(self: PostpayGateway, method: str, path: str, **kwargs: Any) -> Any:
+    def counting(self: PostpayGateway, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
         if method == "POST" and path.endswith("/capture"):
             with lock:
                 calls.append(path)
-        return real(self, method, path, **kwargs)
+        return real(self, method, path, *args, **kwargs)
 
-    monkeypatch.setattr(PostpayGateway, "_call", counting)
+    monkeypatch.setattr(PostpayGateway, "call", counting)
     return invoice, calls
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -20,6 +22,7 @@ from django.utils.translation import gettext_noop
 from django_multipay import metrics
 from django_multipay.conf import allows_test_gateways, multipay_settings
 from django_multipay.exceptions import (
+    GatewayAPIError,
     GatewayConfigurationError,
     InvalidRequest,
     UnsupportedOperation,
@@ -39,6 +42,8 @@ from django_multipay.gateways.results import (
 from django_multipay.redaction import Redactor
 
 if TYPE_CHECKING:
+    import requests
+
     from django_multipay.models import Invoice, Order, Refund
 
 
@@ -313,6 +318,21 @@ UNSUPPORTED: dict[str, str] = {
 }
 
 
+#: What reading a gateway's answer raises when the answer is not what its document says: a
+#: missing key, a wrong type, a number or date that does not parse, an amount money refuses.
+UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, ValidationError, InvalidOperation)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One call to a gateway's API, as :meth:`BaseGateway.call` hands it to the hooks."""
+
+    method: str
+    path: str
+    #: The backend's own choices for this call, for its hooks (PortOne's ``refund``).
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 class BaseGateway:
     """Translates between our models and one gateway's wire format. Never saves, never signals.
 
@@ -359,6 +379,10 @@ class BaseGateway:
     #: Option names that changed, old to new: an alias setting the old one gets a
     #: ``DeprecationWarning`` and its value under the new name.
     renamed_options: ClassVar[Mapping[str, str]] = {}
+    #: The answers a :meth:`call` accepts unless it names its own (``None``: any 2xx).
+    expected_statuses: ClassVar[tuple[int, ...] | None] = None
+    #: How :meth:`unreadable` words an answer we cannot read.
+    unreadable_message: ClassVar[str] = "Unreadable {what} from {gateway}: {why}"
 
     @classmethod
     def known_options(cls) -> frozenset[str] | None:
@@ -448,7 +472,82 @@ class BaseGateway:
             backoff=float(multipay_settings.HTTP_BACKOFF),
             user_agent=multipay_settings.USER_AGENT,
             secrets=[str(self.options.get(n) or "") for n in self.secret_options],
+            **self.http_options(),
         )
+
+    def http_options(self) -> dict[str, Any]:
+        """More settings of this alias's :class:`HttpClient` (Paylands: its 429 repeats)."""
+        return {}
+
+    # -- the wire: one template for every call, as anymail's AnymailRequestsBackend ----------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        expected: Iterable[int] | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> Any:
+        """One API call through the shared client (timeouts, safe retries, redaction), in the
+        three steps each backend adapts with hooks: the request (:meth:`request_headers`,
+        :meth:`request_kwargs`), an error answer made the project's exception
+        (:meth:`error_for`), and a good answer read (:meth:`parse_answer`). ``options`` are
+        the backend's own choices for the call, handed to its hooks in :class:`ApiCall`."""
+        call = ApiCall(method.upper(), path, options)
+        kwargs = self.request_kwargs(body, call)
+        if params:
+            kwargs["params"] = dict(params)
+        try:
+            response = self.http.request(
+                call.method,
+                path,
+                expected=expected if expected is not None else self.expected_statuses,
+                headers={**self.request_headers(call), **(headers or {})},
+                **kwargs,
+            )
+        except GatewayAPIError as error:
+            raise self.error_for(error, call) from None
+        return self.parse_answer(response, call)
+
+    def request_headers(self, call: ApiCall) -> dict[str, str]:
+        """The headers of one call: the backend's authentication, what it accepts."""
+        return {"Accept": "application/json"}
+
+    def request_kwargs(self, body: Any, call: ApiCall) -> dict[str, Any]:
+        """How ``body`` travels (JSON by default), and any other ``requests`` argument."""
+        return {} if body is None else {"json": body}
+
+    def error_for(self, error: GatewayAPIError, call: ApiCall) -> Exception:
+        """The project's exception for an error answer (``error.http_status``, and the
+        redacted answer in ``error.response``): by default the shared client's own. A backend
+        also calls it for an error the gateway answers with a 2xx (:meth:`parse_answer`)."""
+        return error
+
+    def parse_answer(self, response: requests.Response, call: ApiCall) -> Any:
+        """What a good answer says: its JSON by default (not JSON: ``GatewayAPIError``)."""
+        return self.http.decode(response, call.method, call.path)
+
+    def unreadable(self, what: str, data: Any, why: Exception | str) -> GatewayAPIError:
+        """The error for an answer we cannot read: what it was, why, and the answer redacted.
+        No HTTP status: whether a write was made is then unknown, not refused."""
+        reason = f"{type(why).__name__}: {why}" if isinstance(why, Exception) else why
+        message = self.unreadable_message.format(what=what, gateway=self.display_name, why=reason)
+        return GatewayAPIError(
+            self.redactor.text(message), gateway=self.alias, response=self.redact(data)
+        )
+
+    @contextmanager
+    def reading(self, what: str, data: Any) -> Iterator[None]:
+        """Read ``data`` within the block; whatever :data:`UNREADABLE` it raises becomes
+        :meth:`unreadable`, with no chained exception carrying the answer along."""
+        try:
+            yield
+        except UNREADABLE as exc:
+            raise self.unreadable(what, data, exc) from None
 
     # -- per-payment options -----------------------------------------------------------------
 

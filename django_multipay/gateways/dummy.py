@@ -21,7 +21,7 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -104,12 +104,11 @@ class DummyGateway(BaseGateway):
     config_options = ("capture", "signature_tolerance", "trust_signed_notifications")
     live_base_url = sandbox_base_url = "http://127.0.0.1:8000/sandbox/dummy/"
 
-    @property
-    def headers(self) -> dict[str, str]:
+    def request_headers(self, call: ApiCall) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.options['api_key']}", "Accept": "application/json"}
 
     def _status(self, data: dict[str, Any]) -> StatusResult:
-        try:
+        with self.reading("payment", data):
             status = STATUS_MAP[data["status"]]
             currency = money.normalize_currency(data["currency"])
             return StatusResult(
@@ -127,12 +126,6 @@ class DummyGateway(BaseGateway):
                 failure_reason=str(data.get("failure_reason") or ""),
                 raw=data,
             )
-        except (KeyError, ValueError, TypeError, ValidationError) as exc:
-            raise GatewayAPIError(
-                f"Unreadable payment from the emulator: {type(exc).__name__}: {exc}",
-                gateway=self.alias,
-                response=self.redact(data),
-            ) from None
 
     def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
         body = {
@@ -145,14 +138,9 @@ class DummyGateway(BaseGateway):
             "notify_url": urls.notify_url,
             "capture": self.option("capture", "automatic"),
         }
-        data = self.http.json(
-            "POST",
-            "api/payments",
-            json=body,
-            headers={**self.headers, "Idempotency-Key": str(invoice.pk)},
-            expected=(200, 201),
-        )
-        try:
+        headers = {"Idempotency-Key": str(invoice.pk)}
+        data = self.call("POST", "api/payments", body, headers=headers, expected=(200, 201))
+        with self.reading("payment", data):
             expires = parse_datetime(data["expires_at"]) if data.get("expires_at") else None
             return PaymentStart(
                 action=PaymentAction(url=str(data["url"])),
@@ -160,16 +148,9 @@ class DummyGateway(BaseGateway):
                 expires_at=expires,
                 raw=data,
             )
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
-            raise GatewayAPIError(
-                f"Unreadable payment from the emulator: {type(exc).__name__}: {exc}",
-                gateway=self.alias,
-                response=self.redact(data),
-            ) from None
 
     def fetch_status(self, invoice: Invoice) -> StatusResult:
-        data = self.http.json("GET", f"api/payments/{invoice.gateway_id}", headers=self.headers)
-        return self._status(data)
+        return self._status(self.call("GET", f"api/payments/{invoice.gateway_id}"))
 
     def parse_notification(self, request: InboundRequest) -> NotificationEvent:
         header = required_header(request, SIGNATURE_HEADER, "missing signature header")
@@ -207,13 +188,9 @@ class DummyGateway(BaseGateway):
             raise NotificationRejected("malformed notification body", code="malformed") from None
 
     def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:
+        body = {"amount": money.format_decimal(amount, invoice.currency)}
         try:
-            data = self.http.json(
-                "POST",
-                f"api/payments/{invoice.gateway_id}/capture",
-                json={"amount": money.format_decimal(amount, invoice.currency)},
-                headers=self.headers,
-            )
+            data = self.call("POST", f"api/payments/{invoice.gateway_id}/capture", body)
         except GatewayAPIError as exc:
             if exc.http_status == 402:
                 raise PaymentDeclined(
@@ -223,13 +200,11 @@ class DummyGateway(BaseGateway):
         return self._status(data)
 
     def cancel(self, invoice: Invoice) -> StatusResult:
-        data = self.http.json(
-            "POST", f"api/payments/{invoice.gateway_id}/cancel", headers=self.headers
-        )
-        return self._status(data)
+        return self._status(self.call("POST", f"api/payments/{invoice.gateway_id}/cancel"))
 
     def _refund(self, data: dict[str, Any], currency: str) -> RefundResult:
-        try:
+        # No HTTP status if unreadable: whether a refund was made is then unknown, not refused.
+        with self.reading("refund", data):
             return RefundResult(
                 status=REFUND_STATUS_MAP[data["status"]],
                 gateway_refund_id=str(data["id"]),
@@ -239,26 +214,19 @@ class DummyGateway(BaseGateway):
                 idempotency_key=str(data.get("idempotency_key") or ""),
                 raw=data,
             )
-        except (KeyError, ValueError, TypeError, AttributeError, ValidationError) as exc:
-            # No HTTP status: whether a refund was made is then unknown, not refused.
-            raise GatewayAPIError(
-                f"Unreadable refund from the emulator: {type(exc).__name__}: {exc}",
-                gateway=self.alias,
-                response=self.redact(data),
-            ) from None
 
     def refund(self, refund: Refund) -> RefundResult:
         invoice = refund.invoice
         try:
-            data = self.http.json(
+            data = self.call(
                 "POST",
                 f"api/payments/{invoice.gateway_id}/refunds",
-                json={
+                {
                     "amount": money.format_decimal(refund.amount, refund.currency),
                     "currency": refund.currency,
                     "reason": refund.reason,
                 },
-                headers={**self.headers, "Idempotency-Key": refund.idempotency_key},
+                headers={"Idempotency-Key": refund.idempotency_key},
                 expected=(200, 201),
             )
         except GatewayAPIError as exc:
@@ -273,12 +241,8 @@ class DummyGateway(BaseGateway):
         return self._refund(data, refund.currency)
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
-        data = self.http.json(
-            "GET", f"api/payments/{invoice.gateway_id}/refunds", headers=self.headers
-        )
+        data = self.call("GET", f"api/payments/{invoice.gateway_id}/refunds")
         refunds = data.get("refunds") if isinstance(data, dict) else None
         if not isinstance(refunds, list):
-            raise GatewayAPIError(
-                "Unreadable refund list from the emulator", gateway=self.alias, response=data
-            )
+            raise self.unreadable("refund list", data, "no list of refunds")
         return [self._refund(item, invoice.currency) for item in refunds]

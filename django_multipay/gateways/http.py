@@ -22,11 +22,13 @@ from django_multipay.redaction import Redactor
 
 logger = logs.get_logger("django_multipay.http")
 
-#: Methods the client may repeat on a connection error or a 502/503/504. Never POST/PUT/PATCH:
-#: repeating a write could charge or refund twice.
+#: Methods the client may repeat on a connection error, a 502/503/504 or a 429. Never
+#: POST/PUT/PATCH: repeating a write could charge or refund twice.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Answers after which an idempotent read is tried again.
 RETRY_STATUSES = frozenset({502, 503, 504})
+#: "Too Many Requests": repeated only by a client given ``rate_limit_retries``, with its own count.
+RATE_LIMITED = 429
 #: No attempt starts with less of the time budget left than this: it could not be answered.
 MIN_ATTEMPT_SECONDS = 0.5
 
@@ -179,12 +181,18 @@ class HttpClient:
         secrets: Iterable[str | None] = (),
         redact_headers: Iterable[str] = ("authorization",),
         budget: float | None = None,
+        rate_limit_retries: int = 0,
+        rate_limit_backoff: float = 1.0,
     ) -> None:
         self.gateway = gateway
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = (float(timeout[0]), float(timeout[1]))
         self.retries = max(0, int(retries))
         self.backoff = max(0.0, float(backoff))
+        #: How often a read answered 429 is repeated, after ``Retry-After`` or, without it,
+        #: ``rate_limit_backoff * 2 ** (n - 1)`` seconds: counted apart from ``retries``.
+        self.rate_limit_retries = max(0, int(rate_limit_retries))
+        self.rate_limit_backoff = max(0.0, float(rate_limit_backoff))
         #: Each call's own budget when no scope is open (outside a web request); ``None``: the
         #: ``BACKGROUND_TIME_BUDGET`` setting, read at the call.
         self.budget = budget
@@ -193,7 +201,7 @@ class HttpClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = user_agent or f"django-multipay/{__version__}"
         # Retries are made here (request()), not by urllib3: each is planned to fit in the time
-        # budget, so the adapter itself never repeats anything.
+        # budget, so the adapter itself never repeats anything (nor a 429: rate_limit_retries).
         adapter = HTTPAdapter(max_retries=0, pool_connections=4, pool_maxsize=10)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -226,16 +234,17 @@ class HttpClient:
         until = deadline()
         if until is None:
             until = _clock() + (self.budget if self.budget is not None else background_budget())
-        repeats = self.retries if method in IDEMPOTENT_METHODS else 0
+        idempotent = method in IDEMPOTENT_METHODS
+        repeats = self.retries if idempotent else 0
+        rate_repeats = self.rate_limit_retries if idempotent else 0
         started = _clock()
         response: requests.Response | None = None
         failure: GatewayConnectionError | None = None
         failed_by = ""
-        for attempt in range(repeats + 1):
+        attempt = repeated = rate_limited = 0
+        pause = 0.0
+        while True:
             if attempt:
-                pause = backoff_pause(attempt, self.backoff)
-                asked = _retry_after(response) if response is not None else None
-                pause = max(pause, asked or 0.0)
                 if until - _clock() - pause < MIN_ATTEMPT_SECONDS:
                     break  # no repeat fits in what is left: the last outcome stands
                 _sleep(pause)
@@ -251,6 +260,7 @@ class HttpClient:
                     f"{method} {safe_url} not sent: the time budget for gateway calls is used up",
                     gateway=self.gateway,
                 )
+            attempt += 1
             response, failure = None, None
             try:
                 response = self.session.request(
@@ -262,7 +272,6 @@ class HttpClient:
                 failure = GatewayConnectionError(
                     f"{method} {safe_url} timed out ({type(exc).__name__})", gateway=self.gateway
                 )
-                continue
             except requests.RequestException as exc:
                 failed_by = "connection_error"
                 logger.warning(
@@ -271,16 +280,22 @@ class HttpClient:
                 failure = GatewayConnectionError(
                     f"{method} {safe_url} failed: {type(exc).__name__}", gateway=self.gateway
                 )
-                continue
-            if response.status_code not in RETRY_STATUSES or attempt == repeats:
+            status = response.status_code if response is not None else None
+            asked = _retry_after(response) if response is not None else None
+            if (response is None or status in RETRY_STATUSES) and repeated < repeats:
+                repeated += 1
+                pause = max(backoff_pause(repeated, self.backoff), asked or 0.0)
+            elif status == RATE_LIMITED and rate_limited < rate_repeats:
+                # Rate limited: wait as long as the gateway asks, else back off on our own.
+                rate_limited += 1
+                pause = backoff_pause(rate_limited, self.rate_limit_backoff)
+                pause = asked if asked is not None else pause
+            else:
                 break
-            logger.info(
-                "%s %s -> %s, to be tried again [%s]",
-                method,
-                safe_url,
-                response.status_code,
-                self.gateway,
-            )
+            if response is not None:
+                logger.info(
+                    "%s %s -> %s, to be tried again [%s]", method, safe_url, status, self.gateway
+                )
         if response is None:
             assert failure is not None  # every attempt made either answered or failed
             metrics.gateway_call(self.gateway, failed_by, _clock() - started)
@@ -315,7 +330,10 @@ class HttpClient:
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return its JSON body; a non-JSON answer is a ``GatewayAPIError``."""
-        response = self.request(method, path, **kwargs)
+        return self.decode(self.request(method, path, **kwargs), method, path)
+
+    def decode(self, response: requests.Response, method: str, path: str) -> Any:
+        """The JSON body of an answer to ``method path``; not JSON is a ``GatewayAPIError``."""
         try:
             return response.json()
         except ValueError:

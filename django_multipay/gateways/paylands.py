@@ -9,7 +9,6 @@ import base64
 import copy
 import ipaddress
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import requests
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -31,7 +31,7 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways.base import BaseGateway, Capabilities, PaymentOption
+from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, PaymentOption
 from django_multipay.gateways.contact import (
     InvalidPhone,
     Phone,
@@ -451,8 +451,20 @@ class PaylandsGateway(BaseGateway):
         listed = self.option("apms")
         return tuple(str(a).upper() for a in listed) if listed is not None else DEFAULT_APMS
 
-    @property
-    def headers(self) -> dict[str, str]:
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    #: Any other answer is an error ("API error codes"); ``payment/direct`` adds its 303.
+    expected_statuses = (200, 201)
+
+    def http_options(self) -> dict[str, Any]:
+        """A read answered 429 is repeated ``rate_limit_retries`` times, after ``Retry-After``
+        or ``rate_limit_backoff * 2 ** n`` seconds; a write is never repeated."""
+        return {
+            "rate_limit_retries": int(self.option("rate_limit_retries", 3)),
+            "rate_limit_backoff": float(self.option("rate_limit_backoff", 1.0)),
+        }
+
+    def request_headers(self, call: ApiCall) -> dict[str, str]:
         """HTTP Basic with the API key as user name and no password ("Authentication"), or
         Bearer where a shop needs it (``auth: "bearer"``)."""
         key = str(self.options["api_key"])
@@ -462,19 +474,22 @@ class PaylandsGateway(BaseGateway):
             authorization = "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")
         return {"Authorization": authorization, "Accept": "application/json"}
 
-    # -- HTTP ----------------------------------------------------------------------------------
+    def request_kwargs(self, body: Any, call: ApiCall) -> dict[str, Any]:
+        """Every POST carries the ``signature`` credential in its body."""
+        kwargs: dict[str, Any] = {"allow_redirects": False}
+        if call.method == "POST":
+            kwargs["json"] = {**(body or {}), "signature": str(self.options["signature"])}
+        return kwargs
 
-    #: How the client waits before repeating a rate-limited read (tests replace it).
-    sleep = staticmethod(time.sleep)
-
-    def _error(self, status: int, body: Any, path: str) -> GatewayError:
+    def error_for(self, error: GatewayAPIError, call: ApiCall) -> GatewayError:
         """The project's exception for an error answer ("API error codes")."""
+        status, body = error.http_status or 0, error.response
         code, meaning = ERRORS.get(status, (f"http_{status}", "Unexpected answer"))
         message = details = ""
         if isinstance(body, Mapping):
             message = str(body.get("message") or "")
             details = str(body.get("details") or "")
-        text = f"Paylands {path} answered {status} {message or meaning}"
+        text = f"Paylands {call.path} answered {status} {message or meaning}"
         if details:
             text += f": {details}"
         text += f" ({meaning})."
@@ -484,70 +499,29 @@ class PaylandsGateway(BaseGateway):
             text, gateway=self.alias, http_status=status, response=body, code=code
         )
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        accept: tuple[int, ...] = (),
-    ) -> tuple[int, dict[str, Any]]:
-        """Send one request; return the HTTP status and the JSON answer, or raise.
-
-        Every POST carries the ``signature`` credential in its body. A 429 to a read is
-        retried with back-off; a write is never repeated."""
-        kwargs: dict[str, Any] = {"headers": self.headers, "allow_redirects": False}
-        if method == "POST":
-            kwargs["json"] = {**(body or {}), "signature": str(self.options["signature"])}
-        retries = int(self.option("rate_limit_retries", 3)) if method == "GET" else 0
-        for attempt in range(retries + 1):
-            try:
-                response = self.http.request(
-                    method, path, expected=(200, 201, 429, *accept), **kwargs
-                )
-            except GatewayAPIError as exc:
-                if exc.http_status is None:
-                    raise
-                raise self._error(exc.http_status, exc.response, path) from None
-            if response.status_code == 429 and attempt < retries:
-                self.sleep(self._retry_delay(response.headers.get("Retry-After"), attempt))
-                continue
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            if response.status_code == 429:
-                raise self._error(429, self.redact(data), path)
-            if not isinstance(data, dict):
-                raise GatewayAPIError(
-                    f"Paylands {path} answered a body that is not a JSON object.",
-                    gateway=self.alias,
-                    http_status=response.status_code,
-                    code="unreadable",
-                )
-            # Errors come as JSON {code, message, details}; trust the body's code too.
-            code = data.get("code")
-            if isinstance(code, int) and code >= 400:
-                raise self._error(code, self.redact(data), path)
-            return response.status_code, data
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _retry_delay(self, header: str | None, attempt: int) -> float:
-        if header:
-            try:
-                return max(0.0, float(header))
-            except ValueError:
-                pass
-        backoff = float(self.option("rate_limit_backoff", 1.0))
-        return backoff * float(2**attempt)
-
-    def _post(
-        self, path: str, body: Mapping[str, Any], accept: tuple[int, ...] = ()
-    ) -> tuple[int, dict[str, Any]]:
-        return self._call("POST", path, body, accept)
+    def parse_answer(self, response: requests.Response, call: ApiCall) -> Any:
+        """The JSON answer (with its HTTP status first, for a call made ``with_status``)."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise GatewayAPIError(
+                f"Paylands {call.path} answered a body that is not a JSON object.",
+                gateway=self.alias,
+                http_status=response.status_code,
+                code="unreadable",
+            )
+        # Errors come as JSON {code, message, details}; trust the body's code too.
+        code = data.get("code")
+        if isinstance(code, int) and code >= 400:
+            refused = GatewayAPIError(http_status=code, response=self.redact(data))
+            raise self.error_for(refused, call)
+        return (response.status_code, data) if call.options.get("with_status") else data
 
     def read_order(self, order_uuid: str) -> dict[str, Any]:
         """``GET /order/{uuid}``: the order as Paylands holds it (verification, reconciliation)."""
-        _status, data = self._call("GET", f"order/{order_uuid}")
+        data: dict[str, Any] = self.call("GET", f"order/{order_uuid}")
         return data
 
     # -- reading orders ------------------------------------------------------------------------
@@ -604,11 +578,7 @@ class PaylandsGateway(BaseGateway):
                 code="unknown_status",
             ) from None
         except (ValueError, TypeError, ValidationError) as exc:
-            raise GatewayAPIError(
-                f"Unreadable Paylands order: {type(exc).__name__}: {exc}",
-                gateway=self.alias,
-                response=self.redact(order),
-            ) from None
+            raise self.unreadable("order", order, exc) from None
         reason = ""
         if wire_status in FAILURE_REASONS:
             reason = f"{wire_status}: {FAILURE_REASONS[wire_status]}"
@@ -933,7 +903,7 @@ class PaylandsGateway(BaseGateway):
         ``order.uuid`` and ``order.token``."""
         chosen = self.chosen_options(invoice) if chosen is None else chosen
         body = self.order_body(invoice, urls, chosen) if body is None else body
-        _status, data = self._post("payment", body)
+        data: dict[str, Any] = self.call("POST", "payment", body)
         order = data.get("order")
         if not isinstance(order, Mapping) or not order.get("uuid") or not order.get("token"):
             raise GatewayAPIError(
@@ -1002,7 +972,9 @@ class PaylandsGateway(BaseGateway):
         body = {"order_uuid": order_uuid, "card_uuid": card_uuid}
         if customer_ip:
             body["customer_ip"] = customer_ip
-        http_status, data = self._post("payment/direct", body, accept=(303,))
+        http_status, data = self.call(
+            "POST", "payment/direct", body, expected=(200, 201, 303), with_status=True
+        )
         if http_status == 303 or data.get("code") == 303:
             url = str(data.get("details") or "")
             if not url.startswith(("http://", "https://")):
@@ -1025,7 +997,7 @@ class PaylandsGateway(BaseGateway):
         """The push payment request for an order ("Push payment integration"): MB WAY sends
         the customer a phone notification; Multibanco and Payshop answer with the reference."""
         path = str(self.option("push_path") or "payment/push")
-        _status, data = self._post(path, {"order_uuid": order_uuid, "apm": apm})
+        data: dict[str, Any] = self.call("POST", path, {"order_uuid": order_uuid, "apm": apm})
         return data
 
     def reference_from(self, data: Mapping[str, Any]) -> PaymentReference | None:
@@ -1068,7 +1040,8 @@ class PaylandsGateway(BaseGateway):
 
     def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:
         """``POST /payment/confirmation``: take all or part of a held amount."""
-        _status, data = self._post(
+        data = self.call(
+            "POST",
             "payment/confirmation",
             {
                 "order_uuid": invoice.gateway_id,
@@ -1079,7 +1052,7 @@ class PaylandsGateway(BaseGateway):
 
     def cancel(self, invoice: Invoice) -> StatusResult:
         """``POST /payment/cancellation``: release a held amount not yet confirmed."""
-        _status, data = self._post("payment/cancellation", {"order_uuid": invoice.gateway_id})
+        data = self.call("POST", "payment/cancellation", {"order_uuid": invoice.gateway_id})
         return self._after_operation(invoice, data)
 
     def _after_operation(self, invoice: Invoice, data: Mapping[str, Any]) -> StatusResult:
@@ -1124,8 +1097,8 @@ class PaylandsGateway(BaseGateway):
             )
         cents = money.to_minor_units(refund.amount, refund.currency)
         try:
-            _status, data = self._post(
-                "payment/refund", {"order_uuid": invoice.gateway_id, "amount": cents}
+            data = self.call(
+                "POST", "payment/refund", {"order_uuid": invoice.gateway_id, "amount": cents}
             )
         except PaymentDeclined as exc:
             raise RefundError(

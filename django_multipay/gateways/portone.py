@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import jwt  # PyJWT, the ``portone`` extra: without it the alias fails check multipay.E012
+import requests
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -37,6 +38,7 @@ from django_multipay.exceptions import (
 )
 from django_multipay.gateways import portone_signing as signing
 from django_multipay.gateways.base import (
+    ApiCall,
     BaseGateway,
     Capabilities,
     PaymentOption,
@@ -810,76 +812,58 @@ class PortOneGateway(BaseGateway):
         return token, lifetime
 
     # -- the wire ----------------------------------------------------------------------------
+    # A call's options: ``token`` (the JWT), ``client_key`` and ``sub_merchant_key`` (its
+    # headers); ``refund`` (a refusal is a RefundError); ``secrets`` (credentials we send, kept
+    # out of any error too); ``empty`` (an answer with no body is ``{}``).
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None = None,
-        *,
-        token: bool = True,
-        client_key: bool = True,
-        sub_merchant_key: str | None = None,
-        params: Mapping[str, str] | None = None,
-        refund: bool = False,
-        empty: bool = False,
-        secrets: Iterable[str] = (),
-    ) -> dict[str, Any]:
-        """One API call; PortOne's errors become the project's exceptions (error-codes).
-        ``secrets`` are kept out of any error too (credentials we send); ``empty`` takes an
-        answer with no body as ``{}``."""
-        extra = list(secrets)
-        query: dict[str, Any] = {"params": dict(params)} if params else {}
-        try:
-            response = self.http.request(
-                method,
-                path,
-                data=dumps(body).encode("utf-8") if body is not None else None,
-                headers=self.headers(
-                    token=token, client_key=client_key, sub_merchant_key=sub_merchant_key
-                ),
-                **query,
-            )
-        except GatewayAPIError as exc:
-            raise self.error(exc.response, exc.http_status, refund=refund, secrets=extra) from None
-        if empty and not response.content.strip():
+    def request_headers(self, call: ApiCall) -> dict[str, str]:
+        return self.headers(
+            token=call.options.get("token", True),
+            client_key=call.options.get("client_key", True),
+            sub_merchant_key=call.options.get("sub_merchant_key"),
+        )
+
+    def request_kwargs(self, body: Any, call: ApiCall) -> dict[str, Any]:
+        # Our own JSON: amounts as the exact numbers PortOne signs (_Number).
+        return {} if body is None else {"data": dumps(body).encode("utf-8")}
+
+    def parse_answer(self, response: requests.Response, call: ApiCall) -> dict[str, Any]:
+        """The answer; one that says it failed (error-codes) is raised as :meth:`error_for`."""
+        if call.options.get("empty") and not response.content.strip():
             return {}
         try:
             data = loads(response.content)
         except ValueError:
             raise GatewayAPIError(
-                f"{method} {path} answered a body that is not JSON",
+                f"{call.method} {call.path} answered a body that is not JSON",
                 gateway=self.alias,
                 http_status=response.status_code,
             ) from None
         if not isinstance(data, dict):
             raise GatewayAPIError(
-                f"{method} {path} answered {type(data).__name__}", gateway=self.alias
+                f"{call.method} {call.path} answered {type(data).__name__}", gateway=self.alias
             )
         if data.get("is_success") is False or status_code_class(data.get("status_code")) in (
             "validation",
             "system",
             "declined",
         ):
-            raise self.error(data, response.status_code, refund=refund, secrets=extra)
+            raise self.error_for(
+                GatewayAPIError(http_status=response.status_code, response=data), call
+            )
         return data
 
-    def error(
-        self,
-        answer: Any,
-        http_status: int | None,
-        *,
-        refund: bool = False,
-        secrets: Iterable[str] = (),
-    ) -> Exception:
-        """The exception for a PortOne error answer ``{message, status_code, status_reason}``."""
+    def error_for(self, error: GatewayAPIError, call: ApiCall) -> Exception:
+        """The exception for a PortOne error answer ``{message, status_code, status_reason}``
+        (error-codes)."""
+        answer, http_status = error.response, error.http_status
         data = answer if isinstance(answer, dict) else {}
         code = str(data.get("status_code") or "")
         if code == "4054" and str(self.option("auth_token", "")).strip().lower() == "remote":
             self.forget_token()  # refused as invalid or expired: ask for a new one next time
         reason = str(data.get("status_reason") or data.get("status_message") or "")
         text = str(data.get("message") or answer or "no message")
-        hide = Redactor(secrets)
+        hide = Redactor(call.options.get("secrets", ()))
         message = hide.text(f"PortOne {code or http_status} {reason}: {text}".replace("  ", " "))
         redacted = hide.data(self.redact(answer))
         kind = status_code_class(code)
@@ -892,7 +876,7 @@ class PortOneGateway(BaseGateway):
                 code=code or None,
                 http_status=http_status if (http_status or 0) >= 500 else None,
             )
-        if refund and (code in REFUND_REFUSALS or kind == "validation"):
+        if call.options.get("refund") and (code in REFUND_REFUSALS or kind == "validation"):
             return RefundError(message, gateway=self.alias, response=redacted, code=code or None)
         if kind == "declined":
             return PaymentDeclined(message, gateway=self.alias, response=redacted, code=code)
@@ -902,13 +886,6 @@ class PortOneGateway(BaseGateway):
             response=redacted,
             code=code or None,
             http_status=http_status,
-        )
-
-    def unreadable(self, what: str, data: Any, exc: Exception) -> GatewayAPIError:
-        return GatewayAPIError(
-            f"Unreadable {what} from PortOne: {type(exc).__name__}: {exc}",
-            gateway=self.alias,
-            response=self.redact(data),
         )
 
     # -- per-payment options -----------------------------------------------------------------
@@ -1118,7 +1095,7 @@ class PortOneGateway(BaseGateway):
             if name in chosen:
                 body[name] = chosen[name]
         data = self.call("POST", "api/initiatePayment", body, token=False)
-        try:
+        with self.reading("payment", data):
             redirect = str(data["redirect_url"])
             order_ref = str(data["order_ref"])
             minutes = data.get("expiry_in_minutes")
@@ -1127,8 +1104,6 @@ class PortOneGateway(BaseGateway):
                 if str(minutes or "").strip().isdigit() and int(str(minutes)) > 0
                 else None
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise self.unreadable("payment", data, exc) from None
         if not redirect.startswith(("http://", "https://")):
             raise self.unreadable("payment", data, ValueError("no redirect_url"))
         return PaymentStart(
@@ -1289,11 +1264,9 @@ class PortOneGateway(BaseGateway):
         content = data.get("content")
         if not isinstance(content, dict):
             raise self.unreadable("payment link update", data, KeyError("content"))
-        try:
+        with self.reading("payment link update", data):
             currency = money.normalize_currency(str(content.get("currency") or invoice.currency))
             amount = money.to_decimal(content.get("amount", invoice.amount))
-        except ValidationError as exc:
-            raise self.unreadable("payment link update", data, exc) from None
         if not money.same_money(amount, currency, invoice.amount, invoice.currency):
             raise GatewayAPIError(
                 f"PortOne's payment link {invoice.gateway_id} now asks {amount} {currency};"
@@ -1407,11 +1380,9 @@ class PortOneGateway(BaseGateway):
             return self.link_status(invoice)
         # payment-openapi GET /api/transaction/{merchantOrderRef}/status.
         data = self.call("GET", f"api/transaction/{self.merchant_order_id(invoice)}/status")
-        try:
+        with self.reading("transaction status", data):
             content = data["content"]
             self.map_status(content["status"], content.get("status_code"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise self.unreadable("transaction status", data, exc) from None
         order_ref = str(content.get("order_ref") or invoice.gateway_id)
         # TransactionStatusContent has no amount, currency or reason: they come from the
         # transaction's details.
@@ -1533,7 +1504,7 @@ class PortOneGateway(BaseGateway):
     def listed_status(self, invoice: Invoice, row: Mapping[str, Any]) -> StatusResult:
         """One row of the listing (``MerchantTransactionsContent``) as the invoice's status:
         all of status, amount, currency and ``order_ref`` readable, or unreadable."""
-        try:
+        with self.reading("payment listing row", row):
             currency = money.normalize_currency(str(row["currency"]))
             amount = money.to_decimal(row["amount"])
             order_ref = str(row["order_ref"] or "")
@@ -1544,8 +1515,6 @@ class PortOneGateway(BaseGateway):
             return self.transaction_result(
                 invoice, row, order_ref=order_ref, amount=amount, currency=currency, raw=plain(row)
             )
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            raise self.unreadable("payment listing row", row, exc) from None
 
     def transaction_details(self, order_ref: str) -> dict[str, Any]:
         """What PortOne holds of one transaction (``TransactionDetailsContent``)."""
@@ -1568,13 +1537,11 @@ class PortOneGateway(BaseGateway):
 
     def money_of(self, content: Mapping[str, Any]) -> tuple[Decimal, str]:
         """``amount`` and ``currency`` of ``TransactionDetailsContent``."""
-        try:
+        with self.reading("transaction details", content):
             currency = money.normalize_currency(str(content["currency"]))
             # Read as it is (not validated against the currency): a wrong amount is a
             # mismatch the core reports, not an unreadable answer.
             return money.to_decimal(content["amount"]), currency
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            raise self.unreadable("transaction details", content, exc) from None
 
     def paid_link_transaction(self, content: Mapping[str, Any]) -> str:
         """The ``order_ref`` of a link's paid transaction (the last listed as Success), or
@@ -1596,11 +1563,9 @@ class PortOneGateway(BaseGateway):
 
     def link_status(self, invoice: Invoice) -> StatusResult:
         content = self.link_content(invoice)
-        try:
+        with self.reading("payment link", content):
             status = self.map_status(content["status"], link=True)
             order_ref = self.paid_link_transaction(content)
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise self.unreadable("payment link", content, exc) from None
         amount: Decimal | None = None
         currency: str | None = None
         if order_ref:
@@ -1624,10 +1589,8 @@ class PortOneGateway(BaseGateway):
                 return invoice.gateway_id, str(self.option("pmt_channel", ""))
             order_ref = invoice.gateway_id
         else:
-            try:
+            with self.reading("payment link", {}):
                 order_ref = self.paid_link_transaction(self.link_content(invoice))
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise self.unreadable("payment link", {}, exc) from None
             if not order_ref:
                 raise GatewayAPIError(
                     "The payment link has no paid transaction.", gateway=self.alias
@@ -1784,12 +1747,10 @@ class PortOneGateway(BaseGateway):
         self, data: Mapping[str, Any], currency: str
     ) -> tuple[Decimal | None, list[RefundResult]]:
         """``amountToRefund`` (``None`` if PortOne leaves it out) and every refund."""
-        try:
+        with self.reading("refund list", data):
             raw_left = data.get("amountToRefund")
             left = None if raw_left is None else money.to_decimal(raw_left)
             results = [self.read_refund(item, currency) for item in data.get("refundDetails") or []]
-        except (KeyError, TypeError, ValueError, AttributeError, ValidationError) as exc:
-            raise self.unreadable("refund list", data, exc) from None
         return left, results
 
     def read_refund(self, item: Mapping[str, Any], currency: str) -> RefundResult:

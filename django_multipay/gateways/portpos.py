@@ -30,7 +30,7 @@ from django_multipay.exceptions import (
     RefundError,
 )
 from django_multipay.gateways import portwallet_common
-from django_multipay.gateways.base import BaseGateway, Capabilities, PaymentOption
+from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, PaymentOption
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -463,7 +463,10 @@ class PortPosGateway(BaseGateway):
 
     # -- requests ----------------------------------------------------------------------------
 
-    def headers(self) -> dict[str, str]:
+    #: How an answer we cannot read is told (docs/gateways/portpos.md, "Errors").
+    unreadable_message = "PortPos answered {what} that cannot be read ({why})"
+
+    def request_headers(self, call: ApiCall) -> dict[str, str]:
         """Fresh headers: the token is rebuilt from the current time for every request."""
         timestamp = portwallet_common.unix_time()
         return {
@@ -483,16 +486,16 @@ class PortPosGateway(BaseGateway):
             response=self.redact(response),
         )
 
-    def _api_error(self, exc: GatewayAPIError, method: str, path: str) -> GatewayAPIError:
+    def error_for(self, error: GatewayAPIError, call: ApiCall) -> GatewayAPIError:
         """The gateway's own message from its error envelope (cause, explanation, property)."""
-        status = exc.http_status
-        answer = exc.response
-        error = answer.get("error") if isinstance(answer, Mapping) else None
-        where = f"{method} {path}"
-        if isinstance(error, Mapping):
-            explanation = str(error.get("explanation") or error.get("message") or "").strip()
-            prop = str(error.get("property") or "").strip()
-            cause = str(error.get("cause") or "").strip()
+        status = error.http_status
+        answer = error.response
+        details = answer.get("error") if isinstance(answer, Mapping) else None
+        where = f"{call.method} {call.path}"
+        if isinstance(details, Mapping):
+            explanation = str(details.get("explanation") or details.get("message") or "").strip()
+            prop = str(details.get("property") or "").strip()
+            cause = str(details.get("cause") or "").strip()
             detail = explanation or cause or "no explanation"
             if prop:
                 detail = f"{prop}: {detail}"
@@ -513,23 +516,11 @@ class PortPosGateway(BaseGateway):
             err.code = code
         return err
 
-    def _call(
-        self, method: str, path: str, *, expected: Iterable[int], json: Any = None
-    ) -> dict[str, Any]:
-        """One API call; returns the envelope's ``data``. Every failure is a clear error."""
-        kwargs: dict[str, Any] = {"headers": self.headers()}
-        if json is not None:
-            kwargs["json"] = json
-        try:
-            response = self.http.request(method, path, expected=tuple(expected), **kwargs)
-        except GatewayAPIError as exc:
-            raise self._api_error(exc, method, path) from None
-        return self._envelope(response, method, path)
-
-    def _envelope(self, response: requests.Response, method: str, path: str) -> dict[str, Any]:
+    def parse_answer(self, response: requests.Response, call: ApiCall) -> dict[str, Any]:
+        """The envelope's ``data``. Every failure is a clear error."""
         # Response format: {"result": "success", "data": {...}} (the refund sample says
         # "SUCCESS"); errors: {"result": ..., "error": {cause, explanation, property}}.
-        where = f"{method} {path}"
+        where = f"{call.method} {call.path}"
         try:
             payload = response.json()
         except ValueError:
@@ -546,11 +537,10 @@ class PortPosGateway(BaseGateway):
                 status=response.status_code,
             )
         if payload.get("error") or str(payload.get("result", "")).lower() != "success":
-            raise self._api_error(
-                GatewayAPIError(http_status=response.status_code, response=self.redact(payload)),
-                method,
-                path,
+            refused = GatewayAPIError(
+                http_status=response.status_code, response=self.redact(payload)
             )
+            raise self.error_for(refused, call)
         data = payload.get("data")
         if not isinstance(data, dict):
             raise self._fail(
@@ -678,7 +668,7 @@ class PortPosGateway(BaseGateway):
                 gateway=self.alias,
             )
         # Create Invoice: POST /invoice, answered 201.
-        data = self._call("POST", "invoice", json=body, expected=(200, 201))
+        data = self.call("POST", "invoice", body, expected=(200, 201))
         invoice_id = data.get("invoice_id")
         if not isinstance(invoice_id, str) or not INVOICE_ID_RX.match(invoice_id):
             raise self._fail(
@@ -715,7 +705,7 @@ class PortPosGateway(BaseGateway):
 
     def _status(self, invoice: Invoice, data: Mapping[str, Any]) -> StatusResult:
         """An invoice envelope's ``data`` (Retrieving an invoice, IPN validate) as our status."""
-        try:
+        with self.reading("an invoice", data):
             order = data["order"]
             name = str(order["status"]).strip().upper()
             currency = money.normalize_currency(order["currency"])
@@ -724,11 +714,6 @@ class PortPosGateway(BaseGateway):
             transactions = data.get("transactions") or []
             if not isinstance(transactions, list):
                 raise TypeError("transactions is not a list")
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            raise self._fail(
-                f"PortPos answered an invoice that cannot be read ({type(exc).__name__}: {exc})",
-                response=data,
-            ) from None
         if gateway_id != invoice.gateway_id and invoice.gateway_id:
             raise self._fail(
                 f"PortPos answered invoice {gateway_id} when {invoice.gateway_id} was asked for",
@@ -791,7 +776,7 @@ class PortPosGateway(BaseGateway):
 
     def fetch_status(self, invoice: Invoice) -> StatusResult:
         # Retrieving an invoice: GET /invoice/{id}.
-        data = self._call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
+        data = self.call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
         return self._status(invoice, data)
 
     # -- IPN ---------------------------------------------------------------------------------
@@ -857,7 +842,7 @@ class PortPosGateway(BaseGateway):
             claimed = money.format_decimal(invoice.amount, invoice.currency)
         path = f"invoice/ipn/{invoice.gateway_id}/{claimed}"
         try:
-            data = self._call("GET", path, expected=(200,))
+            data = self.call("GET", path, expected=(200,))
         except GatewayAPIError as exc:
             if exc.http_status in (400, 404):
                 raise NotificationRejected(
@@ -887,8 +872,8 @@ class PortPosGateway(BaseGateway):
         }
         try:
             # Refund Request: POST /invoice/refund/{id}, answered 202.
-            data = self._call(
-                "POST", f"invoice/refund/{invoice.gateway_id}", json=body, expected=(200, 201, 202)
+            data = self.call(
+                "POST", f"invoice/refund/{invoice.gateway_id}", body, expected=(200, 201, 202)
             )
         except GatewayAPIError as exc:
             if exc.http_status is not None and 400 <= exc.http_status < 500:
@@ -968,7 +953,7 @@ class PortPosGateway(BaseGateway):
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
         """The invoice's refund lines (``transactions`` of type ``refund``), if it has any."""
-        data = self._call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
+        data = self.call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
         return self._refund_lines(data, invoice)
 
     def refund_report(self, invoice: Invoice) -> RefundReport:
@@ -976,7 +961,7 @@ class PortPosGateway(BaseGateway):
         (REFUND_PENDING under way, PARTIALLY_REFUNDED, REFUNDED: all of it; ACCEPTED: none), and
         refund lines, where PortPos lists them, give the refunded total. PortPos gives refunds
         no id and takes no key of ours, so the core ties them only to refunds it answered."""
-        data = self._call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
+        data = self.call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
         lines = self._refund_lines(data, invoice)
         order = data.get("order")
         name = str(order.get("status") if isinstance(order, Mapping) else "").strip().upper()

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
+import requests
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
@@ -26,7 +27,7 @@ from django_multipay.exceptions import (
     NotificationRejected,
     RefundError,
 )
-from django_multipay.gateways.base import BaseGateway, Capabilities
+from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities
 from django_multipay.gateways.contact import InvalidPhone, country_alpha2, parse_phone
 from django_multipay.gateways.portwallet_common import md5_token, unix_time
 from django_multipay.gateways.results import (
@@ -291,37 +292,49 @@ class PortWalletGateway(BaseGateway):
             "call": call,
         }
 
-    def call(self, call: str, fields: Mapping[str, str]) -> dict[str, Any]:
-        """POST one form-encoded call; return the answer's envelope. A 400 or 500 answer
+    def api_call(self, name: str, fields: Mapping[str, str]) -> dict[str, Any]:
+        """POST one form-encoded call; return the answer's envelope. An error code (400, 500)
         raises :class:`PortWalletError` with the gateway's message; an answer that is not a
         ``{"status": <code>}`` object raises ``GatewayAPIError`` (with no HTTP status when the
         HTTP status was 2xx, so a refund's outcome counts as unknown)."""
-        body = {**self.signed_fields(call), **fields}
+        envelope: dict[str, Any] = self.call("POST", "", fields, name=name)
+        return envelope
+
+    def request_kwargs(self, body: Any, call: ApiCall) -> dict[str, Any]:
+        """A form: the four signed fields every call starts with, then the call's own."""
+        return {"data": {**self.signed_fields(call.options["name"]), **body}}
+
+    def error_for(self, error: GatewayAPIError, call: ApiCall) -> GatewayAPIError:
+        # A 4xx with PortWallet's own envelope is still PortWallet's answer; a 5xx is a server
+        # fault whatever its body says (the outcome of a write is then unknown).
+        answer, status = error.response, error.http_status
+        if status is None or status >= 500 or not isinstance(answer, Mapping):
+            return error
+        if "status" not in answer:
+            return error
         try:
-            response = self.http.request(
-                "POST", "", data=body, headers={"Accept": "application/json"}
-            )
-            http_status = response.status_code
-            try:
-                envelope = response.json()
-            except ValueError:
-                raise GatewayAPIError(
-                    f"PortWallet {call} answered a body that is not JSON",
-                    gateway=self.alias,
-                    response=self.redactor.text(response.text[:500]),
-                ) from None
-        except GatewayAPIError as exc:
-            # A 4xx with PortWallet's own envelope is still PortWallet's answer; a 5xx is a
-            # server fault whatever its body says (the outcome of a write is then unknown).
-            answer = exc.response
-            if (
-                exc.http_status is None
-                or exc.http_status >= 500
-                or not isinstance(answer, Mapping)
-                or "status" not in answer
-            ):
-                raise
-            envelope, http_status = dict(answer), exc.http_status
+            self.envelope(dict(answer), call.options["name"], status)
+        except GatewayAPIError as refusal:
+            return refusal
+        # An HTTP error carrying a code that is no error: whether anything happened is unknown.
+        return self.unreadable(f"{call.options['name']} answer", answer, f"HTTP {status}")
+
+    def parse_answer(self, response: requests.Response, call: ApiCall) -> dict[str, Any]:
+        """The envelope ``{"status": <code>, "data": ..., "message": ...}``."""
+        name = call.options["name"]
+        try:
+            envelope = response.json()
+        except ValueError:
+            raise GatewayAPIError(
+                f"PortWallet {name} answered a body that is not JSON",
+                gateway=self.alias,
+                response=self.redactor.text(response.text[:500]),
+            ) from None
+        return self.envelope(envelope, name, response.status_code)
+
+    def envelope(self, envelope: Any, call: str, http_status: int) -> dict[str, Any]:
+        """The answer's envelope, once its status code is known and not an error ("Status
+        codes")."""
         if not isinstance(envelope, dict):
             raise GatewayAPIError(
                 f"PortWallet {call} answered JSON that is not an object",
@@ -376,11 +389,7 @@ class PortWalletGateway(BaseGateway):
         elif data.get("status") not in (None, "") and data["status"] != STATUS_CODES[code].name:
             problem = f"status {code} but data.status {data['status']!r}"
         if problem:
-            raise GatewayAPIError(
-                f"Unreadable PortWallet {call} answer: {problem}",
-                gateway=self.alias,
-                response=self.redact(dict(envelope)),
-            )
+            raise self.unreadable(f"{call} answer", envelope, problem)
         assert isinstance(data, dict)
         return data
 
@@ -388,16 +397,10 @@ class PortWalletGateway(BaseGateway):
         data = self._data(envelope, call, invoice_id)
         entry = STATUS_CODES[int(envelope["status"])]
         assert entry.invoice is not None  # error codes were raised by call()
-        try:
+        with self.reading(f"{call} answer", envelope):
             # The PENDING sample of ipn_validate has no currency: absent means not reported.
             currency = money.normalize_currency(data["currency"]) if data.get("currency") else None
             amount = money.validate_amount(data["amount"], currency or CURRENCY)
-        except (KeyError, ValidationError, TypeError) as exc:
-            raise GatewayAPIError(
-                f"Unreadable PortWallet {call} answer: amount/currency ({type(exc).__name__})",
-                gateway=self.alias,
-                response=self.redact(dict(envelope)),
-            ) from None
         reason = ""
         if entry.invoice in (InvoiceStatus.FAILED, InvoiceStatus.CANCELLED):
             reason = str(data.get("reason") or entry.name.capitalize())
@@ -565,7 +568,7 @@ class PortWalletGateway(BaseGateway):
 
     def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
         fields = self.invoice_fields(invoice, urls)
-        envelope = self.call("gen_invoice", fields)
+        envelope = self.api_call("gen_invoice", fields)
         data = envelope.get("data")
         gateway_id = str(data.get("invoice_id") or "") if isinstance(data, dict) else ""
         if int(envelope["status"]) != 200 or not gateway_id:
@@ -593,14 +596,14 @@ class PortWalletGateway(BaseGateway):
     # -- get_invoice / ipn_validate ----------------------------------------------------------
 
     def fetch_status(self, invoice: Invoice) -> StatusResult:
-        envelope = self.call("get_invoice", {"invoice": invoice.gateway_id})
+        envelope = self.api_call("get_invoice", {"invoice": invoice.gateway_id})
         return self._status(envelope, "get_invoice", invoice.gateway_id)
 
     def verify_notification(self, invoice: Invoice, event: NotificationEvent) -> StatusResult:
         """``ipn_validate`` with our invoice's id and amount; a 400 ("Invalid IPN Request")
         means PortWallet disowns the IPN."""
         try:
-            envelope = self.call(
+            envelope = self.api_call(
                 "ipn_validate",
                 {
                     "amount": money.format_decimal(invoice.amount, invoice.currency),
@@ -677,7 +680,7 @@ class PortWalletGateway(BaseGateway):
                 gateway=self.alias,
             )
         try:
-            envelope = self.call(
+            envelope = self.api_call(
                 "refund_request",
                 {
                     "invoice": invoice.gateway_id,
@@ -717,7 +720,7 @@ class PortWalletGateway(BaseGateway):
         210 REFUND_PENDING and 215 REFUND_PROCESSING under way, 220 REFUNDED "fully refunded",
         230 PARTIALLY_REFUNDED, 200 ACCEPTED none). PortWallet gives no refund lines, ids or
         amounts, so the core settles only the refunds it answered, within that state."""
-        envelope = self.call("get_invoice", {"invoice": invoice.gateway_id})
+        envelope = self.api_call("get_invoice", {"invoice": invoice.gateway_id})
         self._data(envelope, "get_invoice", invoice.gateway_id)
         state = REFUND_STATES.get(int(envelope["status"]), RefundState.UNKNOWN)
         if state == RefundState.PARTIAL and not self.option("settle_refunds_from_state", True):

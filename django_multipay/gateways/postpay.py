@@ -15,6 +15,7 @@ from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+import requests
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
@@ -29,7 +30,7 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways.base import BaseGateway, Capabilities, PaymentOption
+from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, PaymentOption
 from django_multipay.gateways.contact import InvalidPhone, parse_phone
 from django_multipay.gateways.results import (
     InboundRequest,
@@ -543,64 +544,48 @@ class PostpayGateway(BaseGateway):
 
     # -- wire --------------------------------------------------------------------------------
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        body: bool = True,
-    ) -> Any:
-        """One API call: Basic auth ("Authentication"), the versioned Accept header, and
-        every error answer ("Errors") turned into the project's exceptions."""
-        kwargs: dict[str, Any] = {
-            "headers": {"Accept": MEDIA_TYPE},
-            "auth": (str(self.options["merchant_id"]), str(self.options["secret_key"])),
-        }
-        if json is not None:
-            kwargs["json"] = json
-        if params:
-            kwargs["params"] = dict(params)
-        try:
-            if body:
-                return self.http.json(method, path, **kwargs)
-            self.http.request(method, path, **kwargs)
-            return None
-        except GatewayAPIError as exc:
-            raise self.error_from(exc) from None
+    def request_headers(self, call: ApiCall) -> dict[str, str]:
+        """The Accept header that chooses the version ("Data types / Media types")."""
+        return {"Accept": MEDIA_TYPE}
 
-    def error_from(self, exc: GatewayAPIError) -> MultipayError:
-        """``{"error": {"code", "message", "fields"}}`` → the project's exception with
-        Postpay's code and message: ``402`` is ``PaymentDeclined``, anything else a
+    def request_kwargs(self, body: Any, call: ApiCall) -> dict[str, Any]:
+        """Basic auth, the merchant id and secret key ("Authentication"); a JSON body."""
+        auth = (str(self.options["merchant_id"]), str(self.options["secret_key"]))
+        return {"auth": auth, **super().request_kwargs(body, call)}
+
+    def parse_answer(self, response: requests.Response, call: ApiCall) -> Any:
+        """The JSON answer; a DELETE is answered ``204`` with nothing to read."""
+        if call.method == "DELETE":
+            return None
+        try:
+            return super().parse_answer(response, call)
+        except GatewayAPIError as exc:
+            raise self.error_for(exc, call) from None
+
+    def error_for(self, error: GatewayAPIError, call: ApiCall) -> MultipayError:
+        """``{"error": {"code", "message", "fields"}}`` ("Errors") → the project's exception
+        with Postpay's code and message: ``402`` is ``PaymentDeclined``, anything else a
         ``GatewayAPIError`` keeping the HTTP status."""
-        status = exc.http_status
-        answer = exc.response if isinstance(exc.response, dict) else {}
-        error = answer.get("error") if isinstance(answer.get("error"), dict) else None
-        if error is None:
+        status = error.http_status
+        answer = error.response if isinstance(error.response, dict) else {}
+        details = answer.get("error") if isinstance(answer.get("error"), dict) else None
+        if details is None:
             if status is None:
-                return exc
+                return error
             code, message, fields = ("error" if status >= 500 else f"http_{status}"), "", None
         else:
-            code = str(error.get("code") or f"http_{status}")
-            message = str(error.get("message") or "")
-            fields = error.get("fields")
+            code = str(details.get("code") or f"http_{status}")
+            message = str(details.get("message") or "")
+            fields = details.get("fields")
         text = f"Postpay answered HTTP {status} {code}"
         if message:
             text += f": {message}"
         if isinstance(fields, dict) and fields:
             text += " (" + "; ".join(f"{k}: {_join(v)}" for k, v in sorted(fields.items())) + ")"
         if status == 402:
-            return PaymentDeclined(text, gateway=self.alias, response=exc.response, code=code)
+            return PaymentDeclined(text, gateway=self.alias, response=error.response, code=code)
         return GatewayAPIError(
-            text, gateway=self.alias, response=exc.response, code=code, http_status=status
-        )
-
-    def _unreadable(self, what: str, exc: Exception, data: Any) -> GatewayAPIError:
-        return GatewayAPIError(
-            f"Unreadable {what} from Postpay: {type(exc).__name__}: {exc}",
-            gateway=self.alias,
-            response=self.redact(data),
+            text, gateway=self.alias, response=error.response, code=code, http_status=status
         )
 
     @staticmethod
@@ -820,19 +805,17 @@ class PostpayGateway(BaseGateway):
         """``POST /checkouts``; the customer goes to ``redirect_url`` ("Checkout / Workflow")."""
         payload = self.checkout_payload(invoice, urls)
         self.check_required(payload)
-        data = self._call("POST", "checkouts", json=payload)
-        try:
+        data = self.call("POST", "checkouts", payload)
+        with self.reading("checkout", data):
             token = str(data["token"])
             action = PaymentAction(url=str(data["redirect_url"]))
             expires = _when(data.get("expires"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise self._unreadable("checkout", exc, data) from None
         return PaymentStart(action=action, gateway_id=token, expires_at=expires, raw=data)
 
     # -- orders ------------------------------------------------------------------------------
 
     def _order(self, data: Any) -> PostpayOrder:
-        try:
+        with self.reading("order", data):
             currency = money.normalize_currency(data["currency"])
             tax = data.get("tax_amount")
             return PostpayOrder(
@@ -845,8 +828,6 @@ class PostpayGateway(BaseGateway):
                 status_changed=_when(data.get("status_changed")),
                 raw=data,
             )
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            raise self._unreadable("order", exc, data) from None
 
     def _status(self, invoice: Invoice, data: Any) -> StatusResult:
         """An order answer → our status, with its amount and currency for the core to check."""
@@ -874,7 +855,7 @@ class PostpayGateway(BaseGateway):
     def get_order(self, order: Invoice | str) -> PostpayOrder:
         """``GET /orders/{order_id}`` ("Get single order")."""
         order_id = self.order_id(order) if isinstance(order, Invoice) else str(order)
-        return self._order(self._call("GET", f"orders/{order_id}"))
+        return self._order(self.call("GET", f"orders/{order_id}"))
 
     def list_orders(
         self,
@@ -888,11 +869,11 @@ class PostpayGateway(BaseGateway):
         ``status__in=["captured", "denied"]``, ``total_amount__gte=Decimal("100.50")`` (with
         ``currency="AED"``), ``created__date__gt=date(2020, 5, 20)``, ``ordering="-created"``."""
         params = self._params("orders", filters, ordering, page, page_size)
-        return self._page(self._call("GET", "orders", params=params), self._order)
+        return self._page(self.call("GET", "orders", params=params), self._order)
 
     def fetch_status(self, invoice: Invoice) -> StatusResult:
         """The order read back server-to-server: the truth behind a return or a webhook."""
-        return self._status(invoice, self._call("GET", f"orders/{self.order_id(invoice)}"))
+        return self._status(invoice, self.call("GET", f"orders/{self.order_id(invoice)}"))
 
     # -- capture and the return --------------------------------------------------------------
 
@@ -908,7 +889,7 @@ class PostpayGateway(BaseGateway):
                 gateway=self.alias,
             )
         try:
-            data = self._call("POST", f"orders/{self.order_id(invoice)}/capture")
+            data = self.call("POST", f"orders/{self.order_id(invoice)}/capture")
         except GatewayAPIError as exc:
             if exc.http_status == 409 and exc.code == "invalid_status":
                 current = self.fetch_status(invoice)
@@ -993,7 +974,7 @@ class PostpayGateway(BaseGateway):
 
     def _refund(self, data: Any, currency: str) -> RefundResult:
         """A refund answer ("Refunds"): it has no status, it exists once it is made."""
-        try:
+        with self.reading("refund", data):
             refund_id = str(data["refund_id"])
             return RefundResult(
                 status=RefundStatus.SUCCEEDED,
@@ -1003,8 +984,6 @@ class PostpayGateway(BaseGateway):
                 idempotency_key=refund_id,
                 raw=data,
             )
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            raise self._unreadable("refund", exc, data) from None
 
     def create_refund(
         self,
@@ -1023,7 +1002,7 @@ class PostpayGateway(BaseGateway):
             body["description"] = description
         path = f"orders/{self.order_id(invoice)}/refunds"
         try:
-            data = self._call("POST", path, json=body)
+            data = self.call("POST", path, body)
         except GatewayAPIError as exc:
             if exc.http_status == 409 and exc.code == "conflict":
                 return self.get_refund(invoice, refund_id)
@@ -1044,7 +1023,7 @@ class PostpayGateway(BaseGateway):
 
     def get_refund(self, invoice: Invoice, refund_id: str) -> RefundResult:
         """``GET /orders/{order_id}/refunds/{refund_id}`` ("Get single refund")."""
-        data = self._call("GET", f"orders/{self.order_id(invoice)}/refunds/{refund_id}")
+        data = self.call("GET", f"orders/{self.order_id(invoice)}/refunds/{refund_id}")
         return self._refund(data, invoice.currency)
 
     def refunds_page(
@@ -1060,7 +1039,7 @@ class PostpayGateway(BaseGateway):
         params = self._params(
             "refunds", filters, ordering, page, page_size, currency=invoice.currency
         )
-        data = self._call("GET", f"orders/{self.order_id(invoice)}/refunds", params=params)
+        data = self.call("GET", f"orders/{self.order_id(invoice)}/refunds", params=params)
         return self._page(data, lambda item: self._refund(item, invoice.currency))
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
@@ -1080,7 +1059,7 @@ class PostpayGateway(BaseGateway):
     # -- settlements -------------------------------------------------------------------------
 
     def _transaction(self, data: Any) -> PostpayTransaction:
-        try:
+        with self.reading("transaction", data):
             currency = money.normalize_currency(data["currency"])
 
             def amount(name: str) -> Decimal:
@@ -1102,8 +1081,6 @@ class PostpayGateway(BaseGateway):
                 order=self._order(order) if isinstance(order, dict) else None,
                 raw=data,
             )
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            raise self._unreadable("transaction", exc, data) from None
 
     def list_transactions(
         self,
@@ -1116,11 +1093,11 @@ class PostpayGateway(BaseGateway):
         """``GET /transactions`` ("List transactions"), e.g. ``type__in=["order", "refund"]``,
         ``paid__isnull=True``, ``ordering="paid"``."""
         params = self._params("transactions", filters, ordering, page, page_size)
-        return self._page(self._call("GET", "transactions", params=params), self._transaction)
+        return self._page(self.call("GET", "transactions", params=params), self._transaction)
 
     def get_transaction(self, transaction_id: str) -> PostpayTransaction:
         """``GET /transactions/{transaction_id}`` ("Get single transaction")."""
-        return self._transaction(self._call("GET", f"transactions/{transaction_id}"))
+        return self._transaction(self.call("GET", f"transactions/{transaction_id}"))
 
     def transactions_for_invoice(
         self, invoice: Invoice, *, max_pages: int | None = None
@@ -1169,7 +1146,7 @@ class PostpayGateway(BaseGateway):
     # -- hooks -------------------------------------------------------------------------------
 
     def _hook(self, data: Any) -> PostpayHook:
-        try:
+        with self.reading("hook", data):
             last = data.get("last_response") or {}
             code = last.get("code")
             return PostpayHook(
@@ -1183,8 +1160,6 @@ class PostpayGateway(BaseGateway):
                 modified=_when(data.get("modified")),
                 raw=data,
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise self._unreadable("hook", exc, data) from None
 
     def list_hooks(
         self,
@@ -1196,18 +1171,18 @@ class PostpayGateway(BaseGateway):
     ) -> Page[PostpayHook]:
         """``GET /hooks`` ("List hooks"), e.g. ``url__startswith="https"``, ``active=True``."""
         params = self._params("hooks", filters, ordering, page, page_size)
-        return self._page(self._call("GET", "hooks", params=params), self._hook)
+        return self._page(self.call("GET", "hooks", params=params), self._hook)
 
     def get_hook(self, hook_id: str) -> PostpayHook:
         """``GET /hooks/{hook_id}`` ("Get single hook")."""
-        return self._hook(self._call("GET", f"hooks/{hook_id}"))
+        return self._hook(self.call("GET", f"hooks/{hook_id}"))
 
     def create_hook(
         self, *, url: str, secret: str, events: Iterable[str] = HOOK_EVENTS, active: bool = True
     ) -> PostpayHook:
         """``POST /hooks`` ("Create a hook"): ``events``, ``url`` and ``secret`` are required."""
         body = {"active": active, "events": _events(events), "url": url, "secret": secret}
-        return self._hook(self._call("POST", "hooks", json=body))
+        return self._hook(self.call("POST", "hooks", body))
 
     def update_hook(
         self,
@@ -1228,11 +1203,11 @@ class PostpayGateway(BaseGateway):
             body["events"] = _events(events)
         if active is not None:
             body["active"] = active
-        return self._hook(self._call("PATCH", f"hooks/{hook_id}", json=body))
+        return self._hook(self.call("PATCH", f"hooks/{hook_id}", body))
 
     def delete_hook(self, hook_id: str) -> None:
         """``DELETE /hooks/{hook_id}`` ("Delete a hook"), answered ``204``."""
-        self._call("DELETE", f"hooks/{hook_id}", body=False)
+        self.call("DELETE", f"hooks/{hook_id}")
 
     # -- lists -------------------------------------------------------------------------------
 
@@ -1320,15 +1295,13 @@ class PostpayGateway(BaseGateway):
         return str(value)
 
     def _page(self, data: Any, parse: Callable[[Any], T]) -> Page[T]:
-        try:
+        with self.reading("list", data):
             return Page(
                 count=int(data.get("count") or 0),
                 next=data.get("next") or None,
                 previous=data.get("previous") or None,
                 results=[parse(item) for item in data["results"]],
             )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise self._unreadable("list", exc, data) from None
 
     # -- webhooks ----------------------------------------------------------------------------
 

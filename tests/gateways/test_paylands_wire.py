@@ -21,7 +21,7 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways import paylands
+from django_multipay.gateways import http, paylands
 from django_multipay.gateways.paylands import (
     ERRORS,
     ORDER_STATUS_MAP,
@@ -354,7 +354,7 @@ def test_rate_limited_reads_back_off_and_retry(monkeypatch: pytest.MonkeyPatch) 
     gateway = PaylandsGateway(
         "paylands", {**get_gateway("paylands").options, "rate_limit_backoff": 0.5}
     )
-    monkeypatch.setattr(gateway, "sleep", waits.append)
+    monkeypatch.setattr(http, "_sleep", waits.append)
     answer = {"code": 200, "message": "OK", "order": wire_order("SUCCESS")}
     limited = {"code": 429, "message": "Too Many Requests"}
     with responses.RequestsMock() as mock:
@@ -374,7 +374,7 @@ def test_rate_limited_reads_give_up_and_writes_never_repeat(
     gateway = PaylandsGateway(
         "paylands", {**get_gateway("paylands").options, "rate_limit_retries": 2}
     )
-    monkeypatch.setattr(gateway, "sleep", lambda seconds: None)
+    monkeypatch.setattr(http, "_sleep", lambda seconds: None)
     limited = {"code": 429, "message": "Too Many Requests"}
     with responses.RequestsMock() as mock:
         mock.add(responses.GET, f"{BASE}order/U", json=limited, status=429)
