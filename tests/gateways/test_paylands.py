@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import requests
+
 from django_multipay.gateways.paylands_hash import php_json
 from django_multipay.models import Invoice
 from django_multipay.sandbox import paylands as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.testing.contract import GatewayContract
 from django_multipay.testing.router import EmulatorRouter
+from tests.contracts.attacks import JSON, AttackContract
+from tests.contracts.faults import FaultContract, path_of
 
 CARDS = {"paid": "5590337536718399", "declined": "5485009949201879"}
 
@@ -52,3 +56,31 @@ class TestPaylandsContract(GatewayContract):
         payload["order"]["status"] = "SUCCESS"
         payload["order"]["paid"] = True
         return json.dumps(payload).encode(), headers
+
+
+class PaylandsDeferred(TestPaylandsContract):
+    alias = "paylands-deferred"
+
+
+class PaylandsSuites(AttackContract, FaultContract):
+    """The attack and fault suites' hooks for Paylands' aliases (tests/contracts/)."""
+
+    signed = "body"
+    signature_field = "validation_hash"
+    amount_forms = ("minor",)
+
+    def genuine(self, invoice: Invoice, *, at: int | None = None) -> tuple[bytes, dict[str, str]]:
+        payload = emulator.notification_for(emulated_order(invoice))
+        return php_json(payload).encode(), {"Content-Type": JSON}
+
+    def is_refund_call(self, request: requests.PreparedRequest) -> bool:
+        return request.method == "POST" and path_of(request).endswith("/payment/refund")
+
+
+class TestPaylandsSuites(PaylandsSuites):
+    contract = TestPaylandsContract
+
+
+class TestPaylandsDeferredSuites(PaylandsSuites):
+    contract = PaylandsDeferred
+    holds = True

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
+import requests
+import responses
 from django.test import Client
 
 from django_multipay import payments
@@ -20,6 +23,8 @@ from django_multipay.testing.contract import GatewayContract
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.fixtures import SignalLog
 from django_multipay.testing.router import EmulatorRouter
+from tests.contracts.attacks import JSON, STATE_SIGNALS, AttackContract, state
+from tests.contracts.faults import GATEWAY_HOST, METHODS, FaultContract, path_of
 
 SECRET = "portone-secret-key-one-0123456789abcdef0123"
 OUTCOME = {"paid": "success", "declined": "failure", "cancelled": "cancelled", "pending": "pending"}
@@ -62,6 +67,134 @@ class TestPortOneContract(GatewayContract):
         forged = body.replace(b'"Initiated"', b'"Success"')
         assert forged != body
         return forged, headers
+
+
+class PortOnePreauth(TestPortOneContract):
+    alias = "portone-preauth"
+
+    def notification(self, invoice: Invoice) -> tuple[bytes, dict[str, str]]:
+        return webhook(invoice, "portone-secret-key-two-0123456789abcdef0123")
+
+
+class PortOneLink(TestPortOneContract):
+    """A payment link: the transaction exists once the customer checks out on the link."""
+
+    alias = "portone-link"
+    outcomes = {"paid": "success", "declined": "failure", "cancelled": "cancelled"}
+
+    def complete_payment(self, router: EmulatorRouter, invoice: Invoice, outcome: str) -> None:
+        page = urlsplit(invoice.redirect_url)
+        answer = router.client.post(
+            f"{page.path}?{page.query}", {"outcome": self.outcomes[outcome]}
+        )
+        assert answer.status_code == 302, answer.content
+
+    def settle_at_gateway(self, router: EmulatorRouter, invoice: Invoice, outcome: str) -> None:
+        # Check out on the link while its webhook is lost on the way to the shop.
+        def lose_webhooks(request: requests.PreparedRequest) -> Any:
+            if "/payments/notify/" in path_of(request):
+                return 500, {}, b""
+            return router(request)
+
+        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+            for method in METHODS:
+                mock.add_callback(method, GATEWAY_HOST, callback=lose_webhooks)
+            self.complete_payment(router, invoice, outcome)
+
+    def notification(self, invoice: Invoice) -> tuple[bytes, dict[str, str]]:
+        with store.table(emulator.TRANSACTIONS) as table:
+            txn = next(
+                t
+                for t in table.values()
+                if str(t["merchant_order_ref"]).startswith(f"{invoice.gateway_id}_")
+            )
+        body = dumps(emulator.webhook_for(txn, "portone-secret-key-three-0123456789abcdef0123"))
+        return body.encode(), {"Content-Type": "application/json"}
+
+
+def any_transaction(invoice: Invoice) -> dict[str, Any]:
+    """The emulator's transaction of a channel payment, or of a payment link's payment."""
+    with store.table(emulator.TRANSACTIONS) as table:
+        return next(
+            t
+            for t in table.values()
+            if invoice.gateway_id in (t["order_ref"], t.get("payment_link_ref"))
+        )
+
+
+class PortOneSuites(AttackContract, FaultContract):
+    """The attack and fault suites' hooks for PortOne's aliases (tests/contracts/)."""
+
+    signed = "body"
+    signature_field = "signature_hash"
+    amount_forms = ("decimal",)
+
+    def genuine(self, invoice: Invoice, *, at: int | None = None) -> tuple[bytes, dict[str, str]]:
+        payload = emulator.webhook_for(any_transaction(invoice), self.option("secret_key"))
+        return dumps(payload).encode(), {"Content-Type": JSON}
+
+    def forge(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        # A payment left pending on the page (a link's) is claimed paid.
+        if b'"Pending"' in body:
+            return body.replace(b'"Pending"', b'"Success"'), headers
+        return super().forge(body, headers)
+
+    def settle_paid(self, invoice: Invoice) -> None:
+        txn = any_transaction(invoice)
+        with store.table(emulator.TRANSACTIONS):
+            emulator.settle(txn, "success")
+
+    def is_refund_call(self, request: requests.PreparedRequest) -> bool:
+        return request.method == "POST" and "/api/refund/" in path_of(request)
+
+
+class TestPortOneSuites(PortOneSuites):
+    contract = TestPortOneContract
+
+
+class TestPortOnePreauthSuites(PortOneSuites):
+    contract = PortOnePreauth
+    holds = True
+
+
+class TestPortOneLinkSuites(PortOneSuites):
+    contract = PortOneLink
+
+    def leave_pending(self, router: EmulatorRouter, invoice: Invoice) -> None:
+        # A link has no payment until the customer starts one: leave it pending.
+        page = urlsplit(invoice.redirect_url)
+        answer = router.client.post(f"{page.path}?{page.query}", {"outcome": "pending"})
+        assert answer.status_code == 302, answer.content
+
+
+@pytest.mark.parametrize("alias", ["portone", "portone-preauth"])
+def test_portone_signed_return_query_tampered_changes_nothing(
+    router: Any, signal_log: SignalLog, alias: str
+) -> None:
+    order = OrderFactory(amount=Decimal("100.00"), currency="EUR")
+    payments.start_payment(order, alias)
+    invoice = Invoice.objects.get(order=order)
+    # The customer leaves the hosted page with the payment still pending: a signed query.
+    answer = router.client.post(
+        f"/sandbox/portone/pay/{invoice.gateway_id}", {"outcome": "pending"}
+    )
+    assert answer.status_code == 302
+    parts = urlsplit(answer["Location"])
+    query = dict(parse_qsl(parts.query))
+    assert query.get("signature_hash")
+    invoice.refresh_from_db()
+    before = state(invoice)
+    signal_log.sent.clear()
+    for field, value in (("status", "Success"), ("amount", "1.00"), ("currency", "USD")):
+        if field in query:
+            response = Client().get(parts.path, {**query, field: value})
+            assert response.status_code == 302
+            assert state(invoice) == before
+    # The genuine query changes nothing either: the status is read back, and it is pending.
+    assert Client().get(parts.path, query).status_code == 302
+    assert state(invoice) == before
+    for name in STATE_SIGNALS:
+        assert signal_log.count(name) == 0, name
 
 
 # -- end to end against the emulator -----------------------------------------------------------

@@ -6,17 +6,20 @@ from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+import requests
 from django.test import Client
 from django.urls import reverse
 
 from django_multipay import payments
-from django_multipay.exceptions import RefundError
+from django_multipay.exceptions import RefundRefused
 from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.sandbox import portpos as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
 from django_multipay.testing.contract import GatewayContract
 from django_multipay.testing.router import EmulatorRouter
+from tests.contracts.attacks import AttackContract
+from tests.contracts.faults import FaultContract, path_of
 
 FORM = "application/x-www-form-urlencoded"
 OUTCOMES = {"paid": "pay", "declined": "decline", "cancelled": "cancel"}
@@ -52,6 +55,23 @@ class TestPortPosContract(GatewayContract):
     def forge(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         # The IPN is unsigned: a forgery claims the payment was accepted; IPN validate says not.
         return body.replace(b"status=PENDING", b"status=ACCEPTED"), headers
+
+
+class TestPortPosSuites(AttackContract, FaultContract):
+    """The attack and fault suites (tests/contracts/) on PortPos."""
+
+    contract = TestPortPosContract
+    content_type = FORM
+    amount_forms = ("decimal",)
+    # PortWallet's IPNs are forms of the same shape.
+    sibling = "portwallet"
+    names_refunds = False
+
+    def genuine(self, invoice: Invoice, *, at: int | None = None) -> tuple[bytes, dict[str, str]]:
+        return ipn(emulator.ipn_fields(stored(invoice)))
+
+    def is_refund_call(self, request: requests.PreparedRequest) -> bool:
+        return request.method == "POST" and "/invoice/refund/" in path_of(request)
 
 
 # -- end to end through the router -----------------------------------------------------------
@@ -146,7 +166,7 @@ def test_partial_refunds_up_to_the_limit_of_five(router, order, signal_log) -> N
     assert invoice.status == InvoiceStatus.PARTIALLY_REFUNDED
     assert invoice.refunded_amount == Decimal("500.00")
     calls = len(router.calls)
-    with pytest.raises(RefundError, match="at most 5 refunds"):
+    with pytest.raises(RefundRefused, match="at most 5 refunds"):
         payments.refund(invoice, "100.00")
     assert len(router.calls) == calls
     assert Refund.objects.filter(invoice=invoice).count() == 5
@@ -159,7 +179,7 @@ def test_refund_above_remaining_is_refused_before_calling(router, order) -> None
     invoice = paid(router, order)
     payments.refund(invoice, "2000.00")
     calls = len(router.calls)
-    with pytest.raises(RefundError, match="exceeds the refundable"):
+    with pytest.raises(RefundRefused, match="exceeds the refundable"):
         payments.refund(invoice, "50.01")
     assert len(router.calls) == calls
     payments.refund(invoice, "50.00")

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+import requests
 from django.test import Client
 from django.urls import reverse
 
@@ -22,6 +23,8 @@ from django_multipay.testing.contract import GatewayContract
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.fixtures import SignalLog
 from django_multipay.testing.router import EmulatorRouter
+from tests.contracts.attacks import AttackContract
+from tests.contracts.faults import FaultContract, body_of
 
 OUTCOMES = {"paid": "pay", "declined": "decline", "cancelled": "cancel"}
 FORM = "application/x-www-form-urlencoded"
@@ -79,6 +82,23 @@ class TestPortWalletContract(GatewayContract):
         # The IPN is unsigned: a forger claims the pending invoice is accepted.
         assert b"status=PENDING" in body
         return body.replace(b"status=PENDING", b"status=ACCEPTED"), headers
+
+
+class TestPortWalletSuites(AttackContract, FaultContract):
+    """The attack and fault suites (tests/contracts/) on PortWallet."""
+
+    contract = TestPortWalletContract
+    content_type = FORM
+    amount_forms = ("decimal",)
+    # PortPos's IPNs are forms of the same shape.
+    sibling = "portpos"
+    names_refunds = False
+
+    def genuine(self, invoice: Invoice, *, at: int | None = None) -> tuple[bytes, dict[str, str]]:
+        return ipn(invoice)
+
+    def is_refund_call(self, request: requests.PreparedRequest) -> bool:
+        return request.method == "POST" and "call=refund_request" in body_of(request)
 
 
 # -- end to end through the emulator -----------------------------------------------------------

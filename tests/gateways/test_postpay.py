@@ -33,6 +33,8 @@ from django_multipay.testing.concurrency import http_server, race
 from django_multipay.testing.contract import GatewayContract
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
+from tests.contracts.attacks import JSON, AttackContract
+from tests.contracts.faults import FaultContract, path_of
 
 ALIAS = "postpay"
 MERCHANT = "id_postpay_test_one"
@@ -112,6 +114,32 @@ class TestPostpayContract(GatewayContract):
     def notification(self, invoice: Invoice) -> tuple[bytes, dict[str, str]]:
         body = json.dumps(emulator.order_event(emulated_order(invoice))).encode()
         return body, signed(body)
+
+
+class TestPostpaySuites(AttackContract, FaultContract):
+    """The attack and fault suites (tests/contracts/) on Postpay."""
+
+    contract = TestPostpayContract
+    signed = "header"
+    timestamped = True
+    amount_forms = ("minor",)
+    # An approved order waits for the shop's capture (on the customer's return).
+    holds = True
+
+    def genuine(self, invoice: Invoice, *, at: int | None = None) -> tuple[bytes, dict[str, str]]:
+        stamp = int(time.time()) if at is None else at
+        body = json.dumps(emulator.order_event(emulated_order(invoice)))
+        hashed = signature(self.option("webhook_secret"), stamp, body.encode())
+        return body.encode(), {"Content-Type": JSON, SIGNATURE_HEADER: hashed}
+
+    def authorize(self, router: EmulatorRouter, invoice: Invoice) -> None:
+        # Approved at the checkout; the customer has not come back (no webhook registered).
+        choose(router, invoice, "approve")
+
+    def is_refund_call(self, request: requests.PreparedRequest) -> bool:
+        return request.method == "POST" and bool(
+            re.search(r"/orders/[^/]+/refunds$", path_of(request))
+        )
 
 
 @pytest.fixture
