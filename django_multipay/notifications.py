@@ -83,7 +83,7 @@ def capture(
 
 
 def _insert(notification: Notification) -> None:
-    notification.save(force_insert=True)
+    processing.insert_row(notification)
     logs.bind(notification_id=notification.pk)
     send_after_commit(signals.notification_received, Notification, notification=notification)
 
@@ -98,7 +98,9 @@ def _finish(notification: Notification, result: str, reason: str = "", **fields:
     if notification.pk is None:
         _insert(notification)
     else:
-        notification.save(update_fields=["result", "reason", "processed_at", "attempts", *fields])
+        processing.save_fields(
+            notification, ["result", "reason", "processed_at", "attempts", *fields]
+        )
     metrics.notification_finished(notification.gateway, result)
 
 
@@ -171,9 +173,13 @@ def verify_and_apply(
 def _claim(notification: Notification, outcome: Outcome) -> None:
     """Save the de-duplication key a change claimed, in the transaction that made it."""
     if outcome.claimed_key:
-        # Written first: if the key's unique index refuses it, the row keeps no key it lost.
-        Notification.objects.filter(pk=notification.pk).update(dedup_key=outcome.claimed_key)
-        notification.dedup_key = outcome.claimed_key
+        # If the key's unique index refuses it, the row keeps no key it lost.
+        previous, notification.dedup_key = notification.dedup_key, outcome.claimed_key
+        try:
+            processing.save_fields(notification, ["dedup_key"])
+        except Exception:
+            notification.dedup_key = previous
+            raise
 
 
 def applies_without_gateway(event: NotificationEvent) -> bool:
@@ -309,7 +315,7 @@ def process(
     if notification.pk is None:
         _insert(notification)  # committed before the gateway or a worker is asked anything
     else:
-        notification.save(update_fields=["invoice", "verified", "attempts"])
+        processing.save_fields(notification, ["invoice", "verified", "attempts"])
     if defer:
         return _defer(gateway, notification)
     return apply_event(gateway, invoice, event, notification)

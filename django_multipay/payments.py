@@ -218,7 +218,7 @@ def begin_payment(
 
 def _begin_payment(
     order: Order,
-    alias: str,
+    alias: str | None,
     *,
     request: HttpRequest | None,
     options: Mapping[str, Any] | None,
@@ -257,14 +257,16 @@ def _begin_payment(
             invoice.pk, f"Unexpected error starting the payment: {type(exc).__name__}"
         )
         raise
-    processing.mark_pending(
+    written = processing.mark_pending(
         invoice.pk,
         gateway_id=started.gateway_id,
         redirect_url=started.action.url,
         expires_at=started.expires_at,
         gateway_data=gateway.redact(dict(started.raw)),
     )
-    invoice.refresh_from_db()
+    # The row as it was written under the lock: what refresh_from_db() would read back.
+    for field in Invoice._meta.concrete_fields:
+        setattr(invoice, field.attname, getattr(written, field.attname))
     return invoice, started.action
 
 

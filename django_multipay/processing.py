@@ -7,9 +7,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, Q, Sum
+from django.core.exceptions import FieldDoesNotExist
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    connection,
+    transaction,
+)
+from django.db.models import BooleanField, Field, Model, Q, Sum
 from django.db.models.expressions import RawSQL
+from django.db.models.signals import post_save, pre_save
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -74,26 +82,47 @@ def lock_invoice(invoice: Any, *, dedup_key: str = "") -> tuple[Order, Invoice]:
     with ``dedup_key``, whether a notification already claimed it (``invoice.key_seen``).
     Raises ``Invoice.DoesNotExist``. Must be called inside ``transaction.atomic``.
     """
-    lookup = invoice if isinstance(invoice, Q) else Q(pk=invoice)
-    # The two reads are written as SQL: built with Exists(OuterRef(...)), they cost about as
-    # much to compile as the whole statement takes to run, on the busiest path there is.
-    # Only our own quoted table names are interpolated; the key is a parameter.
-    invoices = connection.ops.quote_name(Invoice._meta.db_table)
-    annotations = {
-        "has_siblings": RawSQL(  # noqa: S611 - see above
-            f"EXISTS (SELECT 1 FROM {invoices} sibling WHERE sibling.order_id = "  # noqa: S608
-            f"{invoices}.order_id AND sibling.id <> {invoices}.id)",
-            (),
-            output_field=BooleanField(),
+    terms = _exact_terms(invoice)
+    if terms is None:
+        return _lock_with_orm(invoice, dedup_key)
+    if connection.features.has_select_for_update and connection.get_autocommit():
+        raise TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
         )
-    }
+    sql, converters = _lock_statement(tuple(field for field, _value in terms), bool(dedup_key))
+    params = [dedup_key] if dedup_key else []
+    params += [field.get_db_prep_value(value, connection) for field, value in terms]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchmany(2)
+    if not rows:
+        raise Invoice.DoesNotExist("Invoice matching query does not exist.")
+    if len(rows) > 1:
+        raise Invoice.MultipleObjectsReturned("get() returned more than one Invoice.")
+    values = list(rows[0])
+    for position, (functions, expression) in converters:
+        for function in functions:
+            values[position] = function(values[position], expression, connection)
+    split = len(_INVOICE_FIELDS)
+    locked = Invoice.from_db(connection.alias, _INVOICE_NAMES, values[:split])
+    order = Order.from_db(
+        connection.alias, _ORDER_NAMES, values[split : split + len(_ORDER_FIELDS)]
+    )
+    _ORDER_FK.set_cached_value(locked, order)
+    siblings = values[split + len(_ORDER_FIELDS)]
+    locked.has_siblings = bool(siblings)  # type: ignore[attr-defined]
     if dedup_key:
-        notifications = connection.ops.quote_name(Notification._meta.db_table)
-        annotations["key_seen"] = RawSQL(  # noqa: S611 - see above
-            f"EXISTS (SELECT 1 FROM {notifications} claimed WHERE claimed.gateway = "  # noqa: S608
-            f"{invoices}.gateway AND claimed.dedup_key = %s)",
-            (dedup_key,),
-            output_field=BooleanField(),
+        locked.key_seen = bool(values[-1])  # type: ignore[attr-defined]
+    return order, locked
+
+
+def _lock_with_orm(invoice: Any, dedup_key: str) -> tuple[Order, Invoice]:
+    """The locking read built by the ORM, for a lookup :func:`lock_invoice` does not write."""
+    lookup = invoice if isinstance(invoice, Q) else Q(pk=invoice)
+    annotations = {"has_siblings": RawSQL(_siblings_sql(), (), output_field=BooleanField())}  # noqa: S611 - our own SQL
+    if dedup_key:
+        annotations["key_seen"] = RawSQL(  # noqa: S611 - our own SQL; the key is a parameter
+            _claimed_sql(), (dedup_key,), output_field=BooleanField()
         )
     queryset = (
         Invoice.objects.select_related("order")
@@ -105,13 +134,192 @@ def lock_invoice(invoice: Any, *, dedup_key: str = "") -> tuple[Order, Invoice]:
     return locked.order, locked
 
 
+# -- statements built once -------------------------------------------------------------------
+# The busiest path (a notification applied under its lock) sends the same few statements
+# every time. Built by the ORM, each costs more Python to compile than the database takes to
+# run it, so they are written here once per process, connection and shape, from the models'
+# own fields; what they read becomes model instances as the ORM makes them (each column
+# through its field's converters, then ``Model.from_db``). tests/test_statements.py holds
+# them to what the ORM writes, column for column. A model with pre_save or post_save
+# receivers (a shop's own) is saved by the ORM instead, so they still run. Only our own
+# quoted table and column names are interpolated; every value is a parameter.
+
+_INVOICE_FIELDS = tuple(Invoice._meta.concrete_fields)
+_ORDER_FIELDS = tuple(Order._meta.concrete_fields)
+_INVOICE_NAMES = [field.attname for field in _INVOICE_FIELDS]
+_ORDER_NAMES = [field.attname for field in _ORDER_FIELDS]
+_ORDER_FK = Invoice._meta.get_field("order")
+
+#: (connection alias, statement, shape) → (SQL, converters per column that has any).
+_STATEMENTS: dict[tuple[Any, ...], tuple[str, Any]] = {}
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _column(model: type[Model], field: Field[Any, Any]) -> str:
+    return f"{_table(model)}.{connection.ops.quote_name(field.column)}"
+
+
+def _siblings_sql() -> str:
+    invoices = _table(Invoice)
+    return (
+        f"EXISTS (SELECT 1 FROM {invoices} sibling WHERE sibling.order_id = "  # noqa: S608
+        f"{invoices}.order_id AND sibling.id <> {invoices}.id)"
+    )
+
+
+def _claimed_sql() -> str:
+    invoices, notifications = _table(Invoice), _table(Notification)
+    return (
+        f"EXISTS (SELECT 1 FROM {notifications} claimed WHERE claimed.gateway = "  # noqa: S608
+        f"{invoices}.gateway AND claimed.dedup_key = %s)"
+    )
+
+
+def _exact_terms(lookup: Any) -> list[tuple[Field[Any, Any], Any]] | None:
+    """``[(field, value), …]`` for a pk, or for a ``Q`` that ANDs exact lookups of the
+    invoice's own columns to values; ``None`` for any other lookup (the ORM builds those)."""
+    if not isinstance(lookup, Q):
+        return None if lookup is None else [(Invoice._meta.pk, lookup)]
+    if lookup.negated or lookup.connector != Q.AND:
+        return None
+    terms: list[tuple[Field[Any, Any], Any]] = []
+    for child in lookup.children:
+        if not isinstance(child, tuple) or "__" in child[0] or child[1] is None:
+            return None
+        name, value = child
+        if hasattr(value, "resolve_expression"):
+            return None
+        try:
+            field = Invoice._meta.pk if name == "pk" else Invoice._meta.get_field(name)
+        except FieldDoesNotExist:
+            return None
+        if not isinstance(field, Field) or not field.concrete or field.is_relation:
+            return None
+        terms.append((field, value))
+    return terms
+
+
+def _lock_statement(where: tuple[Field[Any, Any], ...], claimed: bool) -> tuple[str, Any]:
+    key = (connection.alias, "lock", tuple(field.attname for field in where), claimed)
+    if key not in _STATEMENTS:
+        read = [(Invoice, f) for f in _INVOICE_FIELDS] + [(Order, f) for f in _ORDER_FIELDS]
+        selected = [_column(model, field) for model, field in read] + [_siblings_sql()]
+        if claimed:
+            selected.append(_claimed_sql())
+        sql = (
+            f"SELECT {', '.join(selected)} FROM {_table(Invoice)} INNER JOIN {_table(Order)} "  # noqa: S608
+            f"ON ({_column(Invoice, _ORDER_FK)} = {_column(Order, Order._meta.pk)}) WHERE "
+            + " AND ".join(f"{_column(Invoice, field)} = %s" for field in where)
+        )
+        if connection.features.has_select_for_update:
+            sql += " " + connection.ops.for_update_sql()
+        compiler = Invoice.objects.none().query.get_compiler(connection=connection)
+        columns = [field.get_col(model._meta.db_table) for model, field in read]
+        _STATEMENTS[key] = (sql, sorted(compiler.get_converters(columns).items()))
+    return _STATEMENTS[key]
+
+
+def _saves_watched(model: type[Model]) -> bool:
+    return pre_save.has_listeners(model) or post_save.has_listeners(model)
+
+
+def save_fields(instance: Model, fields: Collection[str]) -> None:
+    """``instance.save(update_fields=fields)``, as one UPDATE built once per field set."""
+    model = type(instance)
+    meta = model._meta
+    names = set(fields)
+    written = tuple(
+        f
+        for f in meta.local_concrete_fields
+        if not f.primary_key and (f.name in names or f.attname in names)
+    )
+    if (
+        _saves_watched(model)
+        or len(written) != len(names)
+        or instance._state.db not in (None, connection.alias)
+    ):
+        instance.save(update_fields=list(fields))
+        return
+    values = [field.pre_save(instance, False) for field in written]
+    if any(hasattr(value, "resolve_expression") for value in values):
+        instance.save(update_fields=list(fields))
+        return
+    key = (connection.alias, "update", model, tuple(field.attname for field in written))
+    if key not in _STATEMENTS:
+        assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in written)
+        sql = f"UPDATE {_table(model)} SET {assignments} WHERE {_column(model, meta.pk)} = %s"  # noqa: S608
+        _STATEMENTS[key] = (sql, None)
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(written, values, strict=True)
+    ]
+    params.append(meta.pk.get_db_prep_value(instance.pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(_STATEMENTS[key][0], params)
+        if cursor.rowcount != 1:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+def insert_row(instance: Model) -> None:
+    """``instance.save(force_insert=True)`` for a model with an automatic id, as one INSERT
+    built once per model."""
+    model = type(instance)
+    meta = model._meta
+    fields = tuple(
+        f
+        for f in meta.local_concrete_fields
+        if f is not meta.auto_field and not getattr(f, "generated", False)
+    )
+    if (
+        _saves_watched(model)
+        or meta.auto_field is None
+        or instance.pk is not None
+        or instance._state.db not in (None, connection.alias)
+        or any(f.has_db_default() for f in fields)  # type: ignore[attr-defined]
+    ):
+        instance.save(force_insert=True)
+        return
+    instance._prepare_related_fields_for_save(operation_name="save")  # type: ignore[attr-defined]
+    values = [field.pre_save(instance, True) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in values):
+        instance.save(force_insert=True)
+        return
+    returning = connection.features.can_return_columns_from_insert
+    key = (connection.alias, "insert", model, returning)
+    if key not in _STATEMENTS:
+        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        sql = (
+            f"INSERT INTO {_table(model)} ({columns}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(fields))})"
+        )
+        if returning:
+            sql += f" RETURNING {_column(model, meta.pk)}"
+        _STATEMENTS[key] = (sql, None)
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values, strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_STATEMENTS[key][0], params)
+        if returning:
+            pk = cursor.fetchone()[0]
+        else:
+            pk = connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)
+    setattr(instance, meta.pk.attname, pk)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
 def _attempt_statuses(order: Order, invoice: Invoice) -> list[str]:
     """The statuses of the order's invoices, oldest first, after ``invoice``'s change.
 
-    A paid invoice makes its order paid whatever another attempt says, unless that attempt is
-    partially refunded, and such an attempt is old enough that the locking statement saw it.
-    So when that statement saw no other attempt, a paid invoice needs no second read."""
-    if invoice.status == InvoiceStatus.PAID and not getattr(invoice, "has_siblings", True):
+    When the locking statement saw no other attempt, the invoice's own status is the list:
+    no second read. An attempt made since is not missed: it moves the order itself when it
+    changes status, under the same lock (its order's), after this one commits."""
+    if not getattr(invoice, "has_siblings", True):
         return [invoice.status]
     return list(
         Invoice.objects.filter(order_id=order.pk)
@@ -132,7 +340,7 @@ def _refresh_order_status(order: Order, invoice: Invoice) -> None:
     if previous == current:
         return
     order.status = current
-    order.save(update_fields=["status", "updated_at"])
+    save_fields(order, ["status", "updated_at"])
     send_after_commit(
         signals.order_status_changed, Order, order=order, previous=previous, current=current
     )
@@ -166,7 +374,7 @@ def _move(
         invoice.save()
     else:
         written = {*changed, "status", "updated_at", *(["failure_reason"] if reason else [])}
-        invoice.save(update_fields=sorted(written))
+        save_fields(invoice, written)
     logger.info("Invoice %s: %s -> %s", invoice.pk, previous, target)
     send_after_commit(
         signals.invoice_status_changed, Invoice, invoice=invoice, previous=previous, current=target
@@ -293,11 +501,11 @@ def _apply_locked(
             noted.append("hold_expires_at")
     if target == previous:
         if noted:
-            invoice.save(update_fields=[*noted, "updated_at"])
+            save_fields(invoice, [*noted, "updated_at"])
         return Outcome(NotificationResult.DUPLICATE, invoice.pk, previous, previous, "no change")
     if is_stale(previous, target):
         if noted:
-            invoice.save(update_fields=[*noted, "updated_at"])
+            save_fields(invoice, [*noted, "updated_at"])
         logger.info("Invoice %s: ignoring stale %s (is %s)", invoice.pk, target, previous)
         return Outcome(
             NotificationResult.IGNORED, invoice.pk, previous, previous, f"stale {target}"
@@ -311,7 +519,7 @@ def _apply_locked(
             target,
         )
         if noted:
-            invoice.save(update_fields=[*noted, "updated_at"])
+            save_fields(invoice, [*noted, "updated_at"])
         return Outcome(
             NotificationResult.IGNORED,
             invoice.pk,
@@ -346,8 +554,9 @@ def _hold_lapses(invoice: Invoice, result: StatusResult) -> datetime | None:
     return invoice.created_at + gateway.hold_lifetime
 
 
-def mark_pending(invoice_id: Any, *, gateway_id: str, redirect_url: str, **fields: Any) -> None:
-    """Record where the customer was sent and move created → pending.
+def mark_pending(invoice_id: Any, *, gateway_id: str, redirect_url: str, **fields: Any) -> Invoice:
+    """Record where the customer was sent and move created → pending; returns the invoice
+    as written (no read back).
 
     A gateway id another invoice of the alias already has is a gateway answer we cannot use:
     the attempt fails (``GatewayAPIError``) and the other invoice keeps its id."""
@@ -362,6 +571,7 @@ def mark_pending(invoice_id: Any, *, gateway_id: str, redirect_url: str, **field
                 _move(order, invoice, InvoiceStatus.PENDING)
             else:
                 invoice.save()
+        return invoice
     except IntegrityError:
         alias = Invoice.objects.values_list("gateway", flat=True).get(pk=invoice_id)
         taken = Invoice.objects.filter(gateway=alias, gateway_id=gateway_id).exclude(pk=invoice_id)
@@ -532,7 +742,7 @@ def apply_refund_result(
             if target != invoice.status and can_move(invoice.status, target):
                 _move(order, invoice, target)
             else:
-                invoice.save(update_fields=["refunded_amount", "updated_at"])
+                save_fields(invoice, ["refunded_amount", "updated_at"])
         return refund
 
 

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models import QuerySet
 from django.test import Client
 from django.urls import reverse
 
@@ -289,21 +288,22 @@ def test_one_deduplication_key_on_two_invoices_at_once(
         if wait:
             barrier.wait()
 
-    real_update = QuerySet.update
-    real_save = Notification.save
+    # The notify flow writes rows through processing's statements built once: the claim is
+    # an UPDATE of the stored row (read-back) or the INSERT of a new one (trusted signature).
+    real_save_fields, real_insert_row = processing.save_fields, processing.insert_row
 
-    def update(queryset: QuerySet, **fields: Any) -> Any:
-        if queryset.model is Notification and fields.get("dedup_key"):
-            meet(fields["dedup_key"])
-        return real_update(queryset, **fields)
+    def save_fields(instance: Any, fields: Any) -> None:
+        if isinstance(instance, Notification) and "dedup_key" in fields and instance.dedup_key:
+            meet(instance.dedup_key)
+        real_save_fields(instance, fields)
 
-    def save(notification: Notification, *args: Any, **kwargs: Any) -> Any:
-        if notification._state.adding and notification.dedup_key:
-            meet(notification.dedup_key)
-        return real_save(notification, *args, **kwargs)
+    def insert_row(instance: Any) -> None:
+        if isinstance(instance, Notification) and instance.dedup_key:
+            meet(instance.dedup_key)
+        real_insert_row(instance)
 
-    monkeypatch.setattr(QuerySet, "update", update)
-    monkeypatch.setattr(Notification, "save", save)
+    monkeypatch.setattr(processing, "save_fields", save_fields)
+    monkeypatch.setattr(processing, "insert_row", insert_row)
     url = reverse("django_multipay:notify", kwargs={"alias": ALIAS})
 
     def call(invoice: Invoice) -> Callable[[], Any]:
