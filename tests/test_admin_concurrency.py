@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 from django.contrib.auth.models import User
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -90,7 +91,9 @@ def submit(client: Client, invoice: Invoice, amount: str, key: str) -> Callable[
         done = client.post(url, {"amount": amount, "reason": "race", "idempotency_key": key})
         assert done.status_code == 302, done.content
         shown = client.get(done["Location"])
-        return [str(m) for m in shown.context["messages"]]
+        # The messages of this very request: the test client's captured template context is
+        # process-wide, so under a race it may hold the other thread's page.
+        return [str(m) for m in get_messages(shown.wsgi_request)]
 
     return call
 
