@@ -14,7 +14,7 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import BooleanField, Field, Model, Q, Sum
+from django.db.models import BooleanField, Count, Field, Model, Q, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
@@ -609,98 +609,130 @@ def reserve_refund(
     Checked under the invoice lock, so concurrent requests can never promise back more than
     was captured. Returns ``(refund, created)``.
     """
-    with transaction.atomic():
-        _order, invoice = lock_invoice(invoice_id)
-        if idempotency_key:
-            existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
-            if existing is not None:
-                if existing.invoice_id != invoice.pk:
-                    raise RefundRefused(
-                        _("That idempotency key belongs to another invoice."),
-                        code="idempotency_key_reused",
-                    )
-                return existing, False
-        if invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED):
-            raise RefundRefused(
-                _("Only paid invoices can be refunded; this one is %(status)s.")
-                % {"status": invoice.status},
-                gateway=invoice.gateway,
-                code="invalid_status",
+    locked: Any = None
+    try:
+        with transaction.atomic():
+            _order, invoice = lock_invoice(invoice_id)
+            locked = invoice.pk
+            return _reserve_locked(
+                invoice,
+                amount,
+                reason=reason,
+                user=user,
+                idempotency_key=idempotency_key,
+                partial_allowed=partial_allowed,
+                max_refunds=max_refunds,
             )
-        active = invoice.refunds.filter(status__in=RESERVING_REFUND_STATUSES)
-        reserved = active.aggregate(total=Sum("amount"))["total"] or Decimal(0)
-        available = invoice.captured_amount - reserved
-        value = available if amount is None else money.to_decimal(amount)
-        try:
-            value = money.validate_amount(value, invoice.currency)
-        except Exception as exc:
-            raise RefundRefused(
-                _("Invalid refund amount: %(reason)s") % {"reason": exc}, gateway=invoice.gateway
-            ) from exc
-        if value > available:
-            raise RefundRefused(
-                _("Refund of %(amount)s exceeds the refundable %(available)s.")
-                % {
-                    "amount": format_money(value, invoice.currency),
-                    "available": format_money(available, invoice.currency),
-                },
-                gateway=invoice.gateway,
-                code="refund_exceeds_captured",
-            )
-        if value < invoice.captured_amount and not partial_allowed:
-            raise RefundRefused(
-                _("This gateway only refunds the whole amount."), gateway=invoice.gateway
-            )
-        if max_refunds is not None and active.count() >= max_refunds:
-            raise RefundRefused(
-                ngettext(
-                    "This gateway allows at most %(count)d refund per payment.",
-                    "This gateway allows at most %(count)d refunds per payment.",
-                    max_refunds,
+    except IntegrityError:
+        # Checked under the lock, but another invoice's refund took the key since: this
+        # invoice's lock does not cover other invoices, the key's unique index does. Caught
+        # outside the transaction, so the insert needs no savepoint of its own.
+        if (
+            locked is None
+            or not idempotency_key
+            or not Refund.objects.filter(idempotency_key=idempotency_key)
+            .exclude(invoice_id=locked)
+            .exists()
+        ):
+            raise
+        raise RefundRefused(
+            _("That idempotency key belongs to another invoice."),
+            code="idempotency_key_reused",
+        ) from None
+
+
+def _reserve_locked(
+    invoice: Invoice,
+    amount: Decimal | None,
+    *,
+    reason: str,
+    user: Any,
+    idempotency_key: str | None,
+    partial_allowed: bool,
+    max_refunds: int | None,
+) -> tuple[Refund, bool]:
+    """:func:`reserve_refund`'s checks and insert, with ``invoice`` locked."""
+    if idempotency_key:
+        existing = Refund.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.invoice_id != invoice.pk:
+                raise RefundRefused(
+                    _("That idempotency key belongs to another invoice."),
+                    code="idempotency_key_reused",
                 )
-                % {"count": max_refunds},
-                gateway=invoice.gateway,
+            return existing, False
+    if invoice.status not in (InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED):
+        raise RefundRefused(
+            _("Only paid invoices can be refunded; this one is %(status)s.")
+            % {"status": invoice.status},
+            gateway=invoice.gateway,
+            code="invalid_status",
+        )
+    # What is promised back already, and by how many refunds: one statement.
+    active = invoice.refunds.filter(status__in=RESERVING_REFUND_STATUSES).aggregate(
+        total=Sum("amount"), count=Count("pk")
+    )
+    reserved = active["total"] or Decimal(0)
+    available = invoice.captured_amount - reserved
+    value = available if amount is None else money.to_decimal(amount)
+    try:
+        value = money.validate_amount(value, invoice.currency)
+    except Exception as exc:
+        raise RefundRefused(
+            _("Invalid refund amount: %(reason)s") % {"reason": exc}, gateway=invoice.gateway
+        ) from exc
+    if value > available:
+        raise RefundRefused(
+            _("Refund of %(amount)s exceeds the refundable %(available)s.")
+            % {
+                "amount": format_money(value, invoice.currency),
+                "available": format_money(available, invoice.currency),
+            },
+            gateway=invoice.gateway,
+            code="refund_exceeds_captured",
+        )
+    if value < invoice.captured_amount and not partial_allowed:
+        raise RefundRefused(
+            _("This gateway only refunds the whole amount."), gateway=invoice.gateway
+        )
+    if max_refunds is not None and active["count"] >= max_refunds:
+        raise RefundRefused(
+            ngettext(
+                "This gateway allows at most %(count)d refund per payment.",
+                "This gateway allows at most %(count)d refunds per payment.",
+                max_refunds,
             )
-        refund = Refund(
-            invoice=invoice,
-            amount=value,
-            currency=invoice.currency,
-            reason=reason[:255],
-            requested_by=user if getattr(user, "pk", None) else None,
+            % {"count": max_refunds},
+            gateway=invoice.gateway,
         )
-        if idempotency_key:
-            refund.idempotency_key = idempotency_key
-        try:
-            with transaction.atomic():
-                refund.save()
-        except IntegrityError:
-            # Checked above, but another invoice's refund took the key since: this invoice's
-            # lock does not cover other invoices, the key's unique index does.
-            if (
-                not idempotency_key
-                or not Refund.objects.filter(idempotency_key=idempotency_key)
-                .exclude(invoice=invoice)
-                .exists()
-            ):
-                raise
-            raise RefundRefused(
-                _("That idempotency key belongs to another invoice."),
-                code="idempotency_key_reused",
-            ) from None
-        send_after_commit(
-            signals.refund_status_changed, Refund, refund=refund, previous="", current=refund.status
-        )
-        return refund, True
+    refund = Refund(
+        invoice=invoice,
+        amount=value,
+        currency=invoice.currency,
+        reason=reason[:255],
+        requested_by=user if getattr(user, "pk", None) else None,
+    )
+    if idempotency_key:
+        refund.idempotency_key = idempotency_key
+    refund.save(force_insert=True)
+    send_after_commit(
+        signals.refund_status_changed, Refund, refund=refund, previous="", current=refund.status
+    )
+    return refund, True
 
 
 def apply_refund_result(
-    refund_id: Any, result: RefundResult, *, gateway_data: Any = None
+    refund_id: Any, result: RefundResult, *, gateway_data: Any = None, invoice_id: Any = None
 ) -> Refund:
-    """Apply the gateway's word on a refund; a settled refund is never changed again."""
+    """Apply the gateway's word on a refund; a settled refund is never changed again.
+
+    ``invoice_id``, when the caller knows it (a refund never changes invoice), saves reading
+    it first."""
     with transaction.atomic():
-        invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
+        if invoice_id is None:
+            invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
         order, invoice = lock_invoice(invoice_id)
-        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        refund = Refund.objects.select_for_update().get(pk=refund_id, invoice_id=invoice.pk)
         refund.invoice = invoice  # the locked row: receivers read it without a query
         previous = refund.status
         if previous in (RefundStatus.SUCCEEDED, RefundStatus.FAILED) or result.status == previous:
@@ -718,13 +750,17 @@ def apply_refund_result(
                 gateway=invoice.gateway,
             )
         refund.status = result.status
+        changed = ["status", "updated_at"]
         if result.gateway_refund_id:
             refund.gateway_refund_id = result.gateway_refund_id
+            changed.append("gateway_refund_id")
         if result.failure_reason:
             refund.failure_reason = result.failure_reason[:500]
+            changed.append("failure_reason")
         if gateway_data is not None:
             refund.gateway_data = gateway_data
-        refund.save()
+            changed.append("gateway_data")
+        save_fields(refund, changed)
         send_after_commit(
             signals.refund_status_changed,
             Refund,
@@ -740,7 +776,7 @@ def apply_refund_result(
                 else InvoiceStatus.PARTIALLY_REFUNDED
             )
             if target != invoice.status and can_move(invoice.status, target):
-                _move(order, invoice, target)
+                _move(order, invoice, target, changed=["refunded_amount"])
             else:
                 save_fields(invoice, ["refunded_amount", "updated_at"])
         return refund
@@ -780,7 +816,7 @@ def resolve_refund(refund_id: Any, *, refunded: bool, user: Any, reason: str) ->
             status=RefundStatus.SUCCEEDED if refunded else RefundStatus.FAILED,
             failure_reason="" if refunded else f"Resolved by {name}: {reason}",
         )
-        refund = apply_refund_result(refund_id, result)
+        refund = apply_refund_result(refund_id, result, invoice_id=invoice_id)
         refund.resolved_by = user if getattr(user, "pk", None) else None
         refund.resolved_at = timezone.now()
         refund.resolution_note = f"{decision}: {reason}"[:500]
@@ -796,10 +832,12 @@ def resolve_refund(refund_id: Any, *, refunded: bool, user: Any, reason: str) ->
         return refund
 
 
-def fail_refund(refund_id: Any, reason: str) -> Refund:
+def fail_refund(refund_id: Any, reason: str, *, invoice_id: Any = None) -> Refund:
     """The gateway definitely refused the refund."""
     return apply_refund_result(
-        refund_id, RefundResult(status=RefundStatus.FAILED, failure_reason=reason)
+        refund_id,
+        RefundResult(status=RefundStatus.FAILED, failure_reason=reason),
+        invoice_id=invoice_id,
     )
 
 
@@ -821,12 +859,14 @@ def run_refund(
                 failure_reason=reason
             )
             raise
-        fail_refund(refund.pk, str(exc))
+        fail_refund(refund.pk, str(exc), invoice_id=refund.invoice_id)
         # The gateway's own error code (limit_exceeded, invalid_status...) is kept.
         raise RefundError(
             str(exc), gateway=exc.gateway, response=exc.response, code=exc.code
         ) from None
-    return apply_refund_result(refund.pk, result, gateway_data=redact(dict(result.raw)))
+    return apply_refund_result(
+        refund.pk, result, gateway_data=redact(dict(result.raw)), invoice_id=refund.invoice_id
+    )
 
 
 def _outcome_unknown(exc: GatewayError) -> bool:
