@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import environ
 
 env = environ.Env()
@@ -103,6 +105,17 @@ MULTIPAY = {
     # benchmark runs on, so the test-only parts are let in deliberately.
     "ALLOW_TEST_GATEWAYS": True,
 }
+
+# The deferred measurement (bench/deferred.py) runs the app with DEFER_NOTIFICATIONS: the
+# notify view stores and enqueues; a real worker (django-tasks-db's db_worker) verifies at
+# the gateway and applies. The database backend's tables are migrated in every run.
+# "django_tasks" is the Django 5.2 backport's app; Django 6's django.tasks needs none.
+if importlib.util.find_spec("django_tasks_db") is not None:
+    INSTALLED_APPS += [
+        app for app in ("django_tasks", "django_tasks_db") if importlib.util.find_spec(app)
+    ]
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+MULTIPAY["DEFER_NOTIFICATIONS"] = env.bool("BENCH_DEFER_NOTIFICATIONS", default=False)
 
 LOGGING = {
     "version": 1,

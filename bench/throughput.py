@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from bench import cpu, load, seed
+from bench import cpu, deferred, load, seed
 from bench.emulator import Emulator, Server
 
 HOST, PORT = "127.0.0.1", 8030
@@ -22,7 +22,7 @@ MEASUREMENTS = {
 }
 
 
-def app_server(workers: int = WORKERS) -> Server:
+def app_server(workers: int = WORKERS, env: dict[str, str] | None = None) -> Server:
     """The benchmark project under gunicorn: sync workers, as many shops run it."""
     return Server(
         "app",
@@ -34,6 +34,7 @@ def app_server(workers: int = WORKERS) -> Server:
             "bench.wsgi:application",
         ],
         probe=f"http://{HOST}:{PORT}/floor/notify/",  # 405 to a GET: up
+        env=env,
     )  # fmt: skip
 
 
@@ -123,41 +124,79 @@ def _cpu(app: Server, emulator: Emulator) -> dict[str, float]:
 
 
 def run(
-    *, invoices: int = 50_000, threads: int = 4, warmup: float = 3.0, seconds: float = 30.0
+    *,
+    invoices: int = 50_000,
+    threads: int = 4,
+    warmup: float = 3.0,
+    seconds: float = 30.0,
+    worker_tasks: int = 3_000,
 ) -> dict[str, Any]:
     """Seed, start the emulator and the app, measure the floor, the dummy and PortPos on
-    the same invoices (reset between measurements), check the database after each."""
+    the same invoices (reset between measurements), check the database after each; then
+    PortPos again with notifications deferred, and ``worker_tasks`` of them worked by real
+    task workers."""
     seed.setup_django()
     seed.prepare_database()
     seed.seed_invoices(1, invoices)
     targets = seed.targets(invoices)
     results: dict[str, Any] = {"invoices": invoices, "app_workers": WORKERS}
-    with Emulator() as emulator, app_server() as app:
+    with Emulator() as emulator:
         emulator.load(targets, ("dummy", "portpos"))
-        for name, (_path, gateway) in MEASUREMENTS.items():
-            seed.reset(gateway)
-            requests = build(name, targets)
-            before = emulator.stats()
-            spent = _cpu(app, emulator)
-            figures = load.run(
-                requests, host=HOST, port=PORT, threads=threads, warmup=warmup, seconds=seconds
-            )
-            figures["cpu_ms_per_request"] = {
-                part: round((used - spent[part]) * 1000 / figures["sent"], 3)
-                for part, used in _cpu(app, emulator).items()
-            }
-            after = emulator.stats()
-            figures["emulator_requests"] = after["requests"] - before["requests"]
-            figures["emulator_connections"] = after["connections"] - before["connections"]
-            figures["check"] = check(targets[: figures["sent"]])
-            results[name] = figures
+        with app_server() as app:
+            _measure_all(results, app, emulator, targets, threads, warmup, seconds)
+        if deferred.available():
+            seed.reset("portpos")
+            deferred.clear_tasks()
+            with app_server(env=deferred.environment()):
+                results["portpos_deferred"] = deferred.measure(
+                    build("portpos", targets),
+                    targets,
+                    host=HOST,
+                    port=PORT,
+                    threads=threads,
+                    warmup=warmup,
+                    seconds=seconds,
+                    worker_tasks=worker_tasks,
+                )
     floor = results["floor"]["requests_per_s"] or float("nan")
-    for name in ("dummy", "portpos"):
+    deferred_runs = [name for name in ("portpos_deferred",) if name in results]
+    for name in ("dummy", "portpos", *deferred_runs):
         results[f"{name}_floor_ratio"] = round(results[name]["requests_per_s"] / floor, 3)
-    results["ok"] = all(
-        results[n]["check"]["ok"] and results[n]["non_2xx_all"] == 0 for n in MEASUREMENTS
+    answered = all(
+        results[n]["check"]["ok"] and results[n]["non_2xx_all"] == 0
+        for n in (*MEASUREMENTS, *deferred_runs)
     )
+    results["ok"] = answered and all(results[n]["worker"]["ok"] for n in deferred_runs)
     return results
+
+
+def _measure_all(
+    results: dict[str, Any],
+    app: Server,
+    emulator: Emulator,
+    targets: Sequence[seed.Target],
+    threads: int,
+    warmup: float,
+    seconds: float,
+) -> None:
+    """The floor, the dummy notification and the PortPos IPN, one after another."""
+    for name, (_path, gateway) in MEASUREMENTS.items():
+        seed.reset(gateway)
+        requests = build(name, targets)
+        before = emulator.stats()
+        spent = _cpu(app, emulator)
+        figures = load.run(
+            requests, host=HOST, port=PORT, threads=threads, warmup=warmup, seconds=seconds
+        )
+        figures["cpu_ms_per_request"] = {
+            part: round((used - spent[part]) * 1000 / figures["sent"], 3)
+            for part, used in _cpu(app, emulator).items()
+        }
+        after = emulator.stats()
+        figures["emulator_requests"] = after["requests"] - before["requests"]
+        figures["emulator_connections"] = after["connections"] - before["connections"]
+        figures["check"] = check(targets[: figures["sent"]])
+        results[name] = figures
 
 
 def main() -> None:
