@@ -191,6 +191,15 @@ def _check_alias(alias: Any, config: Any) -> list[CheckMessage]:
                 id="multipay.E004",
             )
         )
+    # The rest of what BaseGateway.option_problems finds (the missing ones are E004's): a
+    # value of another type than the backend declares, and the backend's own rules.
+    for found in gateway.option_problems():
+        if found.kind == "type":
+            hint = _("Give it a value of the type its gateway's page lists, or remove it.")
+            messages.append(Error(found.message, hint=hint, id="multipay.E019"))
+        elif found.kind == "rule":
+            hint = _("Its gateway's page lists the values it takes and which go together.")
+            messages.append(Error(found.message, hint=hint, id="multipay.E020"))
     # The same check every payment at the alias runs first (check_payment_options): a default
     # the gateway cannot read would refuse each of them.
     for field, problem in gateway.default_option_errors().items():

@@ -23,6 +23,7 @@ from django_multipay.checks import (
     check_settings,
     check_time_budget,
 )
+from django_multipay.exceptions import GatewayConfigurationError
 from django_multipay.gateways.base import COMMON_OPTIONS, BaseGateway
 from django_multipay.registry import backend_class
 
@@ -500,6 +501,60 @@ def test_e013_alias_default_the_gateway_cannot_read(
     assert field in messages[0].msg
     # The shipped settings' own defaults are readable.
     assert [m for m in check_settings() if m.id == "multipay.E013"] == []
+
+
+@pytest.mark.parametrize(
+    ("alias", "changes", "shown"),
+    [
+        ("dummy", {"signature_tolerance": "300"}, "signature_tolerance must be a whole number"),
+        ("dummy", {"trust_signed_notifications": "yes"}, "must be true or false, not str"),
+        ("postpay", {"secret_key": 12345678}, "secret_key must be a string, not int"),
+        ("paylands", {"rate_limit_backoff": True}, "rate_limit_backoff must be a number"),
+        ("portpos", {"sandbox": "yes"}, "sandbox must be true or false"),
+    ],
+)
+def test_e019_option_of_another_type_than_declared(
+    alias: str, changes: dict[str, Any], shown: str
+) -> None:
+    multipay = copy.deepcopy(settings.MULTIPAY)
+    multipay["GATEWAYS"][alias]["OPTIONS"].update(changes)
+    with override_settings(MULTIPAY=multipay):
+        messages = [m for m in check_settings() if m.id != "multipay.W001"]
+    [message] = messages
+    assert f"{alias!r}" in message.msg
+    assert shown in message.msg
+    assert message.id == "multipay.E019"
+    assert "12345678" not in message.msg  # the type is named, never the value
+    # A per-payment default of the wrong type is E013's, not also E019's.
+    multipay["GATEWAYS"]["postpay"]["OPTIONS"].update({"secret_key": "s", "num_instalments": "3"})
+    with override_settings(MULTIPAY=multipay):
+        assert "multipay.E019" not in {m.id for m in check_settings() if "postpay" in m.msg}
+
+
+@pytest.mark.parametrize(
+    ("changes", "shown"),
+    [
+        ({"transaction_type": "SALE"}, "transaction_type must be PURCHASE or PREAUTH"),
+        ({"auth_token": "jwt"}, "auth_token must be local or remote"),
+        ({"listing_page_size": 0}, "listing_page_size must be a whole number from 1 to 1000"),
+        ({"hold_lifetime": -5}, "hold_lifetime must be a positive number of seconds"),
+    ],
+)
+def test_e020_option_breaking_a_rule_of_its_backend(changes: dict[str, Any], shown: str) -> None:
+    multipay = copy.deepcopy(settings.MULTIPAY)
+    multipay["GATEWAYS"]["portone"]["OPTIONS"].update(changes)
+    with override_settings(MULTIPAY=multipay):
+        [message] = [m for m in check_settings() if m.id != "multipay.W001"]
+    assert message.id == "multipay.E020"
+    assert "'portone'" in message.msg
+    assert shown in message.msg
+    # The same rule refuses every payment at the alias, with the same words.
+    gateway = backend_class(BACKENDS["portone"])(
+        "portone", multipay["GATEWAYS"]["portone"]["OPTIONS"]
+    )
+    with pytest.raises(GatewayConfigurationError) as caught:
+        gateway.check_options()
+    assert str(caught.value) == message.msg
 
 
 # -- sensitive options, customer ids, the deployment check -------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -284,16 +284,65 @@ def load_callable(value: Any, name: str) -> Callable[..., Any]:
     return value  # type: ignore[no-any-return]
 
 
-#: Options every backend reads (docs/settings.md, "Options common to every backend").
-COMMON_OPTIONS = (
-    "sandbox",
-    "base_url",
-    "timeout",
-    "retries",
-    "allow_sensitive_payment_options",
-    "customer_id",
-    "hold_lifetime",
+#: What an alias option of another type is told, by declared type (``float``: any number).
+CONFIG_TYPES: dict[type, str] = {**OPTION_TYPES, float: gettext_noop("must be a number")}
+
+
+@dataclass(frozen=True)
+class GatewayOption:
+    """One option an alias sets in ``OPTIONS``, as its backend declares it
+    (:attr:`BaseGateway.declared_options`); :meth:`BaseGateway.option_problems` checks it."""
+
+    name: str
+    #: ``bool``, ``int``, ``float`` (any number), ``str``, ``dict`` or ``list`` (a tuple too);
+    #: ``None``: its reader checks it, a rule of the backend (:meth:`BaseGateway.clean_options`).
+    type: type | None = str
+    #: Must be present and non-empty (system check ``multipay.E004``).
+    required: bool = False
+    #: Redacted from every log line, error and stored answer.
+    secret: bool = False
+    #: What the backend uses when the alias does not set it (as its page says).
+    default: Any = None
+    help: str = ""
+
+    def type_problem(self, value: Any) -> str | None:
+        """What a value of the wrong type is told, or ``None``. ``bool`` is never a number;
+        an unset value (``None``, ``""``) is not checked."""
+        if self.type is None or value is None or (isinstance(value, str) and not value):
+            return None
+        accepted = {float: (int, float), list: (list, tuple), dict: (Mapping,)}.get(self.type)
+        right = isinstance(value, accepted or self.type)
+        if right and (self.type is bool or not isinstance(value, bool)):
+            return None
+        if self.type in CONFIG_TYPES:
+            return _(CONFIG_TYPES[self.type])
+        return _("must be %(type)s") % {"type": self.type.__name__}
+
+
+@dataclass(frozen=True)
+class OptionProblem:
+    """One thing wrong with an alias's ``OPTIONS`` (:meth:`BaseGateway.option_problems`)."""
+
+    #: ``missing`` (system check ``multipay.E004``), ``type`` (``E019``) or ``rule``, one
+    #: of the backend's own (``E020``).
+    kind: Literal["missing", "type", "rule"]
+    option: str
+    #: A translated sentence naming the alias, never an option's value.
+    message: str
+
+
+#: Options every backend reads (docs/settings.md, "Options common to every backend"); those
+#: without a type are checked by their readers and by ``multipay.E006`` / ``E007``.
+COMMON_DECLARED = (
+    GatewayOption("sandbox", bool, default=False),
+    GatewayOption("base_url"),
+    GatewayOption("timeout", None),
+    GatewayOption("retries", int),
+    GatewayOption("allow_sensitive_payment_options", None),
+    GatewayOption("customer_id", None),
+    GatewayOption("hold_lifetime", None),
 )
+COMMON_OPTIONS = tuple(option.name for option in COMMON_DECLARED)
 
 #: Operation names accepted by :meth:`BaseGateway.require`.
 OPERATIONS = (
@@ -336,16 +385,21 @@ class ApiCall:
 class BaseGateway:
     """Translates between our models and one gateway's wire format. Never saves, never signals.
 
-    Subclasses set :attr:`capabilities`, :attr:`required_options` and :attr:`secret_options`
-    and implement the operations they declare.
+    Subclasses set :attr:`capabilities` and :attr:`declared_options` and implement the
+    operations they declare.
     """
 
     #: A human name for admin pages and errors.
     display_name: ClassVar[str] = "Gateway"
     capabilities: ClassVar[Capabilities] = Capabilities()
-    #: Options that must be present and non-empty (checked by ``multipay.E004``).
+    #: Every option an alias of the backend reads beyond :data:`COMMON_DECLARED`. ``None``:
+    #: not declared, so a misspelt option is not reported (system check ``multipay.W005``); a
+    #: subclass that reads more adds its own: ``(*Parent.declared_options, GatewayOption(...))``.
+    declared_options: ClassVar[tuple[GatewayOption, ...] | None] = None
+    #: Derived from :attr:`declared_options` (set by hand only where nothing is declared):
+    #: options that must be present and non-empty (``multipay.E004``), and those whose values
+    #: are secrets, redacted from every log line, error and stored answer.
     required_options: ClassVar[tuple[str, ...]] = ()
-    #: Options whose values are secrets: redacted from every log line, error and stored answer.
     secret_options: ClassVar[tuple[str, ...]] = ()
     #: API addresses; ``base_url`` in the options overrides both.
     live_base_url: ClassVar[str] = ""
@@ -359,6 +413,14 @@ class BaseGateway:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("declared_options")
+        if declared is not None:
+            derived = ("required_options", "secret_options", "config_options")
+            if any(name in cls.__dict__ for name in derived):
+                raise TypeError(f"{cls.__name__}: {derived} derive from declared_options")
+            cls.required_options = tuple(o.name for o in declared if o.required)
+            cls.secret_options = tuple(o.name for o in declared if o.secret)
+            cls.config_options = tuple(o.name for o in declared)
         # Each contract method a backend defines labels the gateway calls made inside it,
         # for the latency histogram (django_multipay.metrics).
         for name in CONTRACT_OPERATIONS:
@@ -370,11 +432,8 @@ class BaseGateway:
     #: where the gateway does not say (``StatusResult.hold_expires_at``). Each backend states
     #: its own and its basis; the ``hold_lifetime`` option (seconds) overrides it per alias.
     default_hold_lifetime: ClassVar[timedelta] = timedelta(days=7)
-    #: The backend's alias options beyond :data:`COMMON_OPTIONS` and the required and secret
-    #: ones, including the per-payment options an alias sets defaults for
-    #: (:meth:`known_options`). ``None``: not declared, so a misspelt option is not reported
-    #: (system check ``multipay.W005``); every built-in backend declares its own, and a
-    #: subclass that reads more adds them.
+    #: The names of :attr:`declared_options` (derived), including the per-payment options an
+    #: alias sets defaults for; a backend that declares none may list names here instead.
     config_options: ClassVar[tuple[str, ...] | None] = None
     #: Option names that changed, old to new: an alias setting the old one gets a
     #: ``DeprecationWarning`` and its value under the new name.
@@ -390,15 +449,8 @@ class BaseGateway:
         when the backend does not declare :attr:`config_options`."""
         if cls.config_options is None:
             return None
-        return frozenset(
-            (
-                *COMMON_OPTIONS,
-                *cls.required_options,
-                *cls.secret_options,
-                *cls.config_options,
-                *cls.renamed_options,
-            )
-        )
+        names = (*cls.required_options, *cls.secret_options, *cls.config_options)
+        return frozenset((*COMMON_OPTIONS, *names, *cls.renamed_options))
 
     def __init__(self, alias: str, options: Mapping[str, Any] | None = None) -> None:
         self.alias = alias
@@ -449,8 +501,57 @@ class BaseGateway:
             )
 
     def missing_options(self) -> list[str]:
-        """Required options that are absent or empty."""
-        return [name for name in self.required_options if not self.options.get(name)]
+        """Required options that are absent or empty, and those the backend's rules need."""
+        return [p.option for p in self.option_problems() if p.kind == "missing"]
+
+    def option_problems(self) -> list[OptionProblem]:
+        """Everything wrong with the alias's ``OPTIONS``: required options missing, values of
+        a declared type they do not have (per-payment defaults are ``multipay.E013``'s), then
+        the backend's own rules (:meth:`clean_options`) for options of the right type. What
+        system checks E004, E019 and E020 report, and :meth:`check_options` refuses."""
+        problems = [
+            self.missing_problem(n) for n in self.required_options if not self.options.get(n)
+        ]
+        for declared in (*COMMON_DECLARED, *(self.declared_options or ())):
+            wrong = declared.type_problem(self.options.get(declared.name))
+            if wrong and declared.name not in self.payment_options:
+                params = {"alias": repr(self.alias), "option": declared.name, "problem": wrong}
+                params["type"] = type(self.options[declared.name]).__name__
+                # Translators: %(problem)s is "must be a string" (or a number...); %(type)s a
+                # Python type name (str, int); %(option)s an option name, kept as written.
+                message = _("Gateway %(alias)s: %(option)s %(problem)s, not %(type)s.") % params
+                problems.append(OptionProblem("type", declared.name, message))
+        typed = {p.option for p in problems if p.kind == "type"}
+        return problems + [p for p in self.clean_options() if p.option not in typed]
+
+    def clean_options(self) -> list[OptionProblem]:
+        """The backend's own rules for its options: which values it takes, which go together.
+        Each rule lives once, most often in the option's reader (:meth:`reader_problems`)."""
+        return self.reader_problems(hold_lifetime=lambda: self.hold_lifetime)
+
+    def reader_problems(self, **readers: Callable[[], object]) -> list[OptionProblem]:
+        """A ``rule`` problem for each option whose reader raises ``GatewayConfigurationError``
+        (the error it raises at run time)."""
+        problems = []
+        for name, read in readers.items():
+            try:
+                read()
+            except GatewayConfigurationError as exc:
+                problems.append(OptionProblem("rule", name, str(exc)))
+        return problems
+
+    def missing_problem(self, name: str) -> OptionProblem:
+        message = _("Gateway %(alias)s is missing %(options)s.")
+        return OptionProblem(
+            "missing", name, message % {"alias": repr(self.alias), "options": name}
+        )
+
+    def check_options(self) -> None:
+        """Refuse a configuration with :meth:`option_problems` (``GatewayConfigurationError``,
+        never swallowed), where a backend checks before it calls its gateway."""
+        problems = self.option_problems()
+        if problems:
+            raise GatewayConfigurationError(" ".join(p.message for p in problems))
 
     @cached_property
     def redactor(self) -> Redactor:

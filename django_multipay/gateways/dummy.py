@@ -21,7 +21,7 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities
+from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, GatewayOption
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -98,10 +98,14 @@ class DummyGateway(BaseGateway):
         list_refunds=True,
         signed_notifications=True,
     )
-    required_options = ("api_key", "webhook_secret")
-    secret_options = ("api_key", "webhook_secret")
     # docs/gateways/dummy.md, "Options".
-    config_options = ("capture", "signature_tolerance", "trust_signed_notifications")
+    declared_options = (
+        GatewayOption("api_key", required=True, secret=True),
+        GatewayOption("webhook_secret", required=True, secret=True),
+        GatewayOption("capture", default="automatic"),
+        GatewayOption("signature_tolerance", int, default=300),
+        GatewayOption("trust_signed_notifications", bool, default=False),
+    )
     live_base_url = sandbox_base_url = "http://127.0.0.1:8000/sandbox/dummy/"
 
     def request_headers(self, call: ApiCall) -> dict[str, str]:

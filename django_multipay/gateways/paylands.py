@@ -31,7 +31,14 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, PaymentOption
+from django_multipay.gateways.base import (
+    ApiCall,
+    BaseGateway,
+    Capabilities,
+    GatewayOption,
+    OptionProblem,
+    PaymentOption,
+)
 from django_multipay.gateways.contact import (
     InvalidPhone,
     Phone,
@@ -377,34 +384,30 @@ class PaylandsGateway(BaseGateway):
         signed_notifications=True,
         currencies=frozenset({"EUR"}),
     )
-    required_options = ("api_key", "signature")
-    secret_options = ("api_key", "signature")
     # docs/gateways/paylands.md, "Options": its own, and the per-payment options an alias
-    # sets defaults for (ALIAS_DEFAULTS; a saved card or the customer's IP is per payment).
-    config_options = (
-        "service",
-        "services",
-        "currencies",
-        "auth",
-        "operative",
-        "apm",
-        "apms",
-        "push",
-        "push_path",
-        "reference_valid_days",
-        "secure",
-        "template_uuid",
-        "dcc_template_uuid",
-        "save_card",
-        "lang",
-        "phone_prefix",
-        "extra_data",
-        "customer_ext_id",
-        "validation_hash",
-        "notification_ips",
-        "notification_proxy_hops",
-        "rate_limit_retries",
-        "rate_limit_backoff",
+    # sets defaults for (ALIAS_DEFAULTS, typed by PAYMENT_OPTIONS; a saved card or the
+    # customer's IP is per payment). The notification options are checked by their readers.
+    declared_options = (
+        GatewayOption("api_key", required=True, secret=True),
+        GatewayOption("signature", required=True, secret=True),
+        *(GatewayOption(name) for name in ("service", "operative", "apm")),
+        GatewayOption("services", dict),
+        GatewayOption("currencies", list),
+        GatewayOption("auth", default="basic"),
+        GatewayOption("apms", list),
+        GatewayOption("push", bool),
+        GatewayOption("push_path", default="payment/push"),
+        GatewayOption("reference_valid_days", int),
+        GatewayOption("secure", bool),
+        *(GatewayOption(name) for name in ("template_uuid", "dcc_template_uuid", "lang")),
+        GatewayOption("save_card", bool),
+        *(GatewayOption(name) for name in ("phone_prefix", "customer_ext_id")),
+        GatewayOption("extra_data", dict),
+        GatewayOption("validation_hash", None, default="sha256"),
+        GatewayOption("notification_ips", None),
+        GatewayOption("notification_proxy_hops", None),
+        GatewayOption("rate_limit_retries", int, default=3),
+        GatewayOption("rate_limit_backoff", float, default=1.0),
     )
     live_base_url = LIVE_URL
     sandbox_base_url = SANDBOX_URL
@@ -415,11 +418,12 @@ class PaylandsGateway(BaseGateway):
 
     # -- configuration -----------------------------------------------------------------------
 
-    def missing_options(self) -> list[str]:
-        missing = super().missing_options()
+    def clean_options(self) -> list[OptionProblem]:
+        """A ``service``, or one per currency (``services``)."""
+        problems = super().clean_options()
         if not self.options.get("service") and not self.options.get("services"):
-            missing.append("service")
-        return missing
+            problems.append(self.missing_problem("service"))
+        return problems
 
     @property
     def services(self) -> dict[str, str]:

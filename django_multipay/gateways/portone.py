@@ -41,6 +41,8 @@ from django_multipay.gateways.base import (
     ApiCall,
     BaseGateway,
     Capabilities,
+    GatewayOption,
+    OptionProblem,
     PaymentOption,
     json_problem,
     load_callable,
@@ -601,26 +603,22 @@ class PortOneGateway(BaseGateway):
         list_refunds=True,
         signed_notifications=True,
     )
-    required_options = ("client_key", "secret_key")
-    secret_options = ("secret_key",)
     payment_options = PAYMENT_OPTIONS
     # docs/gateways/portone.md, "Options" (``webhook_url`` is read by the emulator only).
     # One name for one option across backends; the old one still works, with a warning.
     renamed_options = {"trust_signed_webhooks": "trust_signed_notifications"}
-    config_options = (
-        "environment",
-        "pmt_channel",
-        "pmt_method",
-        "transaction_type",
-        "country_code",
-        "merchant_name",
-        "token_ttl",
-        "auth_token",
-        "saved_card_tokens",
-        "listing_page_size",
-        "listing_max_pages",
-        "trust_signed_notifications",
-        "webhook_url",
+    declared_options = (
+        GatewayOption("client_key", required=True),
+        GatewayOption("secret_key", required=True, secret=True),
+        *(GatewayOption(name) for name in ("environment", "pmt_channel", "pmt_method")),
+        *(GatewayOption(name) for name in ("country_code", "merchant_name", "webhook_url")),
+        GatewayOption("transaction_type", default="PURCHASE"),
+        GatewayOption("token_ttl", int, default=100),
+        GatewayOption("auth_token", default="local"),
+        GatewayOption("saved_card_tokens", None),
+        GatewayOption("listing_page_size", None, default=LISTING_PAGE_SIZE),
+        GatewayOption("listing_max_pages", None, default=LISTING_MAX_PAGES),
+        GatewayOption("trust_signed_notifications", bool, default=False),
     )
     # One host for both environments; ``environment`` in each body chooses (payment-openapi).
     live_base_url = sandbox_base_url = "https://api.portone.cloud/"
@@ -630,36 +628,31 @@ class PortOneGateway(BaseGateway):
 
     # -- configuration -----------------------------------------------------------------------
 
-    def missing_options(self) -> list[str]:
-        """Also the other half of ``pmt_channel``/``pmt_method`` when only one is set."""
-        missing = super().missing_options()
+    def clean_options(self) -> list[OptionProblem]:
+        """The other half of ``pmt_channel``/``pmt_method`` when only one is set (missing),
+        and the values PortOne takes: refused by system checks and before every payment."""
+        problems, alias = super().clean_options(), {"alias": repr(self.alias)}
         channel, method = self.option("pmt_channel", ""), self.option("pmt_method", "")
-        if channel and not method:
-            missing.append("pmt_method")
-        if method and not channel:
-            missing.append("pmt_channel")
-        return missing
-
-    def check_options(self) -> None:
-        """Refuse a configuration that cannot start a payment (never swallowed)."""
-        if "pmt_method" in self.missing_options() or "pmt_channel" in self.missing_options():
-            raise GatewayConfigurationError(
-                gettext(
-                    # Translators: pmt_channel and pmt_method are option names; keep them.
-                    "PortOne alias %(alias)s: set both pmt_channel and pmt_method, or neither"
-                    " (PortOne's checkout page)."
-                )
-                % {"alias": repr(self.alias)}
+        if bool(channel) != bool(method):
+            half = gettext(
+                # Translators: pmt_channel and pmt_method are option names; keep them.
+                "PortOne alias %(alias)s: set both pmt_channel and pmt_method, or neither"
+                " (PortOne's checkout page)."
             )
+            name = "pmt_method" if channel else "pmt_channel"
+            problems.append(OptionProblem("missing", name, half % alias))
         if self.transaction_type not in TRANSACTION_TYPES:
-            raise GatewayConfigurationError(
+            wrong = gettext(
                 # Translators: transaction_type is an option; PURCHASE and PREAUTH its values.
-                gettext("PortOne alias %(alias)s: transaction_type must be PURCHASE or PREAUTH.")
-                % {"alias": repr(self.alias)}
+                "PortOne alias %(alias)s: transaction_type must be PURCHASE or PREAUTH."
             )
-        self.auth_token_mode  # noqa: B018 - raises on a value it does not know
-        self.count_option("listing_page_size", LISTING_PAGE_SIZE, 1000)
-        self.count_option("listing_max_pages", LISTING_MAX_PAGES, 1000)
+            problems.append(OptionProblem("rule", "transaction_type", wrong % alias))
+        count = self.count_option
+        return problems + self.reader_problems(
+            auth_token=lambda: self.auth_token_mode,
+            listing_page_size=lambda: count("listing_page_size", LISTING_PAGE_SIZE, 1000),
+            listing_max_pages=lambda: count("listing_max_pages", LISTING_MAX_PAGES, 1000),
+        )
 
     @property
     def client_key(self) -> str:

@@ -30,7 +30,13 @@ from django_multipay.exceptions import (
     RefundError,
 )
 from django_multipay.gateways import portwallet_common
-from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, PaymentOption
+from django_multipay.gateways.base import (
+    ApiCall,
+    BaseGateway,
+    Capabilities,
+    GatewayOption,
+    PaymentOption,
+)
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -429,22 +435,18 @@ class PortPosGateway(BaseGateway):
         min_amount=MIN_AMOUNT,
         max_amount=MAX_AMOUNT,
     )
-    required_options = ("app_key", "secret_key")
-    secret_options = ("app_key", "secret_key")
-    # docs/gateways/portpos.md, "Options".
-    config_options = (
-        "payment_url",
-        "validity",
-        "reference",
-        "send_ipn_url",
-        "product_name",
-        "emi",
-        "emi_tenures",
-        "discount",
-        "discount_codes",
-        "customs",
-        "defaults",
-        "settle_refunds_from_state",
+    # docs/gateways/portpos.md, "Options" (emi, discount, customs: per-payment defaults).
+    declared_options = (
+        GatewayOption("app_key", required=True, secret=True),
+        GatewayOption("secret_key", required=True, secret=True),
+        *(GatewayOption(name) for name in ("payment_url", "product_name")),
+        GatewayOption("validity", int),
+        GatewayOption("reference", default="invoice"),
+        GatewayOption("send_ipn_url", bool, default=True),
+        *(GatewayOption(name, None) for name in ("emi", "discount", "customs")),
+        *(GatewayOption(name, list) for name in ("emi_tenures", "discount_codes")),
+        GatewayOption("defaults", dict, default={}),
+        GatewayOption("settle_refunds_from_state", bool, default=True),
     )
     live_base_url = LIVE_API
     sandbox_base_url = SANDBOX_API

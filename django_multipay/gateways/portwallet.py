@@ -27,7 +27,7 @@ from django_multipay.exceptions import (
     NotificationRejected,
     RefundError,
 )
-from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities
+from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, GatewayOption
 from django_multipay.gateways.contact import InvalidPhone, country_alpha2, parse_phone
 from django_multipay.gateways.portwallet_common import md5_token, unix_time
 from django_multipay.gateways.results import (
@@ -238,10 +238,14 @@ class PortWalletGateway(BaseGateway):
         min_amount=MIN_AMOUNT,
         max_amount=MAX_AMOUNT,
     )
-    required_options = ("app_key", "secret_key")
-    secret_options = ("app_key", "secret_key")
     # docs/gateways/portwallet.md, "Options".
-    config_options = ("payment_url", "defaults", "settle_refunds_from_state")
+    declared_options = (
+        GatewayOption("app_key", required=True, secret=True),
+        GatewayOption("secret_key", required=True, secret=True),
+        GatewayOption("payment_url"),
+        GatewayOption("defaults", dict, default={}),
+        GatewayOption("settle_refunds_from_state", bool, default=True),
+    )
     # "Live endpoint" / "Sandbox endpoint" of every call.
     live_base_url = "https://api.portwallet.com/api/v1/"
     sandbox_base_url = "https://api-sandbox.portwallet.com/api/v1/"

@@ -30,7 +30,13 @@ from django_multipay.exceptions import (
     PaymentDeclined,
     RefundError,
 )
-from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, PaymentOption
+from django_multipay.gateways.base import (
+    ApiCall,
+    BaseGateway,
+    Capabilities,
+    GatewayOption,
+    PaymentOption,
+)
 from django_multipay.gateways.contact import InvalidPhone, parse_phone
 from django_multipay.gateways.results import (
     InboundRequest,
@@ -448,21 +454,21 @@ class PostpayGateway(BaseGateway):
         signed_notifications=True,
         currencies=frozenset({"AED"}),
     )
-    required_options = ("merchant_id", "secret_key")
-    secret_options = ("secret_key", "webhook_secret")
     # docs/gateways/postpay.md, "Options" (``webhook_*``: the hooks command).
-    config_options = (
-        "signature_tolerance",
-        "capture_on_notification",
-        "currencies",
-        "shipping_name",
-        "default_postal_code",
-        "item_url",
-        "num_instalments",
-        "webhook_url",
-        "webhook_events",
-        "webhook_active",
-        "transactions_max_pages",
+    declared_options = (
+        GatewayOption("merchant_id", required=True),
+        GatewayOption("secret_key", required=True, secret=True),
+        GatewayOption("webhook_secret", secret=True),
+        GatewayOption("signature_tolerance", int, default=300),
+        GatewayOption("capture_on_notification", bool, default=True),
+        GatewayOption("currencies", list),
+        GatewayOption("shipping_name", default="Shipping"),
+        GatewayOption("default_postal_code", default="00000"),
+        *(GatewayOption(name) for name in ("item_url", "webhook_url")),
+        GatewayOption("num_instalments", int),
+        GatewayOption("webhook_events", list, default=["order", "transaction"]),
+        GatewayOption("webhook_active", bool, default=True),
+        GatewayOption("transactions_max_pages", int, default=20),
     )
     # gateway-notes "Postpay / Hosts".
     live_base_url = "https://api.postpay.io/"
