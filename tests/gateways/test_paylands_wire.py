@@ -1,14 +1,16 @@
-"""Paylands wire format: every call's method, path, headers and body; errors; status maps."""
+"""Paylands wire format: every call's method, path, headers and body; errors; status maps;
+customer data (alpha-3 countries, split phones, names in any script, PHP's JSON)."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import copy
 import json
 import re
 from decimal import Decimal
 from typing import Any
 
+import pycountry
 import pytest
 import responses
 from django.test import override_settings
@@ -29,13 +31,12 @@ from django_multipay.gateways.paylands import (
     PaylandsGateway,
 )
 from django_multipay.gateways.paylands_hash import hash_matches, php_json, validation_hash
-from django_multipay.models import Invoice, Order
+from django_multipay.models import Invoice
 from django_multipay.registry import get_gateway
 from django_multipay.sandbox import paylands as emulator
-from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, RefundStatus
-from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
+from tests.gateways.test_paylands import emulated, make_order, start
 
 BASE = "http://testserver/sandbox/paylands/"
 BASIC = "Basic " + base64.b64encode(b"paylands-api-key-one:").decode()
@@ -45,17 +46,6 @@ SERVICE = "B1F13B01-BA97-491C-BBDE-1C18988BD229"
 
 def body_of(request: Any) -> dict[str, Any]:
     return json.loads(request.body)
-
-
-def make_order(**fields: Any) -> Order:
-    order = OrderFactory(**fields)  # type: ignore[no-untyped-call]
-    assert isinstance(order, Order)
-    return order
-
-
-def start(order: Order, alias: str = "paylands", options: dict[str, Any] | None = None) -> Invoice:
-    payments.start_payment(order, alias, options=options)
-    return Invoice.objects.filter(order=order).latest("created_at")
 
 
 def wire_order(status: str, amount: int = 10000, **extra: Any) -> dict[str, Any]:
@@ -284,37 +274,6 @@ def test_confirmation_cancellation_refund_direct_and_push_bodies(router: Emulato
     )
 
 
-def test_emulator_is_strict(router: EmulatorRouter) -> None:
-    client = router.client
-    url = "/sandbox/paylands/payment"
-    good = {
-        "amount": 100,
-        "operative": "AUTHORIZATION",
-        "service": SERVICE,
-        "customer_ext_id": "c",
-        "description": "d",
-        "url_ok": "http://x/",
-        "url_ko": "http://x/",
-        "url_post": "http://x/n",
-        "signature": SIGNATURE,
-    }
-
-    def post(body: dict[str, Any], auth: str = BASIC) -> int:
-        return client.post(
-            url, body, content_type="application/json", headers={"Authorization": auth}
-        ).status_code
-
-    assert post(good) == 200
-    assert post(good, auth="Basic " + base64.b64encode(b"nobody:").decode()) == 401
-    assert post({**good, "signature": "wrong"}) == 403
-    assert post({k: v for k, v in good.items() if k != "signature"}) == 403
-    assert post({**good, "amount": "1.00"}) == 400
-    assert post({**good, "amount": 1.5}) == 400
-    assert post({k: v for k, v in good.items() if k != "url_post"}) == 400
-    assert post({**good, "service": "unknown"}) == 400
-    assert post({**good, "operative": "PAYOUT"}) == 400
-
-
 # -- errors ---------------------------------------------------------------------------------------
 
 
@@ -521,21 +480,6 @@ def signed() -> dict[str, Any]:
     return body
 
 
-def test_good_hash_matches() -> None:
-    assert hash_matches(signed(), SIGNATURE)
-
-
-def test_hash_covers_order_client_and_extra_data_as_php_encodes_them() -> None:
-    text = php_json({k: NOTIFICATION[k] for k in ("order", "client", "extra_data")})
-    assert '"first_name":"Jos\\u00e9"' in text
-    assert " " not in text
-    assert php_json({"ua": "Mozilla/5.0"}) == '{"ua":"Mozilla\\/5.0"}'
-    assert (
-        validation_hash(NOTIFICATION, SIGNATURE)
-        == hashlib.sha256((text + SIGNATURE).encode()).hexdigest()
-    )
-
-
 def test_altered_order_fails() -> None:
     body = signed()
     body["order"]["status"] = "REFUSED"
@@ -548,14 +492,6 @@ def test_altered_amount_fails() -> None:
     assert not hash_matches(body, SIGNATURE)
 
 
-def test_missing_hash_fails() -> None:
-    body = signed()
-    del body["validation_hash"]
-    assert not hash_matches(body, SIGNATURE)
-    body["validation_hash"] = ""
-    assert not hash_matches(body, SIGNATURE)
-
-
 def test_other_signature_and_other_algorithm_fail() -> None:
     assert not hash_matches(signed(), "another-signature")
     assert not hash_matches(signed(), SIGNATURE, "hmac-sha256")
@@ -564,14 +500,335 @@ def test_other_signature_and_other_algorithm_fail() -> None:
     assert hash_matches(body, SIGNATURE, "hmac-sha256")
 
 
-def test_hash_without_extra_data_covers_order_and_client_only() -> None:
-    body = {k: v for k, v in NOTIFICATION.items() if k != "extra_data"}
-    text = php_json({"order": body["order"], "client": body["client"]})
-    assert (
-        validation_hash(body, SIGNATURE) == hashlib.sha256((text + SIGNATURE).encode()).hexdigest()
+# ------------------------------------------------------------------------------------------------
+# Paylands customer data on the wire: alpha-3 countries in addresses, split phone numbers.
+
+
+def sent_extra_data(router: EmulatorRouter) -> dict[str, Any]:
+    """``extra_data`` of the last ``POST /payment`` the backend made."""
+    call = router.requests_to(r"/payment$", "POST")[-1]
+    body = json.loads(call.body or b"{}")
+    extra = body.get("extra_data") or {}
+    assert isinstance(extra, dict)
+    return extra
+
+
+def with_options(settings: Any, **options: Any) -> None:
+    config = copy.deepcopy(settings.MULTIPAY)
+    config["GATEWAYS"]["paylands"]["OPTIONS"].update(options)
+    settings.MULTIPAY = config
+
+
+# -- countries ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("alpha2", "alpha3"),
+    [
+        ("SS", "SSD"),
+        ("GU", "GUM"),
+        ("VI", "VIR"),
+        ("PM", "SPM"),
+        ("SX", "SXM"),
+        ("BQ", "BES"),
+        ("TC", "TCA"),
+        ("PT", "PRT"),
+    ],
+)
+def test_address_country_goes_out_as_alpha3(
+    router: EmulatorRouter, alpha2: str, alpha3: str
+) -> None:
+    address = {"line1": "1 Main St", "city": "Town", "country": alpha2.lower()}
+    payments.start_payment(
+        make_order(billing_address=address, shipping_address=dict(address)), "paylands"
     )
+    extra = sent_extra_data(router)
+    assert extra["billing_address"]["country"] == alpha3
+    assert extra["shipping_address"]["country"] == alpha3
 
 
-def test_emulator_state_is_per_test(router: EmulatorRouter) -> None:
-    with store.table(emulator.ORDERS) as orders:
-        assert orders == {}
+def test_every_iso_3166_country_goes_out_as_its_alpha3(router: EmulatorRouter) -> None:
+    countries = sorted(pycountry.countries, key=lambda c: c.alpha_2)
+    assert len(countries) == 249
+    sent: dict[str, str] = {}
+    for country in countries:
+        address = {"line1": "1 Main St", "city": "Town", "country": country.alpha_2}
+        payments.start_payment(make_order(billing_address=address), "paylands")
+        sent[country.alpha_2] = sent_extra_data(router)["billing_address"]["country"]
+    assert sent == {c.alpha_2: c.alpha_3 for c in countries}
+    assert len(router.requests_to(r"/payment$", "POST")) == 249
+
+
+def test_alpha3_country_is_sent_as_it_is(router: EmulatorRouter) -> None:
+    address = {"line1": "Rua A 1", "city": "Lisboa", "country": "prt"}
+    payments.start_payment(make_order(billing_address=address), "paylands")
+    assert sent_extra_data(router)["billing_address"]["country"] == "PRT"
+
+
+@pytest.mark.parametrize("country", ["XX", "ZZZ", "Portugal", "P"])
+def test_unknown_country_is_refused_before_any_call(router: EmulatorRouter, country: str) -> None:
+    address = {"line1": "Rua A 1", "city": "Lisboa", "country": country}
+    order = make_order(billing_address=address)
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(order, "paylands")
+    assert caught.value.fields == {
+        "billing_address.country": "is not an ISO 3166-1 alpha-2 or alpha-3 country code"
+    }
+    assert router.requests_to(r"/payment$") == []
+    invoice = Invoice.objects.get(order=order)
+    assert invoice.status == InvoiceStatus.FAILED
+    assert "billing_address.country" in invoice.failure_reason
+
+
+# -- phone numbers --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "number", "prefix"),
+    [
+        ("+8801712345678", "1712345678", "880"),
+        ("+880 1712-345678", "1712345678", "880"),
+        ("+351 912345678", "912345678", "351"),
+        ("+351-912-345-678", "912345678", "351"),
+        ("00351 912 345 678", "912345678", "351"),
+        ("(+44) 20 7946 0958", "2079460958", "44"),
+        ("+1 (415) 555-2671", "4155552671", "1"),
+    ],
+)
+def test_international_phones_are_split_into_prefix_and_number(
+    router: EmulatorRouter, typed: str, number: str, prefix: str
+) -> None:
+    payments.start_payment(make_order(customer_phone=typed), "paylands")
+    assert sent_extra_data(router)["profile"]["phone"] == {"number": number, "prefix": prefix}
+
+
+def test_national_phone_takes_the_alias_phone_prefix(router: EmulatorRouter, settings: Any) -> None:
+    with_options(settings, phone_prefix="351")
+    # The billing address is in Bangladesh; the alias's phone_prefix still decides.
+    payments.start_payment(make_order(customer_phone="912 345 678"), "paylands")
+    assert sent_extra_data(router)["profile"]["phone"] == {"number": "912345678", "prefix": "351"}
+
+
+def test_national_phone_without_phone_prefix_takes_the_billing_country(
+    router: EmulatorRouter,
+) -> None:
+    address = {"line1": "House 1", "city": "Dhaka", "country": "BD"}
+    payments.start_payment(
+        make_order(customer_phone="01712-345678", billing_address=address), "paylands"
+    )
+    assert sent_extra_data(router)["profile"]["phone"] == {
+        "number": "1712345678",
+        "prefix": "880",
+    }
+
+
+@pytest.mark.parametrize("typed", ["123", "not a phone", "912345678"])
+def test_unusable_phone_is_left_out_of_a_page_payment(router: EmulatorRouter, typed: str) -> None:
+    # "912345678" has no country code, and the order has no billing address to say whose.
+    order = make_order(customer_phone=typed, billing_address={}, shipping_address={})
+    payments.start_payment(order, "paylands")
+    invoice = Invoice.objects.get(order=order)
+    profile = sent_extra_data(router)["profile"]
+    # "Integration by redirection": the phone is optional; the payment page asks for it.
+    assert "phone" not in profile
+    assert profile["email"] == order.customer_email
+    assert invoice.status == InvoiceStatus.PENDING
+
+
+@pytest.mark.parametrize("typed", ["", "123"])
+def test_mbway_push_without_a_usable_phone_is_refused_before_any_call(
+    router: EmulatorRouter, typed: str
+) -> None:
+    order = make_order(customer_phone=typed)
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(order, "paylands", options={"apm": "MBWAY", "push": True})
+    assert list(caught.value.fields) == ["customer_phone"]
+    assert router.calls == []
+    assert Invoice.objects.get(order=order).status == InvoiceStatus.FAILED
+
+
+def test_mbway_push_with_a_phone_without_space_is_pushed(router: EmulatorRouter) -> None:
+    order = make_order(customer_phone="+351912345678")
+    payments.start_payment(order, "paylands", options={"apm": "MBWAY", "push": True})
+    assert sent_extra_data(router)["profile"]["phone"] == {"number": "912345678", "prefix": "351"}
+    assert len(router.requests_to(r"/push$", "POST")) == 1
+
+
+# -- the profile's phone: Portuguese, Spanish and other numbers ------------------------------------
+
+
+def in_digits(text: str, zero: int) -> str:
+    """``text`` with its ASCII digits in another script's (Bangla from U+09E6, Arabic-Indic
+    from U+0660), as customers with those keyboards type them."""
+    return "".join(chr(zero + int(c)) if c.isdigit() else c for c in text)
+
+
+# docs.paylands.com, "MB WAY" (the manual's picture of it): "phone": {"number": "655655655",
+# "prefix": "351"}: the calling code without "+" or "00", the national number, digits only.
+PHONES = [
+    pytest.param("+351 912 345 678", "BD", None, "912345678", "351", id="portuguese"),
+    pytest.param("912 345 678", "PT", None, "912345678", "351", id="portuguese-national"),
+    pytest.param("+34 612 34 56 78", "BD", None, "612345678", "34", id="spanish"),
+    pytest.param("0034 612-345-678", "PT", None, "612345678", "34", id="spanish-00"),
+    pytest.param("612 345 678", "ES", None, "612345678", "34", id="spanish-national"),
+    pytest.param("+39 06 1234 5678", "PT", None, "0612345678", "39", id="italian-keeps-its-0"),
+    pytest.param(
+        in_digits("+880 1712-345678", 0x09E6), "PT", None, "1712345678", "880", id="bangla-digits"
+    ),
+    pytest.param(
+        in_digits("+971 50 123 4567", 0x0660), "PT", None, "501234567", "971", id="arabic-indic"
+    ),
+    # phone_prefix: the country of a number written without its own code, before the
+    # billing address's; never over a code the number carries.
+    pytest.param("612 345 678", "PT", "34", "612345678", "34", id="prefix-over-billing"),
+    pytest.param("912345678", "BD", "+351", "912345678", "351", id="prefix-with-plus"),
+    pytest.param("+34 612345678", "PT", "351", "612345678", "34", id="own-code-over-prefix"),
+    pytest.param("612 345 678", "ES", "999", "612345678", "34", id="unknown-prefix-billing"),
+]
+
+
+@pytest.mark.parametrize(("typed", "country", "phone_prefix", "number", "prefix"), PHONES)
+def test_profile_phone_is_prefix_and_number_in_digits(
+    router: EmulatorRouter,
+    settings: Any,
+    typed: str,
+    country: str,
+    phone_prefix: str | None,
+    number: str,
+    prefix: str,
+) -> None:
+    if phone_prefix is not None:
+        with_options(settings, phone_prefix=phone_prefix)
+    address = {"line1": "Rua A 1", "city": "Lisboa", "country": country}
+    order = make_order(customer_phone=typed, billing_address=address, shipping_address={})
+    payments.start_payment(order, "paylands")
+    phone = sent_extra_data(router)["profile"]["phone"]
+    assert phone == {"number": number, "prefix": prefix}
+    assert all(isinstance(v, str) and v.isascii() and v.isdigit() for v in phone.values())
+    # The emulator took it (it refuses a "+", separators or a missing part: see below).
+    assert Invoice.objects.get(order=order).status == InvoiceStatus.PENDING
+
+
+def test_mbway_push_with_a_spanish_number_is_pushed(router: EmulatorRouter) -> None:
+    order = make_order(customer_phone="+34 612 34 56 78", customer_name="Lucía Pérez")
+    payments.start_payment(order, "paylands", options={"apm": "MBWAY", "push": True})
+    assert sent_extra_data(router)["profile"] == {
+        "first_name": "Lucía",
+        "last_name": "Pérez",
+        "email": order.customer_email,
+        "phone": {"number": "612345678", "prefix": "34"},
+    }
+    assert len(router.requests_to(r"/payment/push$", "POST")) == 1
+    assert Invoice.objects.get(order=order).status == InvoiceStatus.PENDING
+
+
+# ------------------------------------------------------------------------------------------------
+# Paylands with customers' names in any script: the wire, PHP's JSON and the validation hash.
+
+
+#: Names as customers write them, and how ``extra_data.profile`` splits them.
+NAMES = [
+    pytest.param("José Núñez", "José", "Núñez", id="accents"),
+    pytest.param("রহিম উদ্দিন", "রহিম", "উদ্দিন", id="bangla"),
+    pytest.param("محمد علي", "محمد", "علي", id="arabic"),
+    pytest.param("A/B Traders", "A/B", "Traders", id="slash"),
+]
+
+
+def php_encode(value: Any) -> str:
+    """PHP's ``json_encode`` with default flags, written out from its rules rather than from
+    Python's encoder: no spaces; ``"``, ``\\`` and ``/`` escaped with a backslash; the short
+    escapes for backspace, form feed, newline, return and tab; other characters below U+0020
+    as ``\\u00XX``; ASCII from U+0020 (DEL included) as it is; everything else as ``\\uXXXX``
+    of its UTF-16 code units, lower-case hex."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{php_encode(k)}:{php_encode(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(php_encode(v) for v in value) + "]"
+    assert isinstance(value, str)
+    short = {'"': '\\"', "\\": "\\\\", "/": "\\/", "\b": "\\b", "\f": "\\f", "\n": "\\n"}
+    short.update({"\r": "\\r", "\t": "\\t"})
+    out = []
+    for char in value:
+        point = ord(char)
+        if char in short:
+            out.append(short[char])
+        elif point < 0x20:
+            out.append(f"\\u{point:04x}")
+        elif point < 0x80:
+            out.append(char)
+        elif point < 0x10000:
+            out.append(f"\\u{point:04x}")
+        else:
+            high, low = divmod(point - 0x10000, 0x400)
+            out.append(f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}")
+    return '"' + "".join(out) + '"'
+
+
+def start_named(name: str) -> Invoice:
+    order = make_order(customer_name=name, description=f"Gift for {name}")
+    payments.start_payment(order, "paylands")
+    return Invoice.objects.get(order=order)
+
+
+# -- the payment order ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "first", "last"), NAMES)
+def test_names_in_any_script_reach_the_profile_intact(
+    router: EmulatorRouter, name: str, first: str, last: str
+) -> None:
+    invoice = start_named(name)
+    [call] = router.requests_to(r"/payment$", "POST")
+    raw = call.body if isinstance(call.body, bytes) else str(call.body).encode()
+    # JSON with \uXXXX escapes: plain ASCII on the wire, whatever the script.
+    assert raw.isascii()
+    body = json.loads(raw)
+    assert body["extra_data"]["profile"]["first_name"] == first
+    assert body["extra_data"]["profile"]["last_name"] == last
+    assert body["description"] == f"Gift for {name}"
+    # The emulator read the same text back.
+    order = emulated(invoice)
+    assert order["_extra_data"]["profile"]["first_name"] == first
+    assert order["_description"] == f"Gift for {name}"
+    assert invoice.status == InvoiceStatus.PENDING
+
+
+# -- PHP's JSON and the hash ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "José Núñez",
+        "রহিম উদ্দিন",
+        "محمد علي",
+        "A/B Traders",
+        "Zoë 😀",  # outside the Basic Multilingual Plane: a UTF-16 surrogate pair
+        'Ann "Bee" \\ O\'Neil <a&b>',
+        "tab\there\nnew line",
+        "del\x7fchar",
+        "\\u00e9 as typed",  # a backslash and "u00e9", not an é
+        "\u2028line separator",
+    ],
+)
+def test_php_json_writes_what_php_json_encode_writes(text: str) -> None:
+    value = {"order": {"customer": text, "amount": 1050, "paid": True, "token": None}}
+    assert php_json(value) == php_encode(value)
+    assert json.loads(php_json(value)) == value
+
+
+def test_the_documented_user_agent_is_written_as_the_manual_shows_it() -> None:
+    agent = "Mozilla/5.0 (X11; Linux x86_64; rv:106.0) Gecko/20100101 Firefox/106.0"
+    assert php_json({"user_agent": agent}) == (
+        '{"user_agent":"Mozilla\\/5.0 (X11; Linux x86_64; rv:106.0) Gecko\\/20100101'
+        ' Firefox\\/106.0"}'
+    )

@@ -1,21 +1,28 @@
-"""PortOne: the shared contract, and end to end against the emulator."""
+"""PortOne: the shared contract and its suites, end to end against the emulator, and the
+management commands (webhooks, the signature check, PSP credentials)."""
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import responses
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from django_multipay import payments
-from django_multipay.exceptions import RefundError, RefundRefused
+from django_multipay.exceptions import InvalidRequest, RefundError, RefundRefused
 from django_multipay.gateways.portone import dumps
+from django_multipay.management.commands import multipay_portone_channels
 from django_multipay.models import Invoice, Notification, Order, Refund
+from django_multipay.registry import get_gateway
 from django_multipay.sandbox import portone as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, OrderStatus, RefundStatus
@@ -23,7 +30,7 @@ from django_multipay.testing.contract import GatewayContract
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.fixtures import SignalLog
 from django_multipay.testing.router import EmulatorRouter
-from tests.contracts.attacks import JSON, STATE_SIGNALS, AttackContract, state
+from tests.contracts.attacks import JSON, AttackContract
 from tests.contracts.faults import GATEWAY_HOST, METHODS, FaultContract, path_of
 
 SECRET = "portone-secret-key-one-0123456789abcdef0123"
@@ -165,36 +172,6 @@ class TestPortOneLinkSuites(PortOneSuites):
         page = urlsplit(invoice.redirect_url)
         answer = router.client.post(f"{page.path}?{page.query}", {"outcome": "pending"})
         assert answer.status_code == 302, answer.content
-
-
-@pytest.mark.parametrize("alias", ["portone", "portone-preauth"])
-def test_portone_signed_return_query_tampered_changes_nothing(
-    router: Any, signal_log: SignalLog, alias: str
-) -> None:
-    order = OrderFactory(amount=Decimal("100.00"), currency="EUR")
-    payments.start_payment(order, alias)
-    invoice = Invoice.objects.get(order=order)
-    # The customer leaves the hosted page with the payment still pending: a signed query.
-    answer = router.client.post(
-        f"/sandbox/portone/pay/{invoice.gateway_id}", {"outcome": "pending"}
-    )
-    assert answer.status_code == 302
-    parts = urlsplit(answer["Location"])
-    query = dict(parse_qsl(parts.query))
-    assert query.get("signature_hash")
-    invoice.refresh_from_db()
-    before = state(invoice)
-    signal_log.sent.clear()
-    for field, value in (("status", "Success"), ("amount", "1.00"), ("currency", "USD")):
-        if field in query:
-            response = Client().get(parts.path, {**query, field: value})
-            assert response.status_code == 302
-            assert state(invoice) == before
-    # The genuine query changes nothing either: the status is read back, and it is pending.
-    assert Client().get(parts.path, query).status_code == 302
-    assert state(invoice) == before
-    for name in STATE_SIGNALS:
-        assert signal_log.count(name) == 0, name
 
 
 # -- end to end against the emulator -----------------------------------------------------------
@@ -387,66 +364,6 @@ def test_channel_payment_cannot_be_cancelled(router: EmulatorRouter, order: Orde
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PENDING
 
 
-# -- forgeries change nothing --------------------------------------------------------------------
-
-
-def test_webhook_signed_with_another_secret_changes_nothing(
-    router: EmulatorRouter, order: Order, signal_log: SignalLog
-) -> None:
-    invoice = start(order)
-    with store.table(emulator.TRANSACTIONS):
-        emulator.settle(transaction(invoice), "success")
-    body, _headers = webhook(invoice, secret="not-the-secret-0123456789abcdef012345")
-    calls = len(router.calls)
-    response = Client().post("/payments/notify/portone/", body, content_type="application/json")
-    assert response.status_code == 400
-    assert len(router.calls) == calls  # refused before any read
-    assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PENDING
-    assert signal_log.count("invoice_status_changed") == 1  # created -> pending only
-    stored = Notification.objects.get(gateway="portone")
-    assert stored.result == NotificationResult.REJECTED
-    assert "signature" in stored.reason
-
-
-def test_webhook_with_another_amount_changes_nothing(router: EmulatorRouter, order: Order) -> None:
-    invoice = start(order)
-    with store.table(emulator.TRANSACTIONS):
-        txn = transaction(invoice)
-        emulator.settle(txn, "success")
-        txn["amount"] = Decimal("1.00")  # signed correctly, but not what we asked for
-    body, _headers = webhook(invoice)
-    response = Client().post("/payments/notify/portone/", body, content_type="application/json")
-    assert response.status_code == 400
-    assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PENDING
-    assert Notification.objects.get(gateway="portone").result == NotificationResult.REJECTED
-
-
-def test_forged_return_query_changes_nothing(router: EmulatorRouter, order: Order) -> None:
-    invoice = start(order)
-    with store.table(emulator.TRANSACTIONS):
-        emulator.settle(transaction(invoice), "success")  # paid, but the shop is not told
-    query = emulator.redirect_query(transaction(invoice), "not-the-secret-0123456789abcdef0123")
-    calls = len(router.calls)
-    response = Client().get(f"/payments/return/{invoice.pk}/?{query}")
-    assert response.status_code == 302
-    assert len(router.calls) == calls  # no status read on a forged query
-    assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PENDING
-
-
-def test_signed_return_query_of_another_payment_changes_nothing(
-    router: EmulatorRouter, order: Order
-) -> None:
-    invoice = start(order)
-    other = start(OrderFactory(amount=Decimal("100.00"), currency="EUR"))
-    with store.table(emulator.TRANSACTIONS):
-        emulator.settle(transaction(other), "success")
-    query = emulator.redirect_query(
-        transaction(other), "portone-secret-key-one-0123456789abcdef0123"
-    )
-    Client().get(f"/payments/return/{invoice.pk}/?{query}")
-    assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PENDING
-
-
 def test_over_refund_at_portone_is_refused_before_posting(
     router: EmulatorRouter, order: Order
 ) -> None:
@@ -486,3 +403,359 @@ def test_over_refund_of_captured_is_refused_without_calling(
         payments.refund(invoice, Decimal("100.01"))
     assert len(router.calls) == calls
     assert not Refund.objects.filter(invoice=invoice).exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# PortOne: a payment link or a channel payment, as we asked for when the invoice was made.
+
+
+API = "http://testserver/sandbox/portone/"
+
+
+def test_a_channel_payment_whose_redirect_names_order_ref_is_not_a_link(order: Order) -> None:
+    """Reported defect: ``ref=<gateway id>`` inside ``order_ref=<gateway id>`` of a PSP's page
+    address made a channel payment read as a payment link (its status read the wrong API)."""
+    order_ref = "2937z05mrtN17ZYigwZhfKdqEGQ"
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.POST,
+            API + "api/initiatePayment",
+            json={
+                "is_success": True,
+                "redirect_url": f"https://psp.example/authorize?order_ref={order_ref}&x=1",
+                "order_ref": order_ref,
+                "merchant_order_ref": "ignored",
+                "channel_order_ref": "",
+                "expiry_in_minutes": "20",
+            },
+        )
+        invoice, _action = payments.begin_payment(order, "portone")
+    assert invoice.gateway_id == order_ref
+    assert f"ref={order_ref}" in invoice.redirect_url
+    gateway = get_gateway("portone")
+    assert gateway.is_link(invoice) is False
+    with responses.RequestsMock() as mock:
+        status = mock.add(
+            responses.GET,
+            API + f"api/transaction/{invoice.pk}/status",
+            json={
+                "content": {"order_ref": order_ref, "channel_order_ref": "c1", "status": "Success"},
+                "status_code": "2000",
+                "status_reason": "SUCCESS",
+            },
+        )
+        details = mock.add(
+            responses.POST,
+            API + "api/portone-client-key-one/transaction-details",
+            json={
+                "content": {"order_ref": order_ref, "amount": 100, "currency": "EUR"},
+                "status_code": "2000",
+                "status_reason": "SUCCESS",
+            },
+        )
+        result = gateway.fetch_status(invoice)
+    assert (status.call_count, details.call_count) == (1, 1)
+    assert result.status == InvoiceStatus.PAID
+    assert (result.amount, result.currency) == (Decimal("100"), "EUR")
+
+
+def test_what_started_the_payment_is_kept_on_the_invoice(router, order: Order) -> None:
+    channel, _action = payments.begin_payment(order, "portone")
+    link, _action = payments.begin_payment(
+        OrderFactory(amount=Decimal("100.00"), currency="EUR"), "portone-link"
+    )
+    assert channel.gateway_options == {"started_with": "initiatePayment"}
+    assert link.gateway_options == {"started_with": "paymentLink"}
+    assert get_gateway("portone").is_link(channel) is False
+    assert get_gateway("portone-link").is_link(link) is True
+
+
+def test_a_reconfigured_alias_reads_each_invoice_as_it_was_started(
+    router, order: Order, settings
+) -> None:
+    """The alias switched from PortOne's checkout page to a channel while a link was open:
+    the link is still read as a link, and a new payment starts at the channel."""
+    link, _action = payments.begin_payment(order, "portone-link")
+    config = copy.deepcopy(settings.MULTIPAY)
+    config["GATEWAYS"]["portone-link"]["OPTIONS"].update(pmt_channel="STRIPE", pmt_method="CARD")
+    settings.MULTIPAY = config
+    gateway = get_gateway("portone-link")
+    assert gateway.direct
+    assert gateway.is_link(link)
+    gateway.fetch_status(link)
+    assert router.requests_to(rf"/api/paymentLink/{link.gateway_id}/fetch-status$", "GET")
+    assert not router.requests_to(rf"/api/transaction/{link.pk}/status$")
+    channel, _action = payments.begin_payment(
+        OrderFactory(amount=Decimal("100.00"), currency="EUR"), "portone-link"
+    )
+    assert not gateway.is_link(channel)
+    assert router.requests_to(r"/api/initiatePayment$", "POST")
+
+
+def test_an_invoice_without_the_record_follows_the_alias(db, order: Order) -> None:
+    """Invoices started before the record was kept (or built by hand): the alias decides,
+    never the page address."""
+    for alias, link in (("portone", False), ("portone-link", True)):
+        invoice = Invoice(
+            order=order,
+            gateway=alias,
+            gateway_id="2BEemUknaImTq5ljmoNQQV2tSll",
+            redirect_url="https://checkout.portone.cloud?ref=2BEemUknaImTq5ljmoNQQV2tSll"
+            if not link
+            else "https://elsewhere.example/",
+            amount=order.amount,
+            currency="EUR",
+        )
+        assert get_gateway(alias).is_link(invoice) is link
+
+
+def test_the_shop_cannot_choose_the_record(router, order: Order) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        payments.begin_payment(order, "portone", options={"started_with": "paymentLink"})
+    assert set(caught.value.fields) == {"options.started_with"}
+    assert not Invoice.objects.exists()
+    assert router.calls == []
+
+
+# ------------------------------------------------------------------------------------------------
+# PortOne's management commands: webhooks, the signature check and PSP credentials.
+
+
+KEY = "portone-client-key-one"
+NOTIFY = "http://testserver/payments/notify/portone/"
+CREDS = {"accessKey": "TestKeyA1b2", "partnerCode": "TestCode77", "secretKey": "psp-SECRET-9f8e7d"}
+
+
+def run(name: str, *args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(name, *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def hooks(*args: str) -> str:
+    return run("multipay_portone_hooks", *args, "--alias", "portone")[0]
+
+
+# -- multipay_portone_hooks --------------------------------------------------------------------
+
+
+def test_hooks_create_registers_the_notify_url_for_each_webhook_type(
+    router: EmulatorRouter, db: Any
+) -> None:
+    assert "No webhooks in the sandbox environment." in hooks("list")
+    before = len(router.calls)
+    output = hooks("create")
+    listing, *created = router.calls[before:]
+    assert listing.method == "GET"  # the listing first
+    assert [c.method for c in created] == ["POST"] * 3
+    assert [json.loads(c.body) for c in created] == [
+        {"name": f"multipay-portone-{kind}", "url": NOTIFY, "type": kind, "environment": "sandbox"}
+        for kind in ("payment_status", "payment_link_status", "refund_status")
+    ]
+    assert output.count("Created:") == 3
+    listed = hooks("list").splitlines()
+    assert len(listed) == 3
+    assert all(NOTIFY in line and "enabled" in line for line in listed)
+    assert SECRET not in output
+
+
+def test_hooks_create_refuses_a_url_already_registered(router: EmulatorRouter, db: Any) -> None:
+    hooks("create", "--type", "payment_status")
+    posts = len(router.requests_to(r"/webhook$", "POST"))
+    with pytest.raises(CommandError, match="already delivers to"):
+        hooks("create")  # payment_status is there: nothing at all is created
+    assert len(router.requests_to(r"/webhook$", "POST")) == posts
+    hooks("create", "--type", "refund_status")
+    hooks("create", "--url", "https://shop.example/other/", "--name", "other")
+    kinds = [(h.url, h.type) for h in get_gateway("portone").list_webhooks()]
+    assert kinds == [
+        (NOTIFY, "payment_status"),
+        (NOTIFY, "refund_status"),
+        ("https://shop.example/other/", "payment_status"),
+        ("https://shop.example/other/", "payment_link_status"),
+        ("https://shop.example/other/", "refund_status"),
+    ]
+
+
+def test_hooks_need_a_portone_alias(router: EmulatorRouter, db: Any) -> None:
+    with pytest.raises(CommandError, match="portone, portone-preauth, portone-link"):
+        run("multipay_portone_hooks", "list")
+    with pytest.raises(CommandError, match="not a PortOne alias"):
+        run("multipay_portone_hooks", "list", "--alias", "paylands")
+
+
+def test_hooks_never_print_the_secret(db: Any) -> None:
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.GET,
+            API + f"api/merchant/{KEY}/webhook",
+            status=401,
+            json={
+                "message": f"bad secret {SECRET}",
+                "status_code": "4010",
+                "status_reason": "INVALID_UNAUTHORISED_TRANSACTION_IAMPORTKEY_ERROR",
+            },
+        )
+        with pytest.raises(CommandError) as caught:
+            hooks("create")
+    assert "4010" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
+# -- multipay_portone_signature ----------------------------------------------------------------
+
+
+def test_signature_check_matches(router: EmulatorRouter, db: Any) -> None:
+    out, _err = run("multipay_portone_signature", "--alias", "portone")
+    calls = router.requests_to(r"/api/merchant/generate-signature$", "POST")
+    assert [json.loads(c.body)["amount"] for c in calls] == [111.12, 100]
+    assert b'"amount":100.00' in calls[1].body
+    assert out.count("match") == 2
+    assert "mismatch" not in out
+    assert "Signed: amount=100&client_key=portone-client-key-one&currency=THB" in out
+    assert SECRET not in out
+
+
+def test_signature_check_says_mismatch(router: EmulatorRouter, db: Any, monkeypatch: Any) -> None:
+    # As if PortOne signed the amount as sent (100.00), not without trailing zeros.
+    monkeypatch.setattr(emulator, "trimmed", lambda amount: format(amount, "f"))
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 of 2 signatures do not match"):
+        call_command("multipay_portone_signature", "--alias", "portone", stdout=out)
+    assert out.getvalue().splitlines().count("mismatch") == 1
+    assert SECRET not in out.getvalue()
+
+
+def test_signature_check_of_one_amount(router: EmulatorRouter, db: Any) -> None:
+    out, _err = run(
+        "multipay_portone_signature", "--alias", "portone", "--amount", "1500", "--currency", "JPY"
+    )
+    (call,) = router.requests_to(r"/api/merchant/generate-signature$")
+    assert json.loads(call.body)["currency"] == "JPY"
+    assert out.splitlines()[-1] == "match"
+    with pytest.raises(CommandError, match="not an amount"):
+        run(
+            "multipay_portone_signature",
+            "--alias",
+            "portone",
+            "--amount",
+            "1.5",
+            "--currency",
+            "JPY",
+        )
+
+
+# -- multipay_portone_channels ----------------------------------------------------------------
+
+
+def channels(*args: str) -> tuple[str, str]:
+    return run("multipay_portone_channels", *args, "--alias", "portone")
+
+
+def never_echoed(*texts: str) -> None:
+    for text in texts:
+        for value in CREDS.values():
+            assert value not in text
+
+
+def test_channels_add_from_a_file_and_show_masked(
+    router: EmulatorRouter, db: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "momo.json"
+    file.write_text(json.dumps(CREDS))
+    out, err = channels("add", "momopay", "--country", "VN", "--file", str(file))
+    (call,) = router.requests_to(rf"/api/merchant/{KEY}/add-pay-channel/MOMOPAY$", "POST")
+    assert json.loads(call.body) == {"creds": CREDS, "country": "VN", "environment": "sandbox"}
+    assert "Added:" in out
+    assert "  accessKey: ********" in out
+    assert "  secretKey: ********" in out
+    never_echoed(out, err)
+
+    shown, err = channels("show", "MOMOPAY")
+    assert shown.splitlines() == [
+        "MOMOPAY  VN  PAYIN  enabled",
+        "  accessKey: ********",
+        "  partnerCode: ********",
+        "  secretKey: ********",
+    ]
+    never_echoed(shown, err)
+    nothing, _err = channels("show", "OMISE")
+    assert "No credentials for OMISE" in nothing
+
+
+def test_channels_update_from_standard_input(
+    router: EmulatorRouter, db: Any, monkeypatch: Any, tmp_path: Path
+) -> None:
+    file = tmp_path / "momo.json"
+    file.write_text(json.dumps(CREDS))
+    channels("add", "MOMOPAY", "--country", "VN", "--file", str(file))
+    changed = {**CREDS, "secretKey": "psp-ROTATED-1234"}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(changed)))
+    out, err = channels("update", "MOMOPAY", "--country", "VN", "--file", "-")
+    (call,) = router.requests_to(rf"/api/merchant/{KEY}/add-pay-channel/MOMOPAY$", "PUT")
+    assert json.loads(call.body)["creds"] == changed
+    assert "Updated:" in out
+    assert "psp-ROTATED-1234" not in out + err
+
+
+def test_channels_never_take_credentials_from_the_command_line() -> None:
+    parser = multipay_portone_channels.Command().create_parser(
+        "manage.py", "multipay_portone_channels"
+    )
+    dests = {action.dest for action in parser._actions}
+    assert dests >= {"action", "channel", "alias", "file", "country", "pay_type"}
+    assert not dests & {"creds", "credentials", "secret", "json"}
+    with pytest.raises(CommandError):
+        call_command(
+            "multipay_portone_channels", "add", "MOMOPAY", "--alias", "portone", "--creds", "{}"
+        )
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("{not json " + CREDS["secretKey"], "not valid JSON"),
+        ("[]", "JSON object"),
+        ("{}", "JSON object"),
+    ],
+)
+def test_channels_refuse_unreadable_credentials_without_quoting_them(
+    router: EmulatorRouter, db: Any, tmp_path: Path, content: str, says: str
+) -> None:
+    file = tmp_path / "bad.json"
+    file.write_text(content)
+    with pytest.raises(CommandError, match=says) as caught:
+        channels("add", "MOMOPAY", "--country", "VN", "--file", str(file))
+    never_echoed(str(caught.value))
+    assert router.calls == []
+
+
+def test_channels_need_a_file_and_a_country(router: EmulatorRouter, db: Any) -> None:
+    with pytest.raises(CommandError, match="never on the command line"):
+        channels("add", "MOMOPAY", "--country", "VN")
+    with pytest.raises(CommandError, match="--country"):
+        channels("add", "MOMOPAY", "--file", "-")
+    with pytest.raises(CommandError, match="Cannot read"):
+        channels("add", "MOMOPAY", "--country", "VN", "--file", "/no/such/file.json")
+    assert router.calls == []
+
+
+def test_channels_errors_never_echo_the_credentials(db: Any, tmp_path: Path) -> None:
+    file = tmp_path / "momo.json"
+    file.write_text(json.dumps(CREDS))
+    with responses.RequestsMock() as mock:
+        mock.add(
+            responses.POST,
+            API + f"api/merchant/{KEY}/add-pay-channel/MOMOPAY",
+            status=400,
+            json={
+                "message": f"bad {CREDS['secretKey']} / {CREDS['partnerCode']} {SECRET}",
+                "status_code": "4001",
+                "status_reason": "INVALID_REQUEST",
+            },
+        )
+        with pytest.raises(CommandError) as caught:
+            channels("add", "MOMOPAY", "--country", "VN", "--file", str(file))
+    never_echoed(str(caught.value))
+    assert SECRET not in str(caught.value)
+    assert "4001" in str(caught.value)

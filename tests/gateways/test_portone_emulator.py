@@ -1,4 +1,5 @@
-"""The PortOne emulator states its own rules from PortOne's OpenAPI documents."""
+"""The PortOne emulator states its own rules from PortOne's OpenAPI documents, and refuses
+what they do not allow."""
 
 from __future__ import annotations
 
@@ -6,14 +7,25 @@ import ast
 import inspect
 import json
 import time
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import jwt
 import pytest
+from django.utils import timezone
 
+from django_multipay import payments
+from django_multipay.gateways.portone import (
+    PortOneGateway,
+    clear_token_cache,
+)
+from django_multipay.models import Invoice, Order, OrderItem
 from django_multipay.registry import get_gateway
 from django_multipay.sandbox import portone as emulator
+from django_multipay.sandbox.store import store
+from django_multipay.status import InvoiceStatus
+from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
 
 KEY = "portone-client-key-one"
@@ -83,7 +95,7 @@ def test_its_amounts_are_bare_json_numbers_with_the_currencys_decimals() -> None
 
 def test_its_signer_gives_the_independently_computed_vector() -> None:
     # payment-openapi "Generate signature hash" example, signed with the "Create JWT Token"
-    # example's secret; the value computed with openssl (tests/gateways/test_portone_signing).
+    # example's secret; the value computed with openssl (as in test_portone_wire.py).
     values = {
         "amount": "111.12",
         "client_key": "sjcrvcbVYkFobHlx",
@@ -276,3 +288,169 @@ def test_psp_credentials_rules(router: EmulatorRouter, db: Any) -> None:
     shown = router.client.get(read + "?environment=sandbox&payType=PAYIN", headers=signed()).json()
     assert shown["content"][0]["creds"] == {"accessKey": "****Key", "secretKey": "********123"}
     assert "Abcdefgh123" not in json.dumps(shown)
+
+
+# ------------------------------------------------------------------------------------------------
+# PortOne's merchant calls: remote tokens, signatures, webhooks, PSP credentials, COD status.
+
+
+@pytest.fixture
+def fresh_tokens() -> Any:
+    clear_token_cache()
+    yield
+    clear_token_cache()
+
+
+@pytest.fixture
+def order(db: Any) -> Order:
+    return OrderFactory(amount=Decimal("100.00"), currency="EUR")
+
+
+@pytest.mark.usefixtures("fresh_tokens")
+def test_the_emulator_refuses_a_cod_update_signed_otherwise(
+    router: EmulatorRouter, order: Order
+) -> None:
+    invoice, _action = payments.begin_payment(order, "portone")
+    gateway = get_gateway("portone")
+    body = {"status": "Success", "merchant_order_ref": str(invoice.pk), "signature": "AAAA"}
+    answer = router.client.put(
+        "/sandbox/portone/api/transaction/status",
+        json.dumps(body),
+        content_type="application/json",
+        headers=gateway.headers(),
+    )
+    assert answer.status_code == 401
+    assert answer.json()["status_code"] == "4011"
+
+
+# ------------------------------------------------------------------------------------------------
+# PortOne payment links: updating one, and reading one by our own reference.
+
+
+@pytest.fixture
+def shipped_order(db: Any) -> Order:
+    return OrderFactory(amount=Decimal("100.00"), currency="EUR", shipping_amount=Decimal("5.00"))
+
+
+@pytest.fixture
+def link(router: EmulatorRouter, shipped_order: Order) -> Invoice:
+    invoice, _action = payments.begin_payment(shipped_order, "portone-link")
+    return invoice
+
+
+def test_the_emulator_expires_a_link_past_its_expiry_date(
+    router: EmulatorRouter, shipped_order: Order
+) -> None:
+    invoice, _action = payments.begin_payment(
+        shipped_order,
+        "portone-link",
+        options={"expiry_date": (timezone.now() + timedelta(hours=1)).isoformat()},
+    )
+    (created,) = router.requests_to(r"/api/paymentLink$", "POST")
+    assert json.loads(created.body)["expiry_date"].endswith(".000Z") or json.loads(created.body)[
+        "expiry_date"
+    ].endswith("Z")
+    with store.table(emulator.LINKS) as table:
+        table[invoice.gateway_id]["expiry_date"] = "2001-01-01T00:00:00.000Z"
+    assert get_gateway("portone-link").fetch_status(invoice).status == InvoiceStatus.EXPIRED
+
+
+# ------------------------------------------------------------------------------------------------
+# PortOne: many invoices' statuses from "Fetch Merchant Transactions" (``fetch_statuses``).
+
+
+def test_emulator_listing_refuses_what_the_document_does_not_allow(
+    router: EmulatorRouter, db: Any
+) -> None:
+    headers = get_gateway("portone").headers()
+    url = f"/sandbox/portone/api/merchant/{KEY}/fetch-all-payments"
+    body = {"page": 1, "size": 10, "from": "2022-12-11T09:05:35.803Z", "to": "2099-01-01T00:00:00Z"}
+    for wrong, code in (
+        ({**body}, "4001"),  # environment missing
+        ({**body, "environment": "prod"}, "4001"),
+        ({**body, "environment": "sandbox", "page": "1"}, "4001"),
+        ({**body, "environment": "sandbox", "size": 0}, "4001"),
+    ):
+        answer = router.client.post(
+            url, json.dumps(wrong), content_type="application/json", headers=headers
+        )
+        assert answer.status_code == 400
+        assert answer.json()["status_code"] == code
+    other = router.client.post(
+        "/sandbox/portone/api/merchant/someone-else/fetch-all-payments",
+        json.dumps({**body, "environment": "sandbox"}),
+        content_type="application/json",
+        headers=headers,
+    )
+    assert other.json()["status_code"] == "4016"
+    unsigned = router.client.post(
+        url,
+        json.dumps({**body, "environment": "sandbox"}),
+        content_type="application/json",
+        headers={"X-Portone-Client-Key": KEY},
+    )
+    assert unsigned.status_code == 401
+    assert unsigned.json()["status_code"] == "4054"
+
+
+# ------------------------------------------------------------------------------------------------
+# PortOne on the wire: each call's method, path, headers and body, and each error's mapping;
+# tokens and request signatures against PortOne's documents; the merchant calls, payment links,
+# the transactions listing, per-payment options and names in any script.
+
+
+@pytest.fixture
+def order_with_items(db) -> Order:
+    order = OrderFactory(amount=Decimal("100.50"), currency="EUR", description="Two mugs")
+    OrderItem.objects.create(
+        order=order, reference="MUG", name="Mug", quantity=2, unit_price=Decimal("50.25")
+    )
+    return order
+
+
+# -- the emulator is strict ----------------------------------------------------------------------
+
+
+def test_emulator_refuses_bad_credentials(router: EmulatorRouter, order_with_items: Order) -> None:
+    payments.start_payment(order_with_items, "portone")
+    invoice = Invoice.objects.get(order=order_with_items)
+    url = f"/sandbox/portone/api/transaction/{invoice.pk}/status"
+    assert router.client.get(url).json()["status_code"] == "4010"
+    wrong = PortOneGateway(
+        "x", {"client_key": KEY, "secret_key": "another-secret-0123456789abcdef01"}
+    )
+    for headers in (
+        {"X-Portone-Client-Key": KEY},
+        wrong.headers(),
+        {**get_gateway("portone").headers(), "X-Portone-Client-Key": "portone-client-key-two"},
+    ):
+        response = router.client.get(url, headers=headers)
+        assert response.status_code == 401
+        assert response.json()["status_code"] == "4054"
+
+
+def test_emulator_refuses_a_wrong_request_signature(
+    router: EmulatorRouter, order_with_items: Order
+) -> None:
+    gateway = get_gateway("portone")
+    body = {
+        "key": KEY,
+        "merchant_order_id": "x1",
+        "pmt_channel": "STRIPE",
+        "pmt_method": "STRIPE_CARD",
+        "description": "d",
+        "environment": "sandbox",
+        "amount": 10,
+        "currency": "EUR",
+        "signature_hash": "AAAA",
+        "success_url": "http://s/",
+        "failure_url": "http://f/",
+    }
+    response = router.client.post(
+        "/sandbox/portone/api/initiatePayment",
+        json.dumps(body),
+        content_type="application/json",
+        headers=gateway.headers(token=False),
+    )
+    assert response.status_code == 401
+    assert response.json()["status_code"] == "4011"

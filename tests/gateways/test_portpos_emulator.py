@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -13,11 +14,14 @@ from django.test import Client
 from django_multipay import payments
 from django_multipay.exceptions import GatewayAPIError
 from django_multipay.gateways import portpos as backend
+from django_multipay.gateways import portwallet_common
+from django_multipay.gateways.portpos import authorization
 from django_multipay.models import Invoice
 from django_multipay.sandbox import portpos as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus
 from django_multipay.testing.factories import OrderFactory
+from django_multipay.testing.router import EmulatorRouter
 
 BASE = "/sandbox/portpos/"
 APP_KEY = "portpos-app-key-one"
@@ -360,3 +364,84 @@ def test_hosted_page_refuses_a_second_choice(client) -> None:
     assert again.status_code == 409
     assert client.get(f"{BASE}payment/?invoice=NOPE").status_code == 404
     assert client.post(f"{BASE}payment/?invoice={invoice_id}", {"outcome": "x"}).status_code == 400
+
+
+# ------------------------------------------------------------------------------------------------
+# PortPos discount and EMI chosen per payment: checked, kept, sent over the alias's own.
+
+
+# -- the emulator states the document's rules itself ----------------------------------------------
+
+
+def create_with_offers(client: Any, **parts: Any) -> Any:
+    customer = {
+        "name": "Robbie Amell",
+        "email": "robbie@example.com",
+        "phone": "01711000000",
+        "address": {
+            "street": "House 1",
+            "city": "Dhaka",
+            "state": "Dhaka",
+            "zipcode": "1212",
+            "country": "BD",
+        },
+    }
+    body = {
+        "order": {
+            "amount": "500.00",
+            "currency": "BDT",
+            "redirect_url": "http://testserver/back/",
+            "reference": "R-1",
+        },
+        "product": {"name": "Polo T-shirt", "description": "A polo T-shirt"},
+        "billing": {"customer": customer},
+        "shipping": {"customer": customer},
+        **parts,
+    }
+    stamp = portwallet_common.unix_time()
+    return client.post(
+        "/sandbox/portpos/invoice",
+        body,
+        content_type="application/json",
+        headers={
+            "Authorization": authorization("portpos-app-key-one", "portpos-secret-key-one", stamp)
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("parts", "prop"),
+    [
+        ({"discount": {"enable": True}}, "discount.enable"),
+        ({"discount": {"enable": 2}}, "discount.enable"),
+        ({"discount": {"codes": ["A"]}}, "discount.enable"),
+        ({"discount": {"enable": 1, "codes": ["c"] * 11}}, "discount.codes"),
+        ({"discount": {"enable": 1, "codes": ["x" * 101]}}, "discount.codes"),
+        ({"discount": {"enable": 1, "codes": [""]}}, "discount.codes"),
+        ({"discount": "yes"}, "discount"),
+        ({"emi": {"enable": 1, "tenures": [61]}}, "emi.tenures"),
+        ({"emi": {"enable": 1, "tenures": ["6"]}}, "emi.tenures"),
+        ({"emi": {"enable": 1, "tenures": list(range(11))}}, "emi.tenures"),
+        ({"emi": {"enable": False}}, "emi.enable"),
+    ],
+)
+def test_emulator_refuses_offers_the_document_does_not_allow(
+    router: EmulatorRouter, parts: dict[str, Any], prop: str
+) -> None:
+    # Posted to the emulator itself: its own rules, never the backend's request check.
+    response = create_with_offers(router.client, **parts)
+    assert response.status_code == 400
+    assert response.json()["error"]["property"] == prop
+
+
+def test_emulator_takes_the_documents_offers(router: EmulatorRouter) -> None:
+    response = create_with_offers(
+        router.client,
+        discount={"enable": 1, "codes": ["Bengal 1", "Bengal 2"]},
+        emi={"enable": 1, "tenures": [0, 3, 60]},
+    )
+    assert response.status_code == 201
+    data = response.json()["data"]
+    assert (data["order"]["has_discount"], data["order"]["has_emi"]) == (1, 1)
+    assert data["order"]["type"] == "emi_purchase"
+    assert {"discount_code": "Bengal 1,Bengal 2"} in data["customs"]

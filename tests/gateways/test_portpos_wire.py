@@ -1,11 +1,14 @@
-"""PortPos v2 on the wire: every call's method, path, headers and body; limits; bad answers."""
+"""PortPos v2 on the wire: every call's method, path, headers and body; limits; bad answers;
+the document's sample answers; discount and EMI per payment; names and phones in any script."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 from decimal import Decimal
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -15,8 +18,10 @@ from django.test import Client
 from django.urls import reverse
 
 from django_multipay import payments
+from django_multipay.checks import check_settings
 from django_multipay.exceptions import (
     GatewayAPIError,
+    GatewayConfigurationError,
     GatewayConnectionError,
     GatewayError,
     InvalidRequest,
@@ -24,10 +29,21 @@ from django_multipay.exceptions import (
 )
 from django_multipay.gateways import portpos
 from django_multipay.gateways.portpos import PortPosGateway, authorization, request_errors
-from django_multipay.gateways.results import InboundRequest, PaymentUrls, RefundState
-from django_multipay.models import Invoice, Notification, Refund
+from django_multipay.gateways.results import (
+    InboundRequest,
+    NotificationEvent,
+    PaymentUrls,
+    RefundState,
+    StatusResult,
+)
+from django_multipay.models import Invoice, Notification, Order, Refund
+from django_multipay.registry import get_gateway
+from django_multipay.sandbox import portpos as emulator
+from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.testing.factories import OrderFactory, OrderItemFactory
+from django_multipay.testing.router import EmulatorRouter
+from tests.gateways.portpos_samples import CREATE_201, GET_INVOICE_200, IPN_VALIDATE_200, REFUND_202
 
 SANDBOX = "https://api-sandbox.portpos.com/payment/v2/"
 LIVE = "https://api.portpos.com/payment/v2/"
@@ -491,51 +507,6 @@ def test_ipn_validate_request(order, fixed_time) -> None:
     )
 
 
-def test_ipn_as_json_is_read_too() -> None:
-    event = gateway().parse_notification(
-        InboundRequest(
-            method="POST",
-            path="/n/",
-            headers={"content-type": "application/json"},
-            body=b'{"invoice": "A1", "amount": "10", "status": "REJECTED", "reference": "r"}',
-        )
-    )
-    assert (event.gateway_id, event.invoice_id, event.kind) == ("A1", "r", "payment")
-    assert event.status is not None
-    assert event.status.status == InvoiceStatus.FAILED
-
-
-def test_refund_ipn_is_a_refund_event() -> None:
-    event = gateway().parse_notification(
-        InboundRequest(
-            method="POST",
-            path="/n/",
-            headers={"content-type": "application/x-www-form-urlencoded"},
-            body=b"invoice=A1&amount=10&status=REFUNDED",
-        )
-    )
-    assert event.kind == "refund"
-    assert event.status is None
-
-
-@pytest.mark.parametrize(
-    "body",
-    [b"amount=10&status=ACCEPTED", b"invoice=A1&status=ACCEPTED", b"invoice=../x&amount=10"],
-)
-def test_ipn_without_invoice_or_amount_is_rejected(body) -> None:
-    from django_multipay.exceptions import NotificationRejected
-
-    with pytest.raises(NotificationRejected):
-        gateway().parse_notification(
-            InboundRequest(
-                method="POST",
-                path="/n/",
-                headers={"content-type": "application/x-www-form-urlencoded"},
-                body=body,
-            )
-        )
-
-
 @responses.activate
 def test_refund_request(order, fixed_time) -> None:
     invoice = new_invoice(order, "85BC30171EA29531", InvoiceStatus.PAID)
@@ -753,3 +724,419 @@ def test_shared_status_vocabulary() -> None:
     assert common.refund_status("REFUNDED") == RefundStatus.SUCCEEDED
     assert common.refund_status("REJECTED") == RefundStatus.FAILED
     assert common.refund_status("???") is None
+
+
+# ------------------------------------------------------------------------------------------------
+# The document's sample answers (tests/gateways/portpos_samples.py), parsed as they stand.
+
+
+API = "https://api-sandbox.portpos.com/payment/v2/"
+SAMPLE_URLS = PaymentUrls(
+    return_url="https://shop.example.com/payments/return/1/",
+    cancel_url="https://shop.example.com/payments/return/1/?cancelled=1",
+    notify_url="https://shop.example.com/payments/notify/portpos/",
+)
+
+
+@pytest.fixture
+def sample_gateway() -> PortPosGateway:
+    return PortPosGateway("portpos", {"app_key": "app", "secret_key": "secret", "sandbox": True})
+
+
+def invoice_for(amount: str, gateway_id: str = "", status: str = InvoiceStatus.PENDING) -> Invoice:
+    order = OrderFactory(amount=Decimal(amount), currency="BDT")
+    return Invoice.objects.create(
+        order=order,
+        gateway="portpos",
+        gateway_id=gateway_id,
+        amount=Decimal(amount),
+        currency="BDT",
+        status=status,
+    )
+
+
+def test_all_samples_are_json() -> None:
+    for sample in (CREATE_201, IPN_VALIDATE_200, GET_INVOICE_200, REFUND_202):
+        assert isinstance(json.loads(sample), dict)
+
+
+@responses.activate
+def test_create_invoice_sample_sends_customer_to_action_url(db, sample_gateway) -> None:
+    responses.post(API + "invoice", body=CREATE_201, status=201)
+    invoice = invoice_for("1000.00")
+    started = sample_gateway.start_payment(invoice, SAMPLE_URLS)
+    assert started.gateway_id == "85BE2D4A320E9009"
+    assert started.action.url == (
+        "https://payment-sandbox.portpos.com/payment/index/emi/?invoice=85BE2D4A320E9009"
+    )
+    assert started.action.method == "GET"
+    assert started.raw["order"]["status"] == "PENDING"
+    assert started.raw["customs"][2] == {"discount_code": "Bengal 1,Bengal 2"}
+
+
+@responses.activate
+def test_get_invoice_sample_is_a_paid_invoice_with_its_details(db, sample_gateway) -> None:
+    responses.get(API + "invoice/85BC30171EA29531", body=GET_INVOICE_200)
+    invoice = invoice_for("3393.00", "85BC30171EA29531")
+    result = sample_gateway.fetch_status(invoice)
+    assert result == StatusResult(
+        status=InvoiceStatus.PAID,
+        gateway_id="85BC30171EA29531",
+        amount=Decimal("3393.00"),
+        currency="BDT",
+        captured_amount=Decimal("3393.00"),
+        raw=json.loads(GET_INVOICE_200)["data"],
+    )
+    # The fee line is the gateway's charge to the shop, kept but not money back.
+    assert result.raw["transactions"][1] == {
+        "amount": "-102.79",
+        "currency": "BDT",
+        "status": "ACCEPTED",
+        "type": "fee",
+        "time": "Sun, 14 Oct 2018 14:43:04 +0600",
+    }
+    assert result.raw["billing"]["payer"]["account"] == "411111xxxxxx1111"
+    assert result.raw["billing"]["source"]["issuer"]["country"]["iso3"] == "USA"
+
+
+@responses.activate
+def test_ipn_validate_sample_confirms_the_ipn(db, sample_gateway) -> None:
+    # The IPN's amount is echoed as it came: PHP senders write 3393 for 3393.00.
+    responses.get(API + "invoice/ipn/85BC30171EA29531/3393", body=IPN_VALIDATE_200)
+    invoice = invoice_for("3393.00", "85BC30171EA29531")
+    event = NotificationEvent(
+        invoice_id="123",
+        gateway_id="85BC30171EA29531",
+        status=StatusResult(status=InvoiceStatus.PAID, amount=Decimal("3393")),
+        raw={"invoice": "85BC30171EA29531", "amount": "3393", "status": "ACCEPTED"},
+    )
+    result = sample_gateway.verify_notification(invoice, event)
+    assert (result.status, result.amount, result.currency) == (
+        InvoiceStatus.PAID,
+        Decimal("3393.00"),
+        "BDT",
+    )
+    assert result.raw["billing"]["gateway"]["approve_code"] == "5BC3018D9DA53"
+
+
+@responses.activate
+def test_refund_sample_is_a_pending_refund(db, sample_gateway) -> None:
+    responses.post(API + "invoice/refund/85BC30171EA29531", body=REFUND_202, status=202)
+    invoice = invoice_for("3393.00", "85BC30171EA29531", InvoiceStatus.PAID)
+    refund = Refund.objects.create(invoice=invoice, amount=Decimal("100.00"), currency="BDT")
+    result = sample_gateway.refund(refund)
+    # refund.status APPROVED while the invoice is REFUND_PENDING: under way, not paid back yet.
+    assert result.status == RefundStatus.PENDING
+    assert result.amount == Decimal("100")
+    assert result.currency == "BDT"
+    assert result.idempotency_key == refund.idempotency_key
+
+
+# ------------------------------------------------------------------------------------------------
+# PortPos discount and EMI chosen per payment: checked, kept, sent over the alias's own.
+
+
+BOTH = {
+    "emi": {"enable": True, "tenures": [3, 6]},
+    "discount": {"enable": True, "codes": ["EID10"]},
+}
+
+
+def with_options(settings: Any, **options: Any) -> None:
+    config = copy.deepcopy(settings.MULTIPAY)
+    config["GATEWAYS"]["portpos"]["OPTIONS"].update(options)
+    settings.MULTIPAY = config
+
+
+def make_order(**fields: Any) -> Order:
+    order = OrderFactory(currency="BDT", **fields)  # type: ignore[no-untyped-call]
+    assert isinstance(order, Order)
+    return order
+
+
+def sent(router: EmulatorRouter) -> dict[str, Any]:
+    body = json.loads(router.requests_to(r"/portpos/invoice$", "POST")[-1].body)
+    assert isinstance(body, dict)
+    return body
+
+
+def start(options: dict[str, Any] | None) -> Invoice:
+    order = make_order()
+    payments.start_payment(order, "portpos", options=options)
+    return Invoice.objects.get(order=order)
+
+
+def emulated(invoice: Invoice) -> dict[str, Any]:
+    with store.table(emulator.TABLE) as invoices:
+        found = invoices[invoice.gateway_id]
+    assert isinstance(found, dict)
+    return found
+
+
+# -- on the wire ----------------------------------------------------------------------------------
+
+
+def test_a_payments_discount_and_emi_reach_the_invoice_body(router: EmulatorRouter) -> None:
+    invoice = start(BOTH)
+    body = sent(router)
+    # "Create an invoice with discount" / "with EMI": enable is the Integer 1 or 0.
+    assert body["discount"] == {"enable": 1, "codes": ["EID10"]}
+    assert body["emi"] == {"enable": 1, "tenures": [3, 6]}
+    assert invoice.status == InvoiceStatus.PENDING
+    # Kept on the invoice as checked, so a retry or an audit sees what was asked for.
+    assert invoice.gateway_options == BOTH
+    # PortPos made an EMI purchase offering those codes and tenures.
+    stored = emulated(invoice)
+    assert stored["order"]["type"] == "emi_purchase"
+    assert stored["order"]["has_emi"] == 1
+    assert (stored["_discount"], stored["_emi"]) == (
+        {"enable": 1, "codes": ["EID10"]},
+        {"enable": 1, "tenures": [3, 6]},
+    )
+    assert {"discount_code": "EID10"} in stored["customs"]
+
+
+def test_the_documents_own_integers_are_taken(router: EmulatorRouter) -> None:
+    invoice = start({"emi": {"enable": 1, "tenures": [0, 60]}, "discount": {"enable": 0}})
+    assert sent(router)["emi"] == {"enable": 1, "tenures": [0, 60]}
+    assert sent(router)["discount"] == {"enable": 0}
+    assert invoice.gateway_options == {
+        "emi": {"enable": True, "tenures": [0, 60]},
+        "discount": {"enable": False},
+    }
+
+
+@pytest.mark.parametrize(
+    ("options", "discount", "emi"),
+    [
+        # Nothing chosen: the alias's own.
+        (None, {"enable": 1, "codes": ["ALIAS"]}, {"enable": 1, "tenures": [3, 6, 12]}),
+        # The payment's emi replaces the alias's emi and emi_tenures; its discount stays.
+        (
+            {"emi": {"enable": True, "tenures": [24]}},
+            {"enable": 1, "codes": ["ALIAS"]},
+            {"enable": 1, "tenures": [24]},
+        ),
+        ({"emi": False}, {"enable": 1, "codes": ["ALIAS"]}, {"enable": 0}),
+        ({"emi": {"enable": False}}, {"enable": 1, "codes": ["ALIAS"]}, {"enable": 0}),
+        # Enabled with no list of its own: PortPos offers its own, not the alias's.
+        ({"discount": {"enable": True}}, {"enable": 1}, {"enable": 1, "tenures": [3, 6, 12]}),
+        ({"discount": True}, {"enable": 1}, {"enable": 1, "tenures": [3, 6, 12]}),
+        (
+            {"discount": {"enable": True, "codes": ["EID10", "VIP"]}, "emi": False},
+            {"enable": 1, "codes": ["EID10", "VIP"]},
+            {"enable": 0},
+        ),
+    ],
+)
+def test_the_payments_value_replaces_the_aliass_for_that_payment(
+    router: EmulatorRouter,
+    settings: Any,
+    options: dict[str, Any] | None,
+    discount: dict[str, Any],
+    emi: dict[str, Any],
+) -> None:
+    with_options(settings, emi=True, emi_tenures=[3, 6, 12], discount_codes=["ALIAS"])
+    start(options)
+    body = sent(router)
+    assert (body["discount"], body["emi"]) == (discount, emi)
+    # The next payment at the alias is the alias's again.
+    start(None)
+    assert sent(router)["emi"] == {"enable": 1, "tenures": [3, 6, 12]}
+
+
+def test_without_either_nothing_is_sent(router: EmulatorRouter) -> None:
+    start(None)
+    assert "discount" not in sent(router)
+    assert "emi" not in sent(router)
+
+
+# -- refused before any invoice exists ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "message"),
+    [
+        ({"emi": {"enable": True, "tenures": list(range(11))}}, "options.emi", "at most 10"),
+        ({"emi": {"enable": True, "tenures": [61]}}, "options.emi", "from 0 to 60"),
+        ({"emi": {"enable": True, "tenures": [-1]}}, "options.emi", "from 0 to 60"),
+        ({"emi": {"enable": True, "tenures": ["3"]}}, "options.emi", "from 0 to 60"),
+        ({"emi": {"enable": True, "tenures": [True]}}, "options.emi", "from 0 to 60"),
+        ({"emi": {"enable": True, "tenures": 3}}, "options.emi", "tenures: must be a list"),
+        ({"emi": {"enable": True, "tenures": [[3]]}}, "options.emi", "nests deeper"),
+        ({"emi": {"tenures": [3]}}, "options.emi", "enable: required"),
+        ({"emi": {"enable": 2}}, "options.emi", "enable: must be 0 or 1"),
+        ({"emi": {"enable": "yes"}}, "options.emi", "enable: must be 0 or 1"),
+        ({"emi": {"enable": True, "tenure": [3]}}, "options.emi", "unknown keys tenure"),
+        ({"emi": "yes"}, "options.emi", "must be true, false or an object with enable"),
+        ({"emi": 3}, "options.emi", "must be true, false or an object with enable"),
+        ({"discount": {"enable": True, "codes": ["x" * 101]}}, "options.discount", "1 to 100"),
+        ({"discount": {"enable": True, "codes": [""]}}, "options.discount", "1 to 100"),
+        ({"discount": {"enable": True, "codes": [10]}}, "options.discount", "1 to 100"),
+        ({"discount": {"enable": True, "codes": ["c"] * 11}}, "options.discount", "at most 10"),
+        ({"discount": {"enable": True, "codes": "EID10"}}, "options.discount", "must be a list"),
+        ({"discount": {"codes": ["EID10"]}}, "options.discount", "enable: required"),
+    ],
+)
+def test_out_of_the_documents_limits_is_refused_before_any_call(
+    router: EmulatorRouter, options: dict[str, Any], field: str, message: str
+) -> None:
+    order = make_order()
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(order, "portpos", options=options)
+    assert list(caught.value.fields) == [field]
+    assert message in caught.value.fields[field]
+    assert not Invoice.objects.filter(order=order).exists()
+    assert router.calls == []
+
+
+def test_the_limits_are_the_aliass_own(router: EmulatorRouter, settings: Any) -> None:
+    # The same tenure out of range at the alias is refused too, naming PortPos's field.
+    with_options(settings, emi_tenures=[61])
+    order = make_order()
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(order, "portpos")
+    assert caught.value.fields == {"emi.tenures": "each tenure must be whole months from 0 to 60"}
+    assert router.calls == []
+
+
+@pytest.mark.parametrize(("name", "value"), [("emi", "yes"), ("discount", {"enable": 5})])
+def test_an_alias_flag_the_gateway_cannot_read_fails_the_system_check(
+    db: None, settings: Any, name: str, value: Any
+) -> None:
+    with_options(settings, **{name: value})
+    [message] = [m for m in check_settings() if m.id == "multipay.E013"]
+    assert f"OPTIONS.{name}" in message.msg
+    with pytest.raises(GatewayConfigurationError):
+        payments.start_payment(make_order(), "portpos")
+
+
+@pytest.mark.parametrize("value", [True, False, 1, 0, {"enable": 1, "tenures": [6]}])
+def test_alias_flags_of_either_form_pass_the_system_check(
+    db: None, settings: Any, value: Any
+) -> None:
+    with_options(settings, emi=value)
+    assert [m for m in check_settings() if m.id == "multipay.E013"] == []
+
+
+def test_an_aliass_emi_object_is_sent_as_the_document_writes_it(
+    router: EmulatorRouter, settings: Any
+) -> None:
+    with_options(settings, emi={"enable": True, "tenures": [6]}, emi_tenures=[3])
+    start(None)
+    assert sent(router)["emi"] == {"enable": 1, "tenures": [6]}
+
+
+# ------------------------------------------------------------------------------------------------
+# PortPos with customers' names, products and phones in any script, on the wire and back.
+
+
+NAMES = [
+    pytest.param("José Núñez", id="accents"),
+    pytest.param("রহিম উদ্দিন", id="bangla"),
+    pytest.param("محمد علي", id="arabic"),
+    pytest.param("A/B Traders", id="slash"),
+]
+ADDRESS = {
+    "line1": "বাড়ি ১২, রোড ৩/এ",
+    "city": "ঢাকা",
+    "state": "ঢাকা",
+    "postal_code": "1207",
+    "country": "BD",
+}
+
+
+def order_with_address(**fields: Any) -> Order:
+    fields = {"currency": "BDT", "billing_address": ADDRESS, "shipping_address": {}, **fields}
+    order = OrderFactory(**fields)  # type: ignore[no-untyped-call]
+    assert isinstance(order, Order)
+    return order
+
+
+def sent_raw(router: EmulatorRouter) -> tuple[bytes, dict[str, Any]]:
+    call = router.requests_to(r"/portpos/invoice$", "POST")[-1]
+    raw = call.body if isinstance(call.body, bytes) else str(call.body).encode()
+    return raw, json.loads(raw)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_names_and_products_in_any_script_reach_portpos_intact(
+    router: EmulatorRouter, name: str
+) -> None:
+    order = order_with_address(customer_name=name, description="")
+    OrderItemFactory(order=order, name=f"চা পাতা ½ kg for {name}", quantity=2)
+    payments.start_payment(order, "portpos")
+    invoice = Invoice.objects.get(order=order)
+    raw, body = sent_raw(router)
+    # JSON with \uXXXX escapes: plain ASCII on the wire.
+    assert raw.isascii()
+    for part in ("billing", "shipping"):
+        customer = body[part]["customer"]
+        assert customer["name"] == name
+        assert customer["address"] == {
+            "street": "বাড়ি ১২, রোড ৩/এ",
+            "city": "ঢাকা",
+            "state": "ঢাকা",
+            "zipcode": "1207",
+            "country": "BD",
+        }
+    assert body["product"] == {
+        "name": f"চা পাতা ½ kg for {name}",
+        "description": f"2 x চা পাতা ½ kg for {name}",
+    }
+    assert invoice.status == InvoiceStatus.PENDING
+    # PortPos keeps them as sent, and Retrieving an invoice reads them back unchanged.
+    assert emulated(invoice)["billing"]["customer"]["name"] == name
+    status = get_gateway("portpos").fetch_status(invoice)
+    assert (status.status, status.amount, status.currency) == (
+        InvoiceStatus.PENDING,
+        Decimal("100.00"),
+        "BDT",
+    )
+    assert status.raw["billing"]["customer"]["name"] == name
+    assert status.raw["product"]["name"] == f"চা পাতা ½ kg for {name}"
+
+
+def test_name_limits_count_characters_not_bytes(router: EmulatorRouter) -> None:
+    # "billing.customer.name": 2 to 50; fifty Bangla letters are 150 bytes of UTF-8.
+    fifty = ("রহিম উদ্দিন " * 5)[:50]
+    assert len(fifty) == 50
+    assert len(fifty.encode()) > 100
+    payments.start_payment(order_with_address(customer_name=fifty), "portpos")
+    assert sent_raw(router)[1]["billing"]["customer"]["name"] == fifty
+    order = order_with_address(customer_name=fifty + "ক")
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(order, "portpos")
+    assert set(caught.value.fields) == {"billing.customer.name", "shipping.customer.name"}
+    assert len(router.requests_to(r"/portpos/invoice$", "POST")) == 1
+
+
+#: Where the digits zero to nine start in Unicode: Bangla and Arabic-Indic.
+BANGLA, ARABIC_INDIC = 0x09E6, 0x0660
+
+
+def in_digits(text: str, zero: int) -> str:
+    """``text`` with its ASCII digits written in another script's digits."""
+    return "".join(chr(zero + int(c)) if c.isdigit() else c for c in text)
+
+
+@pytest.mark.parametrize(
+    ("typed", "wire"),
+    [
+        (in_digits("+880 1711-000000", BANGLA), "+8801711000000"),
+        (in_digits("01711 000000", BANGLA), "01711000000"),
+        (in_digits("01711000000", ARABIC_INDIC), "01711000000"),
+        ("+880 1711-000000", "+8801711000000"),
+    ],
+    ids=["bangla-international", "bangla-national", "arabic-indic", "ascii"],
+)
+def test_phones_typed_in_bangla_or_arabic_digits_go_out_in_ascii_digits(
+    router: EmulatorRouter, typed: str, wire: str
+) -> None:
+    order = order_with_address(customer_phone=typed)
+    payments.start_payment(order, "portpos")
+    body = sent_raw(router)[1]
+    # "billing.customer.phone": a valid phone number of 9 to 15 characters.
+    assert body["billing"]["customer"]["phone"] == wire
+    assert body["shipping"]["customer"]["phone"] == wire
+    assert Invoice.objects.get(order=order).status == InvoiceStatus.PENDING

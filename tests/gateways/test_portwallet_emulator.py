@@ -13,6 +13,7 @@ from django.test import Client
 from django_multipay.gateways import portwallet_common
 from django_multipay.sandbox import portwallet as emulator
 from django_multipay.sandbox.store import store
+from tests.gateways.test_portwallet_wire import form_value
 
 APP_KEY = "9c41cf8bce319cc6300cc2c4e9ef7c8f"
 SECRET = "portwallet-test-secret"
@@ -274,3 +275,57 @@ def test_a_token_of_another_timestamp_or_secret_is_refused() -> None:
     for token in (md5_token(SECRET, now - 1), md5_token(SECRET + "x", now), md5_token("", now)):
         fields = {**signed("gen_invoice", now), "token": token, **INVOICE}
         assert api(fields) == {"status": 500, "message": "Invalid app_key or token"}
+
+
+# ------------------------------------------------------------------------------------------------
+# PortWallet (API v1) with customers' names in any script: UTF-8 percent-encoding on the wire.
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def signed_form(**fields: str) -> dict[str, str]:
+    now = int(time.time())
+    token = hashlib.md5(f"{SECRET}{now}".encode()).hexdigest()
+    return {"app_key": APP_KEY, "timestamp": str(now), "token": token, **fields}
+
+
+def gen_invoice_form(name: str) -> dict[str, str]:
+    return signed_form(
+        call="gen_invoice",
+        amount="100.00",
+        currency="BDT",
+        product_name="1x Polo T-shirt",
+        product_description="1x Polo T-shirt",
+        name=name,
+        email="test@example.com",
+        phone="+880123456789",
+        address="House 1, Road1, Gulshan 1",
+        city="Dhaka",
+        state="Dhaka",
+        zipcode="1212",
+        country="BD",
+        redirect_url="http://www.yoursite.com",
+    )
+
+
+def post_form(fields: dict[str, str]) -> Any:
+    """POST the fields as the percent-encoded UTF-8 bytes of a form, written out by hand."""
+    body = "&".join(f"{form_value(k)}={form_value(v)}" for k, v in fields.items())
+    return Client().post("/sandbox/portwallet/", data=body.encode("ascii"), content_type=FORM)
+
+
+@pytest.mark.django_db
+def test_emulator_counts_characters_not_bytes() -> None:
+    """ "Character limit (Max): 50 char": 50 characters of Bangla are about three times as
+    many bytes of UTF-8 (and nine times as many once percent-encoded), and still 50."""
+    fifty = ("রহিম উদ্দিন " * 5)[:50]
+    assert len(fifty) == 50
+    assert len(fifty.encode()) > 120
+    accepted = post_form(gen_invoice_form(fifty)).json()
+    assert accepted["status"] == 200, accepted
+    assert accepted["data"]["name"] == fifty
+    refused = post_form(gen_invoice_form(fifty + "ন")).json()
+    assert refused["status"] == 400
+    assert refused["message"] == {"name": "name must be at most 50 characters"}
+    store.reset()

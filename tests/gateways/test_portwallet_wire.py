@@ -1,10 +1,10 @@
-"""PortWallet (API v1) on the wire: every call's request, the document's samples, bad answers."""
+"""PortWallet (API v1) on the wire: every call's request, the document's samples, bad answers;
+phone numbers and country codes; names in any script (UTF-8 percent-encoding)."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import logging
 import re
 from decimal import Decimal
@@ -35,19 +35,22 @@ from django_multipay.gateways.portwallet import (
     PortWalletGateway,
 )
 from django_multipay.gateways.portwallet_common import invoice_status, md5_token, status_name
-from django_multipay.gateways.results import InboundRequest, NotificationEvent
-from django_multipay.models import Invoice, Notification, Refund
+from django_multipay.gateways.results import NotificationEvent
+from django_multipay.models import Invoice, Notification, Order, Refund
 from django_multipay.registry import get_gateway
+from django_multipay.sandbox.store import store
 from django_multipay.status import (
     InvoiceStatus,
     NotificationResult,
     RefundStatus,
 )
 from django_multipay.testing.factories import InvoiceFactory, OrderFactory, OrderItemFactory
+from django_multipay.testing.router import EmulatorRouter
 from tests.gateways import portwallet_samples as samples
 
 #: The document's example timestamp; every request below is made "at" it.
 NOW = 1424941656
+REAL_UNIX_TIME = portwallet.unix_time
 APP_KEY = "9c41cf8bce319cc6300cc2c4e9ef7c8f"
 SECRET = "portwallet-test-secret"
 ENDPOINT = "http://testserver/sandbox/portwallet/"
@@ -60,6 +63,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(portwallet, "unix_time", lambda: NOW)
+
+
+@pytest.fixture
+def real_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Undoes ``fixed_time`` for a test that goes through the emulator, which takes only a
+    current timestamp."""
+    monkeypatch.setattr(portwallet, "unix_time", REAL_UNIX_TIME)
 
 
 @pytest.fixture
@@ -675,80 +685,6 @@ def test_bad_answer_while_validating_an_ipn_keeps_it_for_retry(mock: Any, name: 
     assert invoice.status == InvoiceStatus.PENDING
 
 
-# -- the IPN -----------------------------------------------------------------------------------
-
-
-def inbound(body: str, content_type: str = FORM, method: str = "POST", query: str = "") -> Any:
-    return InboundRequest(
-        method=method,
-        path="/payments/notify/portwallet/",
-        headers={"content-type": content_type},
-        body=body.encode(),
-        query_string=query,
-    )
-
-
-@pytest.mark.parametrize(
-    ("status", "kind", "claimed"),
-    [
-        ("ACCEPTED", "payment", InvoiceStatus.PAID),
-        ("200", "payment", InvoiceStatus.PAID),
-        ("REJECTED", "payment", InvoiceStatus.FAILED),
-        ("CANCELLED", "payment", InvoiceStatus.CANCELLED),
-        ("CHARGED_BACK", "payment", InvoiceStatus.CHARGED_BACK),
-        ("REFUND_PENDING", "refund", None),
-        ("REFUNDED", "refund", None),
-        ("PARTIALLY_REFUNDED", "refund", None),
-        ("SOMETHING_NEW", "payment", None),
-        ("", "payment", None),
-    ],
-)
-def test_ipn_is_parsed_into_a_claim(
-    gateway: PortWalletGateway, status: str, kind: str, claimed: str | None
-) -> None:
-    event = gateway.parse_notification(
-        inbound(f"invoice=854EEEF3240FBB53&amount=100.00&status={status}")
-    )
-    assert event.gateway_id == "854EEEF3240FBB53"
-    assert event.kind == kind
-    assert not event.authoritative
-    if claimed is None:
-        assert event.status is None
-    else:
-        assert event.status is not None
-        assert event.status.status == claimed
-        assert event.status.amount == Decimal("100.00")
-
-
-def test_ipn_as_json_or_query_string(gateway: PortWalletGateway) -> None:
-    as_json = gateway.parse_notification(
-        inbound(
-            json.dumps({"invoice": "X1", "amount": 100, "status": "ACCEPTED"}), "application/json"
-        )
-    )
-    as_query = gateway.parse_notification(
-        inbound("", "", method="GET", query="invoice=X1&amount=100.00&status=ACCEPTED")
-    )
-    assert as_json.gateway_id == as_query.gateway_id == "X1"
-    assert as_json.status == as_query.status
-
-
-@pytest.mark.parametrize(
-    ("body", "content_type"),
-    [
-        ("amount=100.00&status=ACCEPTED", FORM),
-        ("invoice=X1&amount=lots", FORM),
-        ("[1, 2]", "application/json"),
-        ("{not json", "application/json"),
-    ],
-)
-def test_malformed_ipn_is_rejected(
-    gateway: PortWalletGateway, body: str, content_type: str
-) -> None:
-    with pytest.raises(NotificationRejected):
-        gateway.parse_notification(inbound(body, content_type))
-
-
 # -- options and the shared vocabulary ---------------------------------------------------------
 
 
@@ -859,3 +795,259 @@ def test_an_http_payment_url_passes_the_check(settings: Any, page: str) -> None:
 
     with_options(settings, payment_url=page)
     assert [m for m in check_settings() if m.id in ("multipay.E013", "multipay.W005")] == []
+
+
+# ------------------------------------------------------------------------------------------------
+# PortWallet (API v1) customer data on the wire: phone numbers and country codes.
+
+
+DHAKA = {"line1": "House 1, Road 1", "city": "Dhaka", "postal_code": "1212", "country": "BD"}
+
+
+def make_order(**fields: Any) -> Order:
+    fields.setdefault("billing_address", dict(DHAKA))
+    fields.setdefault("shipping_address", {})
+    order = OrderFactory(currency="BDT", amount=Decimal("100.00"), **fields)  # type: ignore[no-untyped-call]
+    assert isinstance(order, Order)
+    return order
+
+
+def gen_invoice_form(router: EmulatorRouter) -> dict[str, str]:
+    """The form of the one ``gen_invoice`` call the backend made."""
+    calls = [
+        dict(parse_qsl(body if isinstance(body, str) else body.decode()))
+        for body in (r.body or b"" for r in router.requests_to(r"/portwallet/", "POST"))
+    ]
+    [form] = [c for c in calls if c.get("call") == "gen_invoice"]
+    return form
+
+
+@pytest.mark.usefixtures("real_clock")
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("+8801712345678", "+8801712345678"),
+        ("+880 1712-345678", "+8801712345678"),
+        ("+880 17 1234 5678", "+8801712345678"),
+        ("008801712345678", "+8801712345678"),
+        # National forms, read as Bangladeshi numbers (the billing address is in Bangladesh).
+        ("01712345678", "+8801712345678"),
+        ("01712-345678", "+8801712345678"),
+        ("(017) 1234-5678", "+8801712345678"),
+        # The document's own example (Create Invoice, "phone").
+        ("+880123456789", "+880123456789"),
+    ],
+)
+def test_phone_is_sent_in_international_form(router: EmulatorRouter, typed: str, sent: str) -> None:
+    payments.start_payment(make_order(customer_phone=typed), "portwallet")
+    assert gen_invoice_form(router)["phone"] == sent
+    assert len(sent) <= 15
+
+
+@pytest.mark.usefixtures("real_clock")
+def test_national_phone_follows_the_billing_country(router: EmulatorRouter) -> None:
+    address = {**DHAKA, "city": "Kolkata", "country": "IND"}
+    payments.start_payment(
+        make_order(customer_phone="098765 43210", billing_address=address), "portwallet"
+    )
+    assert gen_invoice_form(router)["phone"] == "+919876543210"
+
+
+@pytest.mark.usefixtures("real_clock")
+def test_national_phone_without_billing_country_is_bangladeshi(
+    router: EmulatorRouter, settings: Any
+) -> None:
+    # PortWallet takes only BDT: a number without country code is read as Bangladeshi.
+    config = copy.deepcopy(settings.MULTIPAY)
+    config["GATEWAYS"]["portwallet"]["OPTIONS"]["defaults"] = {"country": "BGD"}
+    settings.MULTIPAY = config
+    address = {k: v for k, v in DHAKA.items() if k != "country"}
+    payments.start_payment(
+        make_order(customer_phone="01712345678", billing_address=address), "portwallet"
+    )
+    form = gen_invoice_form(router)
+    assert (form["phone"], form["country"]) == ("+8801712345678", "BGD")
+
+
+@pytest.mark.usefixtures("real_clock")
+def test_shipping_phone_is_normalised_too(router: EmulatorRouter) -> None:
+    shipping = {**DHAKA, "name": "Robbie Amell", "phone": "017-1100-0001"}
+    payments.start_payment(
+        make_order(customer_phone="+8801712345678", shipping_address=shipping), "portwallet"
+    )
+    form = gen_invoice_form(router)
+    assert form["phone"] == "+8801712345678"
+    assert form["ship_to_phone"] == "+8801711000001"
+
+
+@pytest.mark.usefixtures("real_clock")
+@pytest.mark.parametrize("typed", ["123", "phone me", "+880 1"])
+def test_unusable_phone_is_refused_before_any_call(router: EmulatorRouter, typed: str) -> None:
+    order = make_order(customer_phone=typed)
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(order, "portwallet")
+    # Create Invoice: "phone (required)": nothing is sent without one PortWallet can use.
+    assert list(caught.value.fields) == ["phone"]
+    assert typed not in str(caught.value)
+    assert router.calls == []
+    invoice = Invoice.objects.get(order=order)
+    assert invoice.status == InvoiceStatus.FAILED
+    assert "phone" in invoice.failure_reason
+
+
+@pytest.mark.usefixtures("real_clock")
+def test_unusable_shipping_phone_is_refused(router: EmulatorRouter) -> None:
+    shipping = {**DHAKA, "phone": "12"}
+    order = make_order(customer_phone="+8801712345678", shipping_address=shipping)
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(order, "portwallet")
+    assert list(caught.value.fields) == ["ship_to_phone"]
+    assert router.calls == []
+
+
+@pytest.mark.usefixtures("real_clock")
+@pytest.mark.parametrize(("country", "sent"), [("bd", "BD"), ("BGD", "BGD"), ("ss", "SS")])
+def test_iso_countries_are_sent_as_given(router: EmulatorRouter, country: str, sent: str) -> None:
+    # "It is 2 or 3 digit iso code": both forms are accepted.
+    payments.start_payment(
+        make_order(customer_phone="+8801712345678", billing_address={**DHAKA, "country": country}),
+        "portwallet",
+    )
+    assert gen_invoice_form(router)["country"] == sent
+
+
+@pytest.mark.usefixtures("real_clock")
+@pytest.mark.parametrize("country", ["XX", "ZZZ", "BDX"])
+def test_unknown_country_codes_are_refused(router: EmulatorRouter, country: str) -> None:
+    order = make_order(
+        customer_phone="+8801712345678",
+        billing_address={**DHAKA, "country": country},
+        shipping_address={**DHAKA, "country": country},
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(order, "portwallet")
+    assert caught.value.fields == {
+        "country": "must be an ISO 3166-1 alpha-2 or alpha-3 country code",
+        "ship_to_country": "must be an ISO 3166-1 alpha-2 or alpha-3 country code",
+    }
+    assert router.calls == []
+
+
+# ------------------------------------------------------------------------------------------------
+# PortWallet (API v1) with customers' names in any script: UTF-8 percent-encoding on the wire.
+
+
+#: Accents, Bangla, Arabic, and a "/" (which a form body must percent-encode).
+NAMES = {
+    "accents": "José Núñez",
+    "bangla": "রহিম উদ্দিন",
+    "arabic": "محمد علي",
+    "slash": "A/B Traders",
+}
+#: The same names as the bytes of an application/x-www-form-urlencoded value, written out.
+ON_THE_WIRE = {
+    "accents": "Jos%C3%A9+N%C3%BA%C3%B1ez",
+    "bangla": "%E0%A6%B0%E0%A6%B9%E0%A6%BF%E0%A6%AE+"
+    "%E0%A6%89%E0%A6%A6%E0%A7%8D%E0%A6%A6%E0%A6%BF%E0%A6%A8",
+    "arabic": "%D9%85%D8%AD%D9%85%D8%AF+%D8%B9%D9%84%D9%8A",
+    "slash": "A%2FB+Traders",
+}
+
+
+def form_value(text: str) -> str:
+    """WHATWG form encoding of ``text``, byte by byte of its UTF-8 (not via urllib)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        char = chr(byte)
+        if byte < 0x80 and (char.isalnum() or char in "-._~"):
+            out.append(char)
+        elif char == " ":
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
+
+
+@pytest.mark.usefixtures("real_clock")
+def test_the_written_out_bytes_are_utf8_form_encoding() -> None:
+    assert {key: form_value(name) for key, name in NAMES.items()} == ON_THE_WIRE
+
+
+def order_for(name: str) -> Order:
+    order = OrderFactory(
+        currency="BDT",
+        amount=Decimal("100.00"),
+        description="",
+        customer_name=name,
+        customer_phone="+8801712345678",
+        billing_address={
+            "name": name,
+            "line1": f"{name}, Road 1",
+            "city": "Dhaka",
+            "postal_code": "1212",
+            "country": "BD",
+        },
+        shipping_address={
+            "name": name,
+            "line1": "House 1/A",
+            "city": "Chattogram",
+            "postal_code": "4000",
+            "country": "BD",
+        },
+    )
+    OrderItemFactory(order=order, name=name, quantity=1, unit_price=Decimal("100.00"))
+    assert isinstance(order, Order)
+    return order
+
+
+def raw_body(request: Any) -> bytes:
+    body = request.body
+    return body.encode("ascii") if isinstance(body, str) else bytes(body)
+
+
+@pytest.mark.usefixtures("real_clock")
+@pytest.mark.parametrize("script", list(NAMES))
+def test_names_travel_percent_encoded_and_come_back_equal(
+    router: EmulatorRouter, script: str
+) -> None:
+    name, wire = NAMES[script], ON_THE_WIRE[script]
+    order = order_for(name)
+    payments.start_payment(order, "portwallet")
+    invoice = Invoice.objects.get(order=order)
+    [call] = router.requests_to(r"^/sandbox/portwallet/$", "POST")
+    assert call.headers["Content-Type"] == FORM
+    body = raw_body(call)
+    # Nothing but ASCII on the wire: every other byte is percent-encoded UTF-8.
+    assert max(body) < 0x80
+    pairs = body.decode("ascii").split("&")
+    for field in ("name", "ship_to_name"):
+        assert f"{field}={wire}" in pairs
+    assert f"product_name=1x+{wire}" in pairs
+    assert f"address={wire}%2C+Road+1" in pairs
+    assert "ship_to_address=House+1%2FA" in pairs
+    # What the emulator decoded is what the shop wrote, character for character.
+    with store.table("portwallet.invoices") as table:
+        kept = dict(table[invoice.gateway_id])
+    assert (kept["name"], kept["ship_to_name"]) == (name, name)
+    assert kept["product_name"] == f"1x {name}"
+    assert kept["address"] == f"{name}, Road 1"
+    assert kept["ship_to_address"] == "House 1/A"
+    # And back through a JSON answer: get_invoice's buyer_name, as the backend reads it.
+    read = get_gateway("portwallet").fetch_status(invoice)
+    [asked] = router.requests_to(r"^/sandbox/portwallet/$", "POST")[1:]
+    assert "call=get_invoice" in raw_body(asked).decode("ascii").split("&")
+    assert read.raw["data"]["buyer_name"] == name
+    assert read.raw["data"]["product_name"] == f"1x {name}"
+
+
+@pytest.mark.usefixtures("real_clock")
+def test_backend_counts_characters_not_bytes(router: EmulatorRouter) -> None:
+    fifty = "ম" * 50
+    payments.start_payment(order_for(fifty), "portwallet")
+    [call] = router.requests_to(r"^/sandbox/portwallet/$", "POST")
+    assert dict(parse_qsl(raw_body(call).decode("ascii")))["name"] == fifty
+    too_long = order_for("ম" * 51)
+    with pytest.raises(InvalidRequest) as caught:
+        payments.start_payment(too_long, "portwallet")
+    assert caught.value.fields["name"] == "is 51 characters; at most 50"
+    assert len(router.requests_to(r"^/sandbox/portwallet/$", "POST")) == 1

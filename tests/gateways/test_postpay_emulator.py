@@ -1,10 +1,12 @@
 """The Postpay emulator holds checkouts to "Create a checkout" by its own reading of the
 document (postpay.txt), never by the backend's tables: each required field (❗️) is written
 out here from the document's tables, and the emulator refuses its absence even when the
-backend's own check is switched off."""
+backend's own check is switched off; and it is strict on credentials, bodies, refunds and
+paging."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from typing import Any
@@ -15,11 +17,12 @@ from django.test import Client
 from django_multipay import payments
 from django_multipay.exceptions import GatewayAPIError
 from django_multipay.gateways import postpay as backend
-from django_multipay.models import Invoice
+from django_multipay.gateways.postpay import MEDIA_TYPE
+from django_multipay.models import Invoice, Order
 from django_multipay.sandbox import postpay as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus
-from tests.gateways.test_postpay_wire import api_headers, sample_order
+from tests.gateways.test_postpay_wire import api_headers, checkout_body, sample_order
 
 ADDRESS = {
     "first_name": "John",
@@ -206,3 +209,133 @@ def test_a_checkout_the_backend_did_not_check_is_refused_by_the_emulator(
     assert caught.value.http_status == 400
     assert "items[0].url" in caught.value.message
     assert Invoice.objects.get(order=order).status == InvoiceStatus.FAILED
+
+
+# ------------------------------------------------------------------------------------------------
+# Postpay: every call on the wire against the API reference, errors, and the emulator's
+# strictness.
+
+
+ALIAS = "postpay"
+MERCHANT = "id_postpay_test_one"
+SECRET = "sk_test_postpay_secret_one"
+API = "http://testserver/sandbox/postpay/"
+BASIC = "Basic " + base64.b64encode(f"{MERCHANT}:{SECRET}".encode()).decode()
+
+
+def paid(router) -> Invoice:
+    order = sample_order(reference=f"o-{len(Order.objects.all())}")
+    payments.start_payment(order, ALIAS)
+    invoice = Invoice.objects.get(order=order)
+    response = router.client.post(invoice.redirect_url, {"outcome": "approve"})
+    router.client.get(response["Location"])
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    return invoice
+
+
+def test_emulator_pages_at_most_fifty(router) -> None:
+    response = Client().get("/sandbox/postpay/orders?page_size=500", headers=api_headers())
+    assert response.status_code == 200
+    assert response.json() == {"count": 0, "next": None, "previous": None, "results": []}
+
+
+# -- emulator strictness ---------------------------------------------------------------------
+
+
+def post_api(body: Any, **headers: str) -> Any:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    content_type = headers.pop("content_type", "application/json")
+    return Client().post(
+        "/sandbox/postpay/checkouts", data=data, content_type=content_type, headers=headers
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({"Accept": MEDIA_TYPE}, 401, "authentication_failed"),
+        (
+            {
+                "Authorization": "Basic " + base64.b64encode(b"id:wrong").decode(),
+                "Accept": MEDIA_TYPE,
+            },
+            401,
+            "authentication_failed",
+        ),
+        ({"Authorization": BASIC}, 406, "not_acceptable"),
+        ({"Authorization": BASIC, "Accept": "application/json"}, 406, "not_acceptable"),
+        (
+            {"Authorization": BASIC, "Accept": "application/vnd.postpay+json; version=v2"},
+            406,
+            "not_acceptable",
+        ),
+    ],
+)
+def test_emulator_checks_credentials_and_accept(db, headers, status, code) -> None:
+    response = post_api(checkout_body(), **headers)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_emulator_checks_body_and_fields(db) -> None:
+    assert post_api("{not json", **api_headers()).json()["error"]["code"] == "parse_error"
+    wrong_type = post_api(b"order_id=1", content_type="text/plain", **api_headers())
+    assert (wrong_type.status_code, wrong_type.json()["error"]["code"]) == (
+        415,
+        "unsupported_media_type",
+    )
+    body = checkout_body()
+    body["total_amount"] = 10.5
+    del body["customer"]["email"]
+    body["items"][0]["qty"] = "1"
+    answer = post_api(body, **api_headers())
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "invalid"
+    assert set(error["fields"]) == {"total_amount", "customer.email", "items[0].qty"}
+    assert post_api(checkout_body(), **api_headers()).status_code == 200
+    again = post_api(checkout_body(), **api_headers())
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "conflict")
+    get = Client().get("/sandbox/postpay/checkouts", headers=api_headers())
+    assert (get.status_code, get.json()["error"]["code"]) == (405, "method_not_allowed")
+    missing = Client().get("/sandbox/postpay/orders/nope", headers=api_headers())
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+    store.reset()
+
+
+def test_emulator_refund_conflict_and_limit(router) -> None:
+    invoice = paid(router)
+    url = f"/sandbox/postpay/orders/{invoice.pk}/refunds"
+    client = Client()
+
+    def refund(body: dict[str, Any]) -> Any:
+        return client.post(url, json.dumps(body), "application/json", headers=api_headers())
+
+    assert refund({"amount": 100}).json()["error"]["fields"] == {
+        "refund_id": ["This field is required."]
+    }
+    assert refund({"refund_id": "a", "amount": 1.5}).json()["error"]["code"] == "invalid"
+    assert refund({"refund_id": "a", "amount": 100}).status_code == 200
+    assert refund({"refund_id": "a", "amount": 100}).json()["error"]["code"] == "conflict"
+    over = refund({"refund_id": "b", "amount": 81480})
+    assert (over.status_code, over.json()["error"]["code"]) == (409, "limit_exceeded")
+
+
+def test_emulator_takes_alt_phone_as_a_string_only(db) -> None:
+    body = checkout_body()
+    body["shipping"]["address"]["alt_phone"] = 800239
+    body["billing_address"] = {**body["shipping"]["address"], "alt_phone": ["800 239"]}
+    answer = post_api(body, **api_headers())
+    assert answer.status_code == 400
+    assert answer.json()["error"]["fields"] == {
+        "shipping.address.alt_phone": ["Not a valid string."],
+        "billing_address.alt_phone": ["Not a valid string."],
+    }
+    body["shipping"]["address"]["alt_phone"] = "800 239"
+    del body["billing_address"]
+    accepted = post_api(body, **api_headers())
+    assert accepted.status_code == 200
+    stored = Client().get("/sandbox/postpay/orders/strict-1", headers=api_headers()).json()
+    assert stored["shipping"]["address"]["alt_phone"] == "800 239"
+    store.reset()

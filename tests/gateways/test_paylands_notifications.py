@@ -1,26 +1,34 @@
-"""Paylands notifications from listed networks only ("Whitelist IPS"), with or without the hash."""
+"""Paylands notifications: from listed networks only ("Whitelist IPS"), with or without the
+hash; the validation hash over any script; read-backs that overrule a lying notification."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from django_multipay import payments, reconcile
 from django_multipay.checks import check_settings
-from django_multipay.exceptions import GatewayConfigurationError
-from django_multipay.gateways.paylands_hash import php_json, validation_hash
+from django_multipay.exceptions import (
+    GatewayConfigurationError,
+)
+from django_multipay.gateways.paylands_hash import hash_matches, php_json, validation_hash
 from django_multipay.models import Invoice, Notification, Order
+from django_multipay.registry import get_gateway
 from django_multipay.sandbox import paylands as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult
-from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.fixtures import SignalLog
 from django_multipay.testing.router import EmulatorRouter
+from tests.gateways.test_paylands import emulated, make_order, page, reload
+from tests.gateways.test_paylands_wire import php_encode, signed, start_named, with_options
 
 SIGNATURE = "paylands-signature-one"
 PAYSHOP = ["203.0.113.0/24", "2001:db8::/32"]
@@ -28,28 +36,10 @@ INSIDE, OUTSIDE = "203.0.113.9", "198.51.100.7"
 OK = "5590337536718399"
 
 
-def with_options(settings: Any, **options: Any) -> None:
-    config = copy.deepcopy(settings.MULTIPAY)
-    config["GATEWAYS"]["paylands"]["OPTIONS"].update(options)
-    settings.MULTIPAY = config
-
-
-def make_order(**fields: Any) -> Order:
-    order = OrderFactory(**fields)  # type: ignore[no-untyped-call]
-    assert isinstance(order, Order)
-    return order
-
-
 def start() -> Invoice:
     order = make_order()
     payments.start_payment(order, "paylands")
     return Invoice.objects.get(order=order)
-
-
-def emulated(invoice: Invoice) -> dict[str, Any]:
-    order = emulator._load(invoice.gateway_id)
-    assert order is not None
-    return order
 
 
 def pay_silently(invoice: Invoice) -> dict[str, Any]:
@@ -366,3 +356,292 @@ def test_the_alias_without_an_allowlist_takes_notifications_from_anywhere(
     invoice = start()
     assert notify(pay_silently(invoice), remote=OUTSIDE).status_code == 200
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
+
+
+# ------------------------------------------------------------------------------------------------
+# Paylands end to end against its emulator: card, deferred, refunds, APMs, expiry, lies.
+
+
+KO = "5485009949201879"
+
+
+def start_order(
+    order: Order, alias: str = "paylands", options: dict[str, Any] | None = None
+) -> Invoice:
+    payments.start_payment(order, alias, options=options)
+    return Invoice.objects.filter(order=order).latest("created_at")
+
+
+def post_notification(body: dict[str, Any]) -> Any:
+    return Client().post(
+        reverse("django_multipay:notify", kwargs={"alias": "paylands"}),
+        data=php_json(body).encode(),
+        content_type="application/json",
+    )
+
+
+def pay_by_card(router: EmulatorRouter, invoice: Invoice, number: str = OK) -> Any:
+    assert router.client.get(page(invoice)).status_code == 200
+    return router.client.post(page(invoice), {"action": "pay", "card_number": number, "cvv": "123"})
+
+
+# -- notifications: the read-back decides ---------------------------------------------------------
+
+
+def test_read_back_overrides_a_lying_notification(
+    router: EmulatorRouter, signal_log: SignalLog
+) -> None:
+    invoice = start_order(make_order())
+    signal_log.sent.clear()
+    body = emulator.notification_for(emulated(invoice))
+    body["order"]["status"] = "SUCCESS"
+    body["order"]["paid"] = True
+    # Correctly hashed (as by someone holding the signature): the read-back still says CREATED.
+    body["validation_hash"] = validation_hash(body, SIGNATURE)
+    response = post_notification(body)
+    assert response.status_code == 400
+    assert reload(invoice).status == InvoiceStatus.PENDING
+    stored = Notification.objects.get(invoice=invoice)
+    assert (stored.result, stored.reason) == (
+        NotificationResult.REJECTED,
+        "notification says paid but the gateway says pending",
+    )
+    assert signal_log.count("invoice_status_changed") == 0
+
+
+def test_notification_naming_another_amount_is_rejected(router: EmulatorRouter) -> None:
+    invoice = start_order(make_order())
+    pay_by_card(router, invoice, KO)
+    body = emulator.notification_for(emulated(invoice))
+    body["order"]["amount"] = 1
+    body["validation_hash"] = validation_hash(body, SIGNATURE)
+    assert post_notification(body).status_code == 400
+    assert (
+        Notification.objects.filter(invoice=invoice)
+        .latest("received_at")
+        .reason.startswith("notification names another amount")
+    )
+
+
+def test_notification_with_another_paid_order_cannot_settle_this_invoice(
+    router: EmulatorRouter,
+) -> None:
+    paid = start_order(make_order())
+    pay_by_card(router, paid)
+    victim = start_order(make_order())
+    body = emulator.notification_for(emulated(paid))
+    body["order"]["reference"] = str(victim.pk)
+    body["validation_hash"] = validation_hash(body, SIGNATURE)
+    Invoice.objects.filter(pk=victim.pk).update(gateway_id="")
+    response = post_notification(body)
+    assert response.status_code == 400
+    assert reload(victim).status == InvoiceStatus.PENDING
+
+
+@pytest.mark.parametrize("mutation", ["altered", "missing"])
+def test_bad_hash_is_rejected_before_any_read(router: EmulatorRouter, mutation: str) -> None:
+    invoice = start_order(make_order())
+    pay_by_card(router, invoice)
+    body = emulator.notification_for(emulated(invoice))
+    if mutation == "altered":
+        body["order"]["amount"] += 1
+    else:
+        del body["validation_hash"]
+    reads = len(router.requests_to(r"/order/", "GET"))
+    response = post_notification(body)
+    assert response.status_code == 400
+    assert len(router.requests_to(r"/order/", "GET")) == reads
+    stored = Notification.objects.filter(gateway="paylands").latest("received_at")
+    assert stored.result == NotificationResult.REJECTED
+    assert "validation_hash" in stored.reason
+
+
+def test_hash_check_off_still_reads_back(router: EmulatorRouter, settings: Any) -> None:
+    config = json.loads(json.dumps(settings.MULTIPAY))
+    config["GATEWAYS"]["paylands"]["OPTIONS"]["validation_hash"] = "off"
+    with override_settings(MULTIPAY=config):
+        invoice = start_order(make_order())
+        body = emulator.notification_for(emulated(invoice))
+        body["validation_hash"] = "anything"
+        body["order"]["status"] = "SUCCESS"
+        assert post_notification(body).status_code == 400
+        assert reload(invoice).status == InvoiceStatus.PENDING
+        assert len(router.requests_to(rf"/order/{invoice.gateway_id}$", "GET")) == 1
+
+
+def test_notification_for_an_unknown_order_is_rejected(router: EmulatorRouter) -> None:
+    body = {
+        "order": {"uuid": "NOPE", "status": "SUCCESS", "amount": 1, "currency": "978"},
+        "client": {},
+    }
+    body["validation_hash"] = validation_hash(body, SIGNATURE)
+    assert post_notification(body).status_code == 404
+
+
+def test_unreadable_currency_is_rejected(router: EmulatorRouter) -> None:
+    body = {
+        "order": {"uuid": "X", "status": "SUCCESS", "amount": 1, "currency": "000"},
+        "client": {},
+    }
+    body["validation_hash"] = validation_hash(body, SIGNATURE)
+    assert post_notification(body).status_code == 400
+
+
+def test_read_back_without_a_reference_must_be_our_order(router: EmulatorRouter) -> None:
+    invoice = start_order(make_order())
+    pay_by_card(router, invoice, KO)
+    emulated(invoice)["reference"] = None
+    body = emulator.notification_for(emulated(invoice))
+    assert post_notification(body).status_code == 200
+    other = start_order(make_order())
+    Invoice.objects.filter(pk=other.pk).update(gateway_id="")
+    body["order"]["reference"] = str(other.pk)
+    body["validation_hash"] = validation_hash(body, SIGNATURE)
+    assert post_notification(body).status_code == 400
+    assert reload(other).status == InvoiceStatus.PENDING
+
+
+# ------------------------------------------------------------------------------------------------
+# Paylands with customers' names in any script: the wire, PHP's JSON and the validation hash.
+
+
+#: Names as customers write them, and how ``extra_data.profile`` splits them.
+NAMES = [
+    pytest.param("José Núñez", "José", "Núñez", id="accents"),
+    pytest.param("রহিম উদ্দিন", "রহিম", "উদ্দিন", id="bangla"),
+    pytest.param("محمد علي", "محمد", "علي", id="arabic"),
+    pytest.param("A/B Traders", "A/B", "Traders", id="slash"),
+]
+
+
+def notify_raw(raw: bytes) -> Any:
+    return Client().post(
+        reverse("django_multipay:notify", kwargs={"alias": "paylands"}),
+        data=raw,
+        content_type="application/json",
+    )
+
+
+def hashed_fields(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: body[k] for k in ("order", "client", "extra_data") if k in body}
+
+
+@pytest.mark.parametrize(("name", "first", "last"), NAMES)
+def test_the_emulators_hash_over_such_names_is_the_one_we_compute(
+    router: EmulatorRouter, name: str, first: str, last: str
+) -> None:
+    invoice = start_named(name)
+    body = emulator.notification_for(emulated(invoice))
+    text = php_encode(hashed_fields(body))
+    assert f'"first_name":{php_encode(first)}' in text
+    expected = hashlib.sha256((text + SIGNATURE).encode("ascii")).hexdigest()
+    assert body["validation_hash"] == expected
+    assert validation_hash(body, SIGNATURE) == expected
+
+
+@pytest.mark.parametrize(("name", "first", "last"), NAMES)
+def test_a_paid_order_with_such_a_name_settles_through_its_notification(
+    router: EmulatorRouter, name: str, first: str, last: str
+) -> None:
+    invoice = start_named(name)
+    page = invoice.redirect_url.replace("http://testserver", "")
+    router.client.get(page)
+    router.client.post(page, {"action": "pay", "card_number": OK, "cvv": "123"})
+    [sent] = router.requests_to(r"/payments/notify/paylands/$", "POST")
+    raw = sent.body if isinstance(sent.body, bytes) else str(sent.body).encode()
+    # The emulator sends what PHP sends: every character escaped to ASCII, "/" as "\/".
+    assert raw.isascii()
+    assert php_encode(first).encode() in raw
+    assert b"/" not in raw.replace(b"\\/", b"")
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    stored = Notification.objects.get(invoice=invoice)
+    assert stored.result == NotificationResult.PROCESSED
+    assert json.loads(stored.body)["extra_data"]["profile"]["first_name"] == first
+
+
+@pytest.mark.parametrize(("name", "first", "last"), NAMES)
+@pytest.mark.parametrize("algorithm", ["sha256", "hmac-sha256"])
+def test_our_hash_is_checked_whatever_escaping_the_body_itself_uses(
+    router: EmulatorRouter, settings: Any, algorithm: str, name: str, first: str, last: str
+) -> None:
+    config = copy.deepcopy(settings.MULTIPAY)
+    config["GATEWAYS"]["paylands"]["OPTIONS"]["validation_hash"] = algorithm
+    settings.MULTIPAY = config
+    invoice = start_named(name)
+    order = emulated(invoice)
+    body = emulator.notification_for(order)
+    text = php_encode(hashed_fields(body)).encode("ascii")
+    if algorithm == "sha256":
+        expected = hashlib.sha256(text + SIGNATURE.encode()).hexdigest()
+    else:
+        expected = hmac.new(SIGNATURE.encode(), text, hashlib.sha256).hexdigest()
+    # Our signing gives the same hash as the emulator's, computed here from PHP's rules.
+    assert validation_hash(body, SIGNATURE, algorithm) == expected == body["validation_hash"]
+    gateway = get_gateway("paylands")
+    # The hash covers the re-encoded fields, so a body sent as raw UTF-8 with bare "/"
+    # (JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES) verifies as well as PHP's default.
+    utf8 = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    assert b"\\/" not in utf8
+    assert b"\\u" not in utf8
+    for raw in (php_json(body).encode(), utf8):
+        gateway.check_validation_hash(json.loads(raw))
+        assert notify_raw(raw).status_code == 200  # read back: the order is still being paid
+    # One letter of the name changed: refused before the order is read.
+    forged = copy.deepcopy(body)
+    forged["extra_data"]["profile"]["first_name"] = first[:-1] + "x"
+    reads = len(router.requests_to(r"/order/", "GET"))
+    assert notify_raw(php_json(forged).encode()).status_code == 400
+    assert len(router.requests_to(r"/order/", "GET")) == reads
+    latest = Notification.objects.filter(gateway="paylands").latest("received_at")
+    assert (latest.result, latest.reason) == (
+        NotificationResult.REJECTED,
+        "validation_hash does not match",
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Paylands wire format: every call's method, path, headers and body; errors; status maps;
+# customer data (alpha-3 countries, split phones, names in any script, PHP's JSON).
+
+
+# -- validation_hash ------------------------------------------------------------------------------
+
+NOTIFICATION = {
+    "message": "OK",
+    "code": 200,
+    "order": {"uuid": "D16004FF", "amount": 1050, "currency": "978", "status": "SUCCESS"},
+    "client": {"uuid": "42B8CF56"},
+    "extra_data": {"profile": {"first_name": "José"}},
+}
+
+
+def test_good_hash_matches() -> None:
+    assert hash_matches(signed(), SIGNATURE)
+
+
+def test_hash_covers_order_client_and_extra_data_as_php_encodes_them() -> None:
+    text = php_json({k: NOTIFICATION[k] for k in ("order", "client", "extra_data")})
+    assert '"first_name":"Jos\\u00e9"' in text
+    assert " " not in text
+    assert php_json({"ua": "Mozilla/5.0"}) == '{"ua":"Mozilla\\/5.0"}'
+    assert (
+        validation_hash(NOTIFICATION, SIGNATURE)
+        == hashlib.sha256((text + SIGNATURE).encode()).hexdigest()
+    )
+
+
+def test_missing_hash_fails() -> None:
+    body = signed()
+    del body["validation_hash"]
+    assert not hash_matches(body, SIGNATURE)
+    body["validation_hash"] = ""
+    assert not hash_matches(body, SIGNATURE)
+
+
+def test_hash_without_extra_data_covers_order_and_client_only() -> None:
+    body = {k: v for k, v in NOTIFICATION.items() if k != "extra_data"}
+    text = php_json({"order": body["order"], "client": body["client"]})
+    assert (
+        validation_hash(body, SIGNATURE) == hashlib.sha256((text + SIGNATURE).encode()).hexdigest()
+    )

@@ -1,4 +1,5 @@
-"""Postpay webhooks: signatures, payloads as hints, hooks API and the hooks command."""
+"""Postpay webhooks: signatures (also over non-ASCII bytes), payloads as hints, hooks API and
+the hooks command."""
 
 from __future__ import annotations
 
@@ -20,27 +21,21 @@ from django_multipay import payments, processing
 from django_multipay.exceptions import InvalidRequest, NotificationRejected
 from django_multipay.gateways.postpay import (
     SIGNATURE_HEADER,
-    PostpayGateway,
     signature,
     verify_signature,
 )
 from django_multipay.models import Invoice, Notification, Order, Refund
-from django_multipay.registry import get_gateway
 from django_multipay.sandbox import postpay as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.testing.factories import OrderFactory
+from django_multipay.testing.router import EmulatorRouter
+from tests.gateways.test_postpay_wire import gateway, order_for
 
 ALIAS = "postpay"
 MERCHANT = "id_postpay_test_one"
 SECRET = "postpay-hook-secret-one"
 NOTIFY_URL = "http://testserver/payments/notify/postpay/"
-
-
-def gateway() -> PostpayGateway:
-    found = get_gateway(ALIAS)
-    assert isinstance(found, PostpayGateway)
-    return found
 
 
 def emulated(invoice: Invoice) -> dict[str, Any]:
@@ -450,3 +445,101 @@ def test_webhook_for_unknown_order_is_rejected(router, transactional_db) -> None
     response = send(body, {SIGNATURE_HEADER: signature(SECRET, int(time.time()), body)})
     assert response.status_code == 404
     assert not Order.objects.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Postpay with customers' names in any script: the JSON on the wire, and webhooks signed over
+# non-ASCII bytes.
+
+
+HOOK_SECRET = "postpay-hook-secret-one"
+
+
+def sign(body: bytes, stamp: int) -> str:
+    """The signature computed here, over the body's bytes (not the backend's code)."""
+    digest = hmac.new(HOOK_SECRET.encode(), f"{stamp}:".encode() + body, hashlib.sha256)
+    return f"{stamp}:{digest.hexdigest()}"
+
+
+def send_with_signature(body: bytes, header: str) -> Any:
+    return Client().post(
+        reverse("django_multipay:notify", kwargs={"alias": ALIAS}),
+        data=body,
+        content_type="application/json",
+        headers={SIGNATURE_HEADER: header},
+    )
+
+
+def test_signature_over_a_non_ascii_body_is_over_its_utf8_bytes() -> None:
+    text = {"id": "evt_1", "data": {"description": "Devolución — রহিম / محمد"}}
+    raw = json.dumps(text, ensure_ascii=False).encode("utf-8")
+    escaped = json.dumps(text).encode("ascii")
+    assert raw != escaped
+    assert json.loads(raw) == json.loads(escaped)
+    header = sign(raw, 1588900000)
+    verify_signature(HOOK_SECRET, header, raw, now=1588900000)
+    verify_signature(HOOK_SECRET, f'"{header}"', raw, now=1588900000)
+    # The same JSON written with escapes is other bytes: the signature does not cover it.
+    with pytest.raises(Exception, match="signature does not match"):
+        verify_signature(HOOK_SECRET, header, escaped, now=1588900000)
+
+
+def paid(router: EmulatorRouter, name: str) -> Invoice:
+    order = order_for(name)
+    payments.start_payment(order, ALIAS)
+    invoice = Invoice.objects.get(order=order)
+    back = router.client.post(invoice.redirect_url, {"outcome": "approve"})
+    router.client.get(back["Location"])
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    return invoice
+
+
+@pytest.mark.parametrize("quoted", [False, True])
+def test_webhook_with_non_ascii_bytes_verifies_end_to_end(
+    router: EmulatorRouter, quoted: bool
+) -> None:
+    """A refund's description reaches the refund transaction's webhook as UTF-8 bytes; the
+    emulator signs those bytes and the shop verifies them and settles the refund."""
+    invoice = paid(router, "José Núñez")
+    gateway().create_hook(url=NOTIFY_URL, secret=HOOK_SECRET, events=["transaction"])
+    emulator.set_signature_quoting(quoted)
+    reason = "Devolución: রহিম উদ্দিন / محمد علي"
+    refund, _ = processing.reserve_refund(invoice.pk, Decimal("40.00"), reason=reason)
+    result = gateway().refund(refund)
+    assert result.status == RefundStatus.SUCCEEDED
+    [create] = router.requests_to(rf"orders/{invoice.pk}/refunds$", "POST")
+    assert json.loads(create.body)["description"] == reason
+    [delivery] = router.requests_to("notify/postpay/$", "POST")
+    body = delivery.body
+    assert isinstance(body, bytes)
+    assert reason.encode("utf-8") in body  # raw UTF-8, not \u escapes
+    header = delivery.headers[SIGNATURE_HEADER]
+    assert header.startswith('"') is quoted
+    stamp = int(header.strip('"').partition(":")[0])
+    assert header.strip('"') == sign(body, stamp)
+    stored = Notification.objects.get(gateway=ALIAS)
+    assert (stored.verified, stored.result) == (True, NotificationResult.PROCESSED)
+    assert reason in stored.body
+    assert Refund.objects.get(pk=refund.pk).status == RefundStatus.SUCCEEDED
+    with store.table("postpay.transactions") as table:
+        assert table[MERCHANT][-1]["description"] == reason
+
+
+def test_non_ascii_webhook_altered_in_transit_is_rejected(router: EmulatorRouter) -> None:
+    invoice = paid(router, "محمد علي")
+    with store.table("postpay.transactions") as table:
+        transaction = dict(table[MERCHANT][-1])
+    event = emulator.event_for("transaction", {**transaction, "description": "José"})
+    body = emulator.webhook_body(event)
+    assert "José".encode() in body
+    now = int(time.time())
+    # Re-encoded with escapes: the same JSON, other bytes.
+    escaped = json.dumps(json.loads(body)).encode()
+    response = send_with_signature(escaped, sign(body, now))
+    assert response.status_code == 400
+    assert Notification.objects.get(gateway=ALIAS).reason == "signature does not match"
+    accepted = send_with_signature(body, sign(body, now))
+    assert accepted.status_code == 200, accepted.content
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
