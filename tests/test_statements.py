@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 from unittest import mock
@@ -22,7 +22,7 @@ from django_multipay.testing.factories import InvoiceFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FIXED = datetime(2026, 12, 4, 8, 0, 0, 123456, tzinfo=UTC)
+FIXED = datetime(2026, 12, 4, 8, 0, 0, 123456, tzinfo=timezone.utc)
 
 
 def _row(instance: Any) -> dict[str, Any]:
