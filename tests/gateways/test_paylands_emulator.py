@@ -12,7 +12,6 @@ import hmac
 import json
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -23,7 +22,14 @@ from django_multipay.registry import get_gateway
 from django_multipay.sandbox import paylands as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.testing.router import EmulatorRouter
-from tests.gateways.test_paylands import at, lisbon_midnight, make_order, sent_payment
+from tests.gateways.test_paylands import (
+    MOMENTS,
+    UTC,
+    at,
+    lisbon_midnight,
+    make_order,
+    sent_payment,
+)
 from tests.gateways.test_paylands_wire import BASIC, SERVICE, SIGNATURE, php_encode
 
 TEXTS = [
@@ -115,51 +121,6 @@ def test_an_order_takes_only_the_documents_operatives(
 
 # ------------------------------------------------------------------------------------------------
 # Payshop and Multibanco reference expiry in Lisbon time, whatever the shop's TIME_ZONE.
-
-
-LISBON = ZoneInfo("Europe/Lisbon")
-UTC = ZoneInfo("UTC")  # datetime.UTC is Python 3.11+
-
-#: (the shop's TIME_ZONE, the moment, the date in Lisbon then, the date in the shop then).
-#: Lisbon moves to summer time on 29 March 2026 at 01:00 UTC and back on 25 October at 01:00
-#: UTC; Auckland moves back on 5 April, Los Angeles on 1 November.
-MOMENTS = [
-    pytest.param(
-        "Pacific/Auckland",
-        datetime(2026, 3, 28, 23, 30, tzinfo=UTC),
-        date(2026, 3, 28),
-        date(2026, 3, 29),
-        id="auckland-next-day-lisbon-before-summer-time",
-    ),
-    pytest.param(
-        "Pacific/Auckland",
-        datetime(2026, 7, 15, 22, 59, tzinfo=UTC),
-        date(2026, 7, 15),
-        date(2026, 7, 16),
-        id="auckland-next-day-a-minute-before-lisbon-midnight",
-    ),
-    pytest.param(
-        "America/Los_Angeles",
-        datetime(2026, 7, 15, 23, 30, tzinfo=UTC),
-        date(2026, 7, 16),
-        date(2026, 7, 15),
-        id="los-angeles-day-before-half-an-hour-after-lisbon-midnight",
-    ),
-    pytest.param(
-        "America/Los_Angeles",
-        datetime(2026, 10, 25, 6, 30, tzinfo=UTC),
-        date(2026, 10, 25),
-        date(2026, 10, 24),
-        id="los-angeles-day-before-on-lisbon-winter-time-day",
-    ),
-    pytest.param(
-        "Pacific/Auckland",
-        datetime(2026, 3, 29, 12, 0, tzinfo=UTC),
-        date(2026, 3, 29),
-        date(2026, 3, 30),
-        id="auckland-next-day-on-lisbon-summer-time-day",
-    ),
-]
 
 
 @pytest.fixture

@@ -27,10 +27,17 @@ from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult
 from django_multipay.testing.fixtures import SignalLog
 from django_multipay.testing.router import EmulatorRouter
-from tests.gateways.test_paylands import emulated, make_order, page, reload
-from tests.gateways.test_paylands_wire import php_encode, signed, start_named, with_options
+from tests.gateways.test_paylands import emulated, make_order, pay_by_card, reload
+from tests.gateways.test_paylands_wire import (
+    NAMES,
+    NOTIFICATION,
+    SIGNATURE,
+    php_encode,
+    signed,
+    start_named,
+    with_options,
+)
 
-SIGNATURE = "paylands-signature-one"
 PAYSHOP = ["203.0.113.0/24", "2001:db8::/32"]
 INSIDE, OUTSIDE = "203.0.113.9", "198.51.100.7"
 OK = "5590337536718399"
@@ -380,11 +387,6 @@ def post_notification(body: dict[str, Any]) -> Any:
     )
 
 
-def pay_by_card(router: EmulatorRouter, invoice: Invoice, number: str = OK) -> Any:
-    assert router.client.get(page(invoice)).status_code == 200
-    return router.client.post(page(invoice), {"action": "pay", "card_number": number, "cvv": "123"})
-
-
 # -- notifications: the read-back decides ---------------------------------------------------------
 
 
@@ -505,15 +507,6 @@ def test_read_back_without_a_reference_must_be_our_order(router: EmulatorRouter)
 # Paylands with customers' names in any script: the wire, PHP's JSON and the validation hash.
 
 
-#: Names as customers write them, and how ``extra_data.profile`` splits them.
-NAMES = [
-    pytest.param("José Núñez", "José", "Núñez", id="accents"),
-    pytest.param("রহিম উদ্দিন", "রহিম", "উদ্দিন", id="bangla"),
-    pytest.param("محمد علي", "محمد", "علي", id="arabic"),
-    pytest.param("A/B Traders", "A/B", "Traders", id="slash"),
-]
-
-
 def notify_raw(raw: bytes) -> Any:
     return Client().post(
         reverse("django_multipay:notify", kwargs={"alias": "paylands"}),
@@ -606,14 +599,6 @@ def test_our_hash_is_checked_whatever_escaping_the_body_itself_uses(
 
 
 # -- validation_hash ------------------------------------------------------------------------------
-
-NOTIFICATION = {
-    "message": "OK",
-    "code": 200,
-    "order": {"uuid": "D16004FF", "amount": 1050, "currency": "978", "status": "SUCCESS"},
-    "client": {"uuid": "42B8CF56"},
-    "extra_data": {"profile": {"first_name": "José"}},
-}
 
 
 def test_good_hash_matches() -> None:

@@ -27,9 +27,8 @@ from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
+from tests.gateways.test_portone import KEY, SECRET
 
-KEY = "portone-client-key-one"
-SECRET = "portone-secret-key-one-0123456789abcdef0123"
 BASE = "/sandbox/portone/"
 
 

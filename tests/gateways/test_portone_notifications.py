@@ -30,10 +30,8 @@ from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.fixtures import SignalLog
 from django_multipay.testing.router import EmulatorRouter
 from tests.contracts.attacks import STATE_SIGNALS, state
-from tests.gateways.test_portone import transaction, webhook
-
-DOC_SECRET = "6cd264c70ec38d41a5dc2662e98c72bac58d3afc5bb4e80debbe3a976a0dc4eb"
-
+from tests.gateways.test_portone import SECRET, start, transaction, webhook
+from tests.gateways.test_portone_wire import DOC_SECRET, NAMES, order_for
 
 # payment-webhook.md sample body (the fields the signature covers).
 WEBHOOK = {
@@ -114,40 +112,6 @@ def test_payments_are_notified_where_the_webhook_is_registered(
 
 # ------------------------------------------------------------------------------------------------
 # PortOne with customers' names in any script: the JSON bytes we send, and signatures.
-
-
-SECRET = "portone-secret-key-one-0123456789abcdef0123"
-
-#: Each name, its first and last part as PortOne's billing_name and billing_surname take them,
-#: and both as our JSON writes them (ASCII, \\u escapes: any JSON reader reads them back).
-NAMES = [
-    ("José Núñez", "José", "Núñez", rb'"Jos\u00e9"', rb'"N\u00fa\u00f1ez"'),
-    (
-        "রহিম উদ্দিন",
-        "রহিম",
-        "উদ্দিন",
-        rb'"\u09b0\u09b9\u09bf\u09ae"',
-        rb'"\u0989\u09a6\u09cd\u09a6\u09bf\u09a8"',
-    ),
-    ("محمد علي", "محمد", "علي", rb'"\u0645\u062d\u0645\u062f"', rb'"\u0639\u0644\u064a"'),
-    ("A/B Traders", "A/B", "Traders", rb'"A/B"', rb'"Traders"'),
-]
-
-
-def order_for(name: str) -> Order:
-    order = OrderFactory(
-        amount=Decimal("100.50"),
-        currency="EUR",
-        customer_name=name,
-        description=f"Order of {name}",
-        billing_address={"name": name, "line1": f"{name} House", "city": "ঢাকা", "country": "BD"},
-        shipping_address={"name": name, "country": "BD"},
-    )
-    OrderItem.objects.create(
-        order=order, reference="TEA", name=f"Tea for {name}", quantity=1, unit_price=order.amount
-    )
-    assert isinstance(order, Order)
-    return order
 
 
 @pytest.mark.parametrize(("name", "_first", "_last", "_fj", "_lj"), NAMES)
@@ -281,9 +245,6 @@ def link(router: EmulatorRouter, shipped_order: Order) -> Invoice:
 # management commands (webhooks, the signature check, PSP credentials).
 
 
-OUTCOME = {"paid": "success", "declined": "failure", "cancelled": "cancelled", "pending": "pending"}
-
-
 @pytest.mark.parametrize("alias", ["portone", "portone-preauth"])
 def test_portone_signed_return_query_tampered_changes_nothing(
     router: Any, signal_log: SignalLog, alias: str
@@ -315,11 +276,6 @@ def test_portone_signed_return_query_tampered_changes_nothing(
 
 
 # -- end to end against the emulator -----------------------------------------------------------
-
-
-def start(order: Order, alias: str = "portone") -> Invoice:
-    payments.start_payment(order, alias)
-    return Invoice.objects.filter(order=order).latest("created_at")
 
 
 # -- forgeries change nothing --------------------------------------------------------------------

@@ -48,10 +48,7 @@ from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, RefundStatus
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
-
-KEY = "portone-client-key-one"
-SECRET = "portone-secret-key-one-0123456789abcdef0123"
-API = "http://testserver/sandbox/portone/"
+from tests.gateways.test_portone import API, CREDS, KEY, SECRET
 
 
 @pytest.fixture
@@ -456,9 +453,6 @@ def test_missing_field_is_signed_empty() -> None:
 
 # ------------------------------------------------------------------------------------------------
 # PortOne's merchant calls: remote tokens, signatures, webhooks, PSP credentials, COD status.
-
-
-CREDS = {"accessKey": "TestKeyA1b2", "partnerCode": "TestCode77", "secretKey": "psp-SECRET-9f8e7d"}
 
 
 @pytest.fixture

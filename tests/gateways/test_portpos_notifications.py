@@ -18,9 +18,6 @@ from django_multipay.status import InvoiceStatus, NotificationResult
 from tests.gateways.test_portpos import ipn, stored
 from tests.gateways.test_portpos_wire import gateway
 
-FORM = "application/x-www-form-urlencoded"
-
-
 # -- end to end through the router -----------------------------------------------------------
 
 
@@ -156,9 +153,6 @@ def _customer() -> dict:
 # ------------------------------------------------------------------------------------------------
 # PortPos v2 on the wire: every call's method, path, headers and body; limits; bad answers;
 # the document's sample answers; discount and EMI per payment; names and phones in any script.
-
-
-OPTIONS = {"app_key": "APPKEY-1", "secret_key": "SECRET-1", "sandbox": True}
 
 
 def test_ipn_as_json_is_read_too() -> None:

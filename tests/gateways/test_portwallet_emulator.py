@@ -13,10 +13,9 @@ from django.test import Client
 from django_multipay.gateways import portwallet_common
 from django_multipay.sandbox import portwallet as emulator
 from django_multipay.sandbox.store import store
-from tests.gateways.test_portwallet_wire import form_value
+from tests.gateways.test_portwallet import FORM
+from tests.gateways.test_portwallet_wire import APP_KEY, SECRET, form_value
 
-APP_KEY = "9c41cf8bce319cc6300cc2c4e9ef7c8f"
-SECRET = "portwallet-test-secret"
 API = "/sandbox/portwallet/"
 
 pytestmark = pytest.mark.django_db
@@ -279,9 +278,6 @@ def test_a_token_of_another_timestamp_or_secret_is_refused() -> None:
 
 # ------------------------------------------------------------------------------------------------
 # PortWallet (API v1) with customers' names in any script: UTF-8 percent-encoding on the wire.
-
-
-FORM = "application/x-www-form-urlencoded"
 
 
 def signed_form(**fields: str) -> dict[str, str]:

@@ -24,12 +24,15 @@ from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult
 from django_multipay.testing.fixtures import SignalLog
 from django_multipay.testing.router import EmulatorRouter
-from tests.gateways.test_portwallet import ipn, order_bdt, paid, post_ipn
-
-OUTCOMES = {"paid": "pay", "declined": "decline", "cancelled": "cancel"}
-FORM = "application/x-www-form-urlencoded"
-#: The emulator's hosted page: the alias's payment_url, as the example shop sets it.
-EMULATOR_PAGE = "http://testserver/sandbox/portwallet/payment/"
+from tests.gateways.test_portwallet import (
+    EMULATOR_PAGE,
+    FORM,
+    ipn,
+    order_bdt,
+    paid,
+    post_ipn,
+)
+from tests.gateways.test_portwallet_wire import NOW
 
 
 @pytest.fixture(autouse=True)
@@ -110,10 +113,6 @@ def test_forged_refund_ipn_settles_nothing(
 # ------------------------------------------------------------------------------------------------
 # PortWallet (API v1) on the wire: every call's request, the document's samples, bad answers;
 # phone numbers and country codes; names in any script (UTF-8 percent-encoding).
-
-
-#: The document's example timestamp; every request below is made "at" it.
-NOW = 1424941656
 
 
 @pytest.fixture

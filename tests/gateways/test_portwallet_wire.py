@@ -47,6 +47,7 @@ from django_multipay.status import (
 from django_multipay.testing.factories import InvoiceFactory, OrderFactory, OrderItemFactory
 from django_multipay.testing.router import EmulatorRouter
 from tests.gateways import portwallet_samples as samples
+from tests.gateways.test_portwallet import FORM
 
 #: The document's example timestamp; every request below is made "at" it.
 NOW = 1424941656
@@ -55,7 +56,6 @@ APP_KEY = "9c41cf8bce319cc6300cc2c4e9ef7c8f"
 SECRET = "portwallet-test-secret"
 ENDPOINT = "http://testserver/sandbox/portwallet/"
 TOKEN = hashlib.md5(f"{SECRET}{NOW}".encode()).hexdigest()
-FORM = "application/x-www-form-urlencoded"
 
 pytestmark = pytest.mark.django_db
 

@@ -18,11 +18,17 @@ from django_multipay import payments
 from django_multipay.exceptions import GatewayAPIError
 from django_multipay.gateways import postpay as backend
 from django_multipay.gateways.postpay import MEDIA_TYPE
-from django_multipay.models import Invoice, Order
+from django_multipay.models import Invoice
 from django_multipay.sandbox import postpay as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus
-from tests.gateways.test_postpay_wire import api_headers, checkout_body, sample_order
+from tests.gateways.test_postpay_wire import (
+    BASIC,
+    api_headers,
+    checkout_body,
+    paid,
+    sample_order,
+)
 
 ADDRESS = {
     "first_name": "John",
@@ -214,24 +220,6 @@ def test_a_checkout_the_backend_did_not_check_is_refused_by_the_emulator(
 # ------------------------------------------------------------------------------------------------
 # Postpay: every call on the wire against the API reference, errors, and the emulator's
 # strictness.
-
-
-ALIAS = "postpay"
-MERCHANT = "id_postpay_test_one"
-SECRET = "sk_test_postpay_secret_one"
-API = "http://testserver/sandbox/postpay/"
-BASIC = "Basic " + base64.b64encode(f"{MERCHANT}:{SECRET}".encode()).decode()
-
-
-def paid(router) -> Invoice:
-    order = sample_order(reference=f"o-{len(Order.objects.all())}")
-    payments.start_payment(order, ALIAS)
-    invoice = Invoice.objects.get(order=order)
-    response = router.client.post(invoice.redirect_url, {"outcome": "approve"})
-    router.client.get(response["Location"])
-    invoice.refresh_from_db()
-    assert invoice.status == InvoiceStatus.PAID
-    return invoice
 
 
 def test_emulator_pages_at_most_fifty(router) -> None:

@@ -30,10 +30,9 @@ from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult, RefundStatus
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
+from tests.gateways.test_postpay import ALIAS, HOOK_SECRET, MERCHANT
 from tests.gateways.test_postpay_wire import gateway, order_for
 
-ALIAS = "postpay"
-MERCHANT = "id_postpay_test_one"
 SECRET = "postpay-hook-secret-one"
 NOTIFY_URL = "http://testserver/payments/notify/postpay/"
 
@@ -450,9 +449,6 @@ def test_webhook_for_unknown_order_is_rejected(router, transactional_db) -> None
 # ------------------------------------------------------------------------------------------------
 # Postpay with customers' names in any script: the JSON on the wire, and webhooks signed over
 # non-ASCII bytes.
-
-
-HOOK_SECRET = "postpay-hook-secret-one"
 
 
 def sign(body: bytes, stamp: int) -> str:

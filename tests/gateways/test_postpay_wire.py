@@ -33,9 +33,8 @@ from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, RefundStatus
 from django_multipay.testing.factories import InvoiceFactory, OrderFactory
 from django_multipay.testing.router import EmulatorRouter
+from tests.gateways.test_postpay import ALIAS, MERCHANT
 
-ALIAS = "postpay"
-MERCHANT = "id_postpay_test_one"
 SECRET = "sk_test_postpay_secret_one"
 API = "http://testserver/sandbox/postpay/"
 BASIC = "Basic " + base64.b64encode(f"{MERCHANT}:{SECRET}".encode()).decode()
