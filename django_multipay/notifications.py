@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -213,13 +214,20 @@ def check_claim(invoice: Invoice, claim: StatusResult | None, truth: StatusResul
         )
 
 
-def handle(alias: str, request: HttpRequest) -> HttpResponse:
-    """The whole notify flow for one request. Never raises: every failure is an answer."""
+def handle(
+    alias: str, request: HttpRequest, *, enqueue: Callable[[int], object] | None = None
+) -> HttpResponse:
+    """The whole notify flow for one request. Never raises: every failure is an answer.
+
+    With ``enqueue`` (the notify view passes the task's, under ``DEFER_NOTIFICATIONS``) the
+    verification and the status change are deferred to it, given the stored row's id."""
     with logs.scope(alias=alias):
-        return _handle(alias, request)
+        return _handle(alias, request, enqueue)
 
 
-def _handle(alias: str, request: HttpRequest) -> HttpResponse:
+def _handle(
+    alias: str, request: HttpRequest, enqueue: Callable[[int], object] | None
+) -> HttpResponse:
     try:
         gateway: BaseGateway | None = get_gateway(alias)
     except GatewayConfigurationError:
@@ -243,7 +251,7 @@ def _handle(alias: str, request: HttpRequest) -> HttpResponse:
             gateway,
             notification,
             InboundRequest.from_django(request),
-            defer=bool(multipay_settings.DEFER_NOTIFICATIONS),
+            defer=enqueue,
         )
     except Exception:
         # A fault of ours, not of the sender: keep the row for a retry and ask the gateway to
@@ -258,7 +266,7 @@ def process(
     notification: Notification,
     inbound: InboundRequest,
     *,
-    defer: bool = False,
+    defer: Callable[[int], object] | None = None,
 ) -> HttpResponse:
     """Authenticate, verify and apply a notification, stored or not yet stored.
 
@@ -267,9 +275,10 @@ def process(
     once, with its reason; an event applied as it stands is stored in the transaction that
     applies it (see ``apply_signed``).
 
-    With ``defer`` the notification is authenticated here (a signature with a time limit is
-    checked while fresh) and the gateway is answered at once; the server-to-server
-    verification and the status change run in a task on the stored row."""
+    With ``defer`` (a task's enqueue) the notification is authenticated here (a signature
+    with a time limit is checked while fresh) and the gateway is answered at once; the
+    server-to-server verification and the status change run in that task on the stored
+    row."""
     notification.attempts += 1
     try:
         event = gateway.parse_notification(inbound)
@@ -297,7 +306,7 @@ def process(
             verified=notification.verified,
         )
         return gateway.notification_response(Outcome(NotificationResult.IGNORED, reason=event.kind))
-    if not defer and applies_without_gateway(event):
+    if defer is None and applies_without_gateway(event):
         return apply_signed(gateway, event, notification)
     invoice = find_invoice(gateway, event)
     if invoice is None:
@@ -310,14 +319,14 @@ def process(
         return gateway.rejection_response("Unknown invoice", 404)
     notification.invoice = invoice
     logs.bind(invoice_id=invoice.pk)
-    if defer:
+    if defer is not None:
         notification.attempts -= 1  # only authenticated here: the task's run is the attempt
     if notification.pk is None:
         _insert(notification)  # committed before the gateway or a worker is asked anything
     else:
         processing.save_fields(notification, ["invoice", "verified", "attempts"])
-    if defer:
-        return _defer(gateway, notification)
+    if defer is not None:
+        return _defer(gateway, notification, defer)
     return apply_event(gateway, invoice, event, notification)
 
 
@@ -375,12 +384,12 @@ def apply_signed(
     return gateway.rejection_response("Unknown invoice", 404)
 
 
-def _defer(gateway: BaseGateway, notification: Notification) -> HttpResponse:
-    from django_multipay.tasks import process_notification  # the tasks backend is optional
-
+def _defer(
+    gateway: BaseGateway, notification: Notification, enqueue: Callable[[int], object]
+) -> HttpResponse:
     # Stays "received" until the task finishes it; reconciliation picks up any a worker lost.
     # After commit, so a worker never looks for a row it cannot see yet.
-    transaction.on_commit(partial(process_notification.enqueue, notification.pk))
+    transaction.on_commit(partial(enqueue, notification.pk))
     return gateway.notification_response(
         Outcome(NotificationResult.RECEIVED, notification.invoice_id, reason="deferred")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -167,4 +168,13 @@ def return_view(request: HttpRequest, invoice_id: UUID) -> HttpResponseBase:
 @transaction.non_atomic_requests  # The raw notification must commit before processing starts.
 def notify(request: HttpRequest, alias: str) -> HttpResponse:
     """Gateway callback: stored raw, authenticated, verified, applied; answered as expected."""
-    return notifications.handle(alias, request)
+    return notifications.handle(alias, request, enqueue=_deferred_processing())
+
+
+def _deferred_processing() -> Callable[[int], object] | None:
+    """Under ``DEFER_NOTIFICATIONS``, what queues the task that finishes a stored notification."""
+    if not multipay_settings.DEFER_NOTIFICATIONS:
+        return None
+    from django_multipay.tasks import process_notification  # the tasks backend is optional
+
+    return process_notification.enqueue
