@@ -32,16 +32,6 @@ ALIAS_KEYS = ("BACKEND", "OPTIONS", "LABEL")
 URL_PLACEHOLDERS = ("reference", "order")
 #: Optional dependencies a built-in backend imports: module → (package, the extra with it).
 EXTRAS = {"jwt": ("PyJWT", "portone")}
-#: Each built-in backend's emulator: backend module → (the emulator's views module, a path the
-#: backend calls under its ``base_url``), resolved against ROOT_URLCONF by multipay.E010.
-EMULATORS = {
-    "django_multipay.gateways.dummy": ("django_multipay.sandbox.dummy", "api/payments"),
-    "django_multipay.gateways.portone": ("django_multipay.sandbox.portone", "api/initiatePayment"),
-    "django_multipay.gateways.portwallet": ("django_multipay.sandbox.portwallet", ""),
-    "django_multipay.gateways.postpay": ("django_multipay.sandbox.postpay", "checkouts"),
-    "django_multipay.gateways.portpos": ("django_multipay.sandbox.portpos", "invoice"),
-    "django_multipay.gateways.paylands": ("django_multipay.sandbox.paylands", "payment"),
-}
 #: Host names that reach this very site (the Django test client's, and loopback) when
 #: ``MULTIPAY["BASE_URL"]`` does not say where it is.
 LOCAL_HOSTS = frozenset({"testserver", "localhost", "127.0.0.1", "::1"})
@@ -400,13 +390,6 @@ def _without_credentials(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
-def _emulator_of(cls: type[BaseGateway]) -> tuple[str, str] | None:
-    for klass in cls.__mro__:
-        if klass.__module__ in EMULATORS:
-            return EMULATORS[klass.__module__]
-    return None
-
-
 @register(Tags.urls, "multipay")
 def check_emulator_routes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """multipay.E010: an alias whose ``base_url`` is on this site, where its backend's
@@ -423,7 +406,7 @@ def check_emulator_routes(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             cls = backend_class(str(config.get("BACKEND")))
         except GatewayConfigurationError:
             continue  # E002 or E012
-        emulator = _emulator_of(cls)
+        emulator = cls.emulator
         url = cls(str(alias), config.get("OPTIONS") or {}).base_url
         if emulator is None or not _served_here(url):
             continue

@@ -7,9 +7,12 @@ repository root; warnings fail the build.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The directives that draw the gateway tables from the backends (docs/_ext).
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 
 def _project_version() -> str:
@@ -29,7 +32,7 @@ version = ".".join(release.split(".")[:2])
 
 # -- General -----------------------------------------------------------------
 
-extensions = ["myst_parser"]
+extensions = ["myst_parser", "gateway_tables"]
 
 source_suffix = {".md": "markdown"}
 root_doc = "index"

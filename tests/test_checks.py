@@ -24,6 +24,7 @@ from django_multipay.checks import (
     check_time_budget,
 )
 from django_multipay.exceptions import GatewayConfigurationError
+from django_multipay.gateways import builtin_backends
 from django_multipay.gateways.base import COMMON_OPTIONS, BaseGateway
 from django_multipay.registry import backend_class
 
@@ -231,14 +232,7 @@ def test_w005_not_raised_for_a_backend_that_declares_no_options() -> None:
     assert ids({"GATEWAYS": {"live": {"BACKEND": SANDBOXED, "OPTIONS": options}}}) == []
 
 
-BACKENDS = {
-    "dummy": "django_multipay.gateways.dummy.DummyGateway",
-    "paylands": "django_multipay.gateways.paylands.PaylandsGateway",
-    "portone": "django_multipay.gateways.portone.PortOneGateway",
-    "portpos": "django_multipay.gateways.portpos.PortPosGateway",
-    "portwallet": "django_multipay.gateways.portwallet.PortWalletGateway",
-    "postpay": "django_multipay.gateways.postpay.PostpayGateway",
-}
+BACKENDS = {name: f"{cls.__module__}.{cls.__name__}" for name, cls in builtin_backends().items()}
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from django_multipay.exceptions import GatewayConfigurationError
+from django_multipay.gateways import builtin_backends
 from django_multipay.gateways.base import (
     COMMON_OPTIONS,
     BaseGateway,
@@ -21,14 +22,7 @@ from django_multipay.gateways.portpos import PortPosGateway
 from django_multipay.registry import backend_class
 
 GATEWAYS = Path(__file__).resolve().parents[1] / "django_multipay" / "gateways"
-BACKENDS = {
-    "dummy": "django_multipay.gateways.dummy.DummyGateway",
-    "paylands": "django_multipay.gateways.paylands.PaylandsGateway",
-    "portone": "django_multipay.gateways.portone.PortOneGateway",
-    "portpos": "django_multipay.gateways.portpos.PortPosGateway",
-    "portwallet": "django_multipay.gateways.portwallet.PortWalletGateway",
-    "postpay": "django_multipay.gateways.postpay.PostpayGateway",
-}
+BACKENDS = {name: f"{cls.__module__}.{cls.__name__}" for name, cls in builtin_backends().items()}
 #: What each backend required and kept secret before the options were declared.
 REQUIRED_AND_SECRET = {
     "dummy": (("api_key", "webhook_secret"), ("api_key", "webhook_secret")),
@@ -50,7 +44,7 @@ def test_each_backend_declares_every_option_it_reads(name: str) -> None:
     assert len(declared) == len(cls.declared_options or ())  # each once
 
 
-@pytest.mark.parametrize("name", sorted(BACKENDS))
+@pytest.mark.parametrize("name", sorted(REQUIRED_AND_SECRET))
 def test_required_and_secret_options_derive_from_the_declaration(name: str) -> None:
     cls = backend_class(BACKENDS[name])
     assert (cls.required_options, cls.secret_options) == REQUIRED_AND_SECRET[name]

@@ -9,37 +9,32 @@ from pathlib import Path
 import yaml
 from django.utils.module_loading import import_string
 
+from django_multipay.gateways import builtin_backends
+
 ROOT = Path(__file__).resolve().parent.parent
-INDEX = ROOT / "docs" / "gateways" / "index.md"
+PAGES = ROOT / "docs" / "gateways"
 SPECS = Path(__file__).resolve().parent / "gateways" / "specs"
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
-BACKENDS = {
-    "DummyGateway": "django_multipay.gateways.dummy.DummyGateway",
-    "PortPosGateway": "django_multipay.gateways.portpos.PortPosGateway",
-    "PortWalletGateway": "django_multipay.gateways.portwallet.PortWalletGateway",
-    "PostpayGateway": "django_multipay.gateways.postpay.PostpayGateway",
-    "PortOneGateway": "django_multipay.gateways.portone.PortOneGateway",
-    "PaylandsGateway": "django_multipay.gateways.paylands.PaylandsGateway",
-}
+BACKENDS = {cls.__name__: f"{cls.__module__}.{cls.__name__}" for cls in builtin_backends().values()}
 OPERATION = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) ([^`\s]+)")
 
 
 def operation_tables() -> dict[str, list[tuple[str, str, str]]]:
-    """Rows (method, path, "implemented in" cell) of each gateway's table, by its heading,
-    under "## Documented operations"."""
-    text = INDEX.read_text()
-    section = text.split("\n## Documented operations\n", 1)[1].split("\n## ", 1)[0]
+    """Rows (method, path, "implemented in" cell) of the table under "## Documented
+    operations" on each built-in backend's page, by the backend's module name."""
     tables: dict[str, list[tuple[str, str, str]]] = {}
-    heading = ""
-    for line in section.splitlines():
-        if line.startswith("### "):
-            heading = line[4:].strip()
-            tables[heading] = []
-        elif line.startswith("|") and heading:
-            cells = [cell.strip() for cell in line.strip("|").split("|")]
-            found = OPERATION.search(cells[0])
-            if found:
-                tables[heading].append((found[1], found[2], cells[-1]))
+    for name in builtin_backends():
+        text = (PAGES / f"{name}.md").read_text()
+        if "\n## Documented operations\n" not in text:
+            continue
+        section = text.split("\n## Documented operations\n", 1)[1].split("\n## ", 1)[0]
+        tables[name] = []
+        for line in section.splitlines():
+            if line.startswith("|"):
+                cells = [cell.strip() for cell in line.strip("|").split("|")]
+                found = OPERATION.search(cells[0])
+                if found:
+                    tables[name].append((found[1], found[2], cells[-1]))
     return tables
 
 
@@ -53,19 +48,16 @@ def openapi_operations() -> set[tuple[str, str]]:
 
 
 def test_every_gateway_has_a_table():
-    assert set(operation_tables()) >= {
-        "PortPos",
-        "PortWallet",
-        "Postpay",
-        "PortOne",
-        "Paylands / Payshop",
-    }
-    for heading, rows in operation_tables().items():
-        assert rows, heading
+    """Each backend of a real gateway (not the test-only dummy) lists its vendor's operations."""
+    real = {name for name, cls in builtin_backends().items() if not cls.test_only}
+    assert set(operation_tables()) == real
+    assert len(real) == 5
+    for name, rows in operation_tables().items():
+        assert rows, name
 
 
 def test_the_portone_table_is_its_openapi_documents():
-    rows = operation_tables()["PortOne"]
+    rows = operation_tables()["portone"]
     # Its API's own paths; the notifications PortOne sends us are listed too, by their URL.
     listed = [(method, path) for method, path, _where in rows if path.startswith("/api/")]
     assert len(listed) == len(set(listed)), "an operation is listed twice"

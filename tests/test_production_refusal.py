@@ -16,8 +16,10 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django_multipay import payments
 from django_multipay.checks import check_deploy, check_settings
 from django_multipay.exceptions import GatewayConfigurationError
+from django_multipay.gateways import builtin_backends
 from django_multipay.models import Invoice, Order
 from django_multipay.registry import get_gateway
+from django_multipay.sandbox.urls import emulator_modules
 from django_multipay.status import InvoiceStatus, OrderStatus
 from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
@@ -156,7 +158,13 @@ PATHS = list(sandbox_paths())
 
 
 def test_every_emulator_is_covered() -> None:
-    for gateway in ("dummy", "portone", "portwallet", "postpay", "portpos", "paylands"):
+    served = emulator_modules()
+    # Each built-in backend names its emulator, which is served under its name.
+    assert {
+        cls.emulator[0].rpartition(".")[2] for cls in builtin_backends().values() if cls.emulator
+    } == set(served)
+    assert len(served) == 6
+    for gateway in served:
         assert any(p.startswith(f"/sandbox/{gateway}/") for p in PATHS), gateway
     assert len(PATHS) >= 40
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,6 @@ from django.utils.translation import gettext
 
 from django_multipay import money as money_module
 from django_multipay.admin.forms import gateway_for
-from django_multipay.gateways.base import BaseGateway
-from django_multipay.gateways.postpay import PostpayGateway
 from django_multipay.models import Invoice, Notification
 from django_multipay.status import InvoiceStatus
 from django_multipay.templatetags.multipay import money
@@ -31,20 +29,14 @@ if TYPE_CHECKING:
 
 Tool = dict[str, Any]
 
-#: Backends that notify only a webhook registered with the gateway beforehand (none takes a
-#: notify URL per payment), and the management command that registers it for an alias.
-WEBHOOK_COMMANDS: Mapping[type[BaseGateway], str] = {
-    PostpayGateway: "multipay_postpay_hooks create --alias {alias}",  # postpay.md "Webhooks"
-}
-
 
 def silent_alias(alias: str) -> str:
     """Why ``alias`` may be receiving no notifications, naming the command that registers
     its webhook; empty when nothing says so. Read from the settings and the stored
     notifications only: rendering a page never calls the gateway."""
     gateway = gateway_for(alias)
-    command = next((c for cls, c in WEBHOOK_COMMANDS.items() if isinstance(gateway, cls)), None)
-    if gateway is None or command is None:
+    command = gateway.webhook_command if gateway is not None else ""
+    if gateway is None or not command:
         return ""
     register = f"python manage.py {command.format(alias=alias)}"
     names = {"alias": alias, "gateway": gateway.display_name, "command": register}

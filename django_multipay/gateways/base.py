@@ -404,6 +404,14 @@ class BaseGateway:
     #: API addresses; ``base_url`` in the options overrides both.
     live_base_url: ClassVar[str] = ""
     sandbox_base_url: ClassVar[str] = ""
+    #: This backend's emulator, named, never imported: its views module (served under
+    #: ``sandbox/<module's last part>/``) and a path the backend calls under ``base_url``,
+    #: which system check ``multipay.E010`` resolves where ``base_url`` is on this site.
+    emulator: ClassVar[tuple[str, str] | None] = None
+    #: Where the gateway notifies only a webhook registered with it beforehand (no notify
+    #: URL per payment): the management command that registers one for ``{alias}``, which
+    #: the admin names when such an alias has received nothing.
+    webhook_command: ClassVar[str] = ""
     #: A sandbox-only backend (the dummy gateway): it starts no payment outside DEBUG unless
     #: ``ALLOW_TEST_GATEWAYS`` (:meth:`ensure_allowed`), and system check E005 says so.
     test_only: ClassVar[bool] = False

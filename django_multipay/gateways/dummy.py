@@ -83,9 +83,11 @@ def verify_signature(
 
 
 class DummyGateway(BaseGateway):
-    """Test-only gateway backed by ``django_multipay.sandbox`` (refused with DEBUG=False)."""
+    """Dummy (test-only): for development and tests only, backed by ``django_multipay.sandbox``;
+    refused outside ``DEBUG`` (``multipay.E005``)."""
 
     display_name = "Dummy"
+    emulator = ("django_multipay.sandbox.dummy", "api/payments")
     test_only = True
     capabilities = Capabilities(
         refund=True,

@@ -367,11 +367,16 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
 
 
 class PaylandsGateway(BaseGateway):
-    """Paylands / Payshop POP. Notifications are checked by ``validation_hash`` and by their
-    sender (``notification_ips``) where configured, and then the order is always read back
-    (``GET /order/{uuid}``) before anything changes."""
+    """Paylands / Payshop POP: card payment page (redirect or iframe), MB WAY, Multibanco and
+    Payshop (page or push reference), saved cards with 3-D Secure, DEFERRED confirmation and
+    cancellation, full and partial refunds; EUR.
+
+    Notifications are checked by ``validation_hash`` and by their sender (``notification_ips``)
+    where configured, and then the order is always read back (``GET /order/{uuid}``) before
+    anything changes."""
 
     display_name = "Paylands"
+    emulator = ("django_multipay.sandbox.paylands", "payment")
     capabilities = Capabilities(
         refund=True,
         partial_refund=True,

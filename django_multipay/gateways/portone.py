@@ -585,11 +585,15 @@ class PayChannel:
 
 
 class PortOneGateway(BaseGateway):
-    """PortOne Global. With ``pmt_channel``/``pmt_method`` set, payments start at that
-    channel (``/api/initiatePayment``); without, at PortOne's own checkout page through a
-    payment link (``/api/paymentLink``)."""
+    """PortOne Global: channel payments, PortOne's checkout page (payment links), PREAUTH
+    capture, full and partial refunds. Needs the ``portone`` extra (PyJWT).
+
+    With ``pmt_channel``/``pmt_method`` set, payments start at that channel
+    (``/api/initiatePayment``); without, at PortOne's own checkout page through a payment link
+    (``/api/paymentLink``)."""
 
     display_name = "PortOne"
+    emulator = ("django_multipay.sandbox.portone", "api/initiatePayment")
     capabilities = Capabilities(
         refund=True,
         partial_refund=True,

@@ -413,10 +413,14 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
 
 
 class PortPosGateway(BaseGateway):
-    """PortPos API v2. Options: ``app_key``, ``secret_key``, ``sandbox``, ``base_url`` and the
-    invoice options described in docs/gateways/portpos.md."""
+    """PortPos API v2: hosted payment page, IPN confirmed with IPN validate, up to 5 partial
+    refunds; BDT, USD, GBP, EUR.
+
+    Options: ``app_key``, ``secret_key``, ``sandbox``, ``base_url`` and the invoice options
+    described in docs/gateways/portpos.md."""
 
     display_name = "PortPos"
+    emulator = ("django_multipay.sandbox.portpos", "invoice")
     capabilities = Capabilities(
         refund=True,
         partial_refund=True,

@@ -218,9 +218,13 @@ def _phone(value: str | None, *countries: str | None) -> str:
 
 
 class PortWalletGateway(BaseGateway):
-    """PortWallet API v1: ``gen_invoice``, ``ipn_validate``, ``get_invoice``, ``refund_request``."""
+    """PortWallet legacy API v1: hosted payment page, IPN confirmed with ``ipn_validate``,
+    partial and full refunds; BDT only, from 10.00.
+
+    Its calls: ``gen_invoice``, ``ipn_validate``, ``get_invoice``, ``refund_request``."""
 
     display_name = "PortWallet"
+    emulator = ("django_multipay.sandbox.portwallet", "")
     capabilities = Capabilities(
         refund=True,
         # 230 PARTIALLY_REFUNDED, and "Refund amount exceeded. Refundable amount is 19.00".

@@ -435,9 +435,12 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
 
 
 class PostpayGateway(BaseGateway):
-    """Postpay v1 REST API: hosted checkout, capture, orders, refunds, settlements, hooks."""
+    """Postpay v1 REST API, buy now, pay later (AED): hosted checkout, capture on return,
+    refunds, settlement transactions, signed webhooks."""
 
     display_name = "Postpay"
+    emulator = ("django_multipay.sandbox.postpay", "checkouts")
+    webhook_command = "multipay_postpay_hooks create --alias {alias}"  # "Webhooks"
     capabilities = Capabilities(
         refund=True,
         partial_refund=True,

@@ -16,13 +16,14 @@ import requests
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from django_multipay import money
 from django_multipay.sandbox.accounts import account_with
+from django_multipay.sandbox.guard import guarded
 from django_multipay.sandbox.store import store
 
 logger = logging.getLogger("django_multipay.sandbox.dummy")
@@ -323,3 +324,17 @@ def hosted_page(request: HttpRequest, payment_id: str) -> HttpResponse:
         deliver_notification(found, account)
     target = found["_cancel_url"] if outcome == "cancelled" else found["_return_url"]
     return HttpResponseRedirect(target)
+
+
+urlpatterns = [
+    path("api/payments", payments, name="dummy-payments"),
+    path("api/payments/<str:payment_id>", payment, name="dummy-payment"),
+    path("api/payments/<str:payment_id>/capture", capture, name="dummy-capture"),
+    path("api/payments/<str:payment_id>/cancel", cancel, name="dummy-cancel"),
+    path("api/payments/<str:payment_id>/refunds", refunds, name="dummy-refunds"),
+    path("api/payments/<str:payment_id>/notify", resend, name="dummy-resend"),
+    path("pay/<str:payment_id>", hosted_page, name="dummy-pay"),
+]
+
+# Answered only where test-only parts may run (DEBUG, or ALLOW_TEST_GATEWAYS).
+urlpatterns = guarded(urlpatterns)
