@@ -593,14 +593,6 @@ def lisbon_midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC) - timedelta(hours=1 if summer else 0)
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
-    """``timezone.now()`` stands at ``clock[0]`` (backend and emulator read the same clock)."""
-    moment = [timezone.now()]
-    monkeypatch.setattr(timezone, "now", lambda: moment[0])
-    return moment
-
-
 def at(clock: list[datetime], settings: Any, shop_zone: str, moment: datetime) -> None:
     settings.TIME_ZONE = shop_zone
     clock[0] = moment

@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from django_multipay import payments
 from django_multipay.models import Invoice
@@ -121,14 +120,6 @@ def test_an_order_takes_only_the_documents_operatives(
 
 # ------------------------------------------------------------------------------------------------
 # Payshop and Multibanco reference expiry in Lisbon time, whatever the shop's TIME_ZONE.
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
-    """``timezone.now()`` stands at ``clock[0]`` (backend and emulator read the same clock)."""
-    moment = [timezone.now()]
-    monkeypatch.setattr(timezone, "now", lambda: moment[0])
-    return moment
 
 
 @pytest.mark.parametrize(("shop_zone", "moment", "lisbon", "shop"), MOMENTS)

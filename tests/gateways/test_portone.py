@@ -177,14 +177,9 @@ class TestPortOneLinkSuites(PortOneSuites):
 # -- end to end against the emulator -----------------------------------------------------------
 
 
-@pytest.fixture
-def order(db) -> Order:
-    return OrderFactory(amount=Decimal("100.00"), currency="EUR")
-
-
-def start(order: Order, alias: str = "portone") -> Invoice:
-    payments.start_payment(order, alias)
-    return Invoice.objects.filter(order=order).latest("created_at")
+def start(portone_order: Order, alias: str = "portone") -> Invoice:
+    payments.start_payment(portone_order, alias)
+    return Invoice.objects.filter(order=portone_order).latest("created_at")
 
 
 def come_back(response) -> None:
@@ -195,9 +190,9 @@ def come_back(response) -> None:
 
 
 def test_pay_redirects_back_with_signed_query_and_webhook(
-    router: EmulatorRouter, order: Order, signal_log: SignalLog
+    router: EmulatorRouter, portone_order: Order, signal_log: SignalLog
 ) -> None:
-    invoice = start(order)
+    invoice = start(portone_order)
     response = pay(router, invoice, "paid")
     # The emulator's webhook was applied first (signature checked, status read back).
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
@@ -208,7 +203,7 @@ def test_pay_redirects_back_with_signed_query_and_webhook(
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID
     assert invoice.captured_amount == Decimal("100.00")
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
+    assert Order.objects.get(pk=portone_order.pk).status == OrderStatus.PAID
     assert signal_log.count("order_paid") == 1
     stored = Notification.objects.get(gateway="portone")
     assert stored.result == NotificationResult.PROCESSED
@@ -217,24 +212,28 @@ def test_pay_redirects_back_with_signed_query_and_webhook(
     assert len(router.requests_to(rf"/api/transaction/{invoice.pk}/status$", "GET")) == 1
 
 
-def test_failed_payment(router: EmulatorRouter, order: Order, signal_log: SignalLog) -> None:
-    invoice = start(order)
+def test_failed_payment(
+    router: EmulatorRouter, portone_order: Order, signal_log: SignalLog
+) -> None:
+    invoice = start(portone_order)
     come_back(pay(router, invoice, "declined"))
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.FAILED
     assert invoice.failure_reason
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.FAILED
+    assert Order.objects.get(pk=portone_order.pk).status == OrderStatus.FAILED
     assert signal_log.count("order_paid") == 0
 
 
-def test_pending_payment_stays_pending(router: EmulatorRouter, order: Order) -> None:
-    invoice = start(order)
+def test_pending_payment_stays_pending(router: EmulatorRouter, portone_order: Order) -> None:
+    invoice = start(portone_order)
     come_back(pay(router, invoice, "pending"))
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PENDING
 
 
-def test_preauth_then_capture(router: EmulatorRouter, order: Order, signal_log: SignalLog) -> None:
-    invoice = start(order, "portone-preauth")
+def test_preauth_then_capture(
+    router: EmulatorRouter, portone_order: Order, signal_log: SignalLog
+) -> None:
+    invoice = start(portone_order, "portone-preauth")
     sent = json.loads(router.requests_to("/api/initiatePayment$")[0].body)
     assert sent["transaction_type"] == "PREAUTH"
     come_back(pay(router, invoice, "paid"))
@@ -252,9 +251,9 @@ def test_preauth_then_capture(router: EmulatorRouter, order: Order, signal_log: 
 
 
 def test_partial_then_full_refund(
-    router: EmulatorRouter, order: Order, signal_log: SignalLog
+    router: EmulatorRouter, portone_order: Order, signal_log: SignalLog
 ) -> None:
-    invoice = start(order)
+    invoice = start(portone_order)
     pay(router, invoice, "paid")
     first = payments.refund(invoice, Decimal("25.00"), reason="damaged box")
     invoice.refresh_from_db()
@@ -267,7 +266,7 @@ def test_partial_then_full_refund(
     assert second.status == RefundStatus.SUCCEEDED
     assert second.amount == Decimal("75.00")
     assert invoice.status == InvoiceStatus.REFUNDED
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.REFUNDED
+    assert Order.objects.get(pk=portone_order.pk).status == OrderStatus.REFUNDED
     posts = router.requests_to(rf"/api/refund/{invoice.gateway_id}$", "POST")
     assert [json.loads(p.body)["refund_type"] for p in posts] == ["partial", "partial"]
     assert [json.loads(p.body)["amount"] for p in posts] == [25, 75]
@@ -286,8 +285,10 @@ def test_partial_then_full_refund(
     ]
 
 
-def test_whole_amount_at_once_is_a_full_refund(router: EmulatorRouter, order: Order) -> None:
-    invoice = start(order)
+def test_whole_amount_at_once_is_a_full_refund(
+    router: EmulatorRouter, portone_order: Order
+) -> None:
+    invoice = start(portone_order)
     pay(router, invoice, "paid")
     payments.refund(invoice)
     (post,) = router.requests_to(rf"/api/refund/{invoice.gateway_id}$", "POST")
@@ -296,9 +297,9 @@ def test_whole_amount_at_once_is_a_full_refund(router: EmulatorRouter, order: Or
 
 
 def test_refund_webhook_settles_a_pending_refund_from_the_list(
-    router: EmulatorRouter, order: Order
+    router: EmulatorRouter, portone_order: Order
 ) -> None:
-    invoice = start(order)
+    invoice = start(portone_order)
     pay(router, invoice, "paid")
     refund = payments.refund(invoice, Decimal("10.00"))
     # As if the answer had been lost: ours is still pending, the gateway has settled it.
@@ -318,15 +319,15 @@ def test_refund_webhook_settles_a_pending_refund_from_the_list(
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PARTIALLY_REFUNDED
 
 
-def test_payment_link_checkout_and_refund(router: EmulatorRouter, order: Order) -> None:
-    action = payments.start_payment(order, "portone-link")
-    invoice = Invoice.objects.get(order=order)
+def test_payment_link_checkout_and_refund(router: EmulatorRouter, portone_order: Order) -> None:
+    action = payments.start_payment(portone_order, "portone-link")
+    invoice = Invoice.objects.get(order=portone_order)
     assert f"?ref={invoice.gateway_id}" in action.url
     (created,) = router.requests_to("/api/paymentLink$", "POST")
     body = json.loads(created.body)
     assert body["merchant_order_id"] == str(invoice.pk)
     assert body["source"] == "api"
-    assert body["country_code"] == order.billing_address["country"]
+    assert body["country_code"] == portone_order.billing_address["country"]
     page = urlsplit(action.url)
     response = router.client.post(f"{page.path}?{page.query}", {"outcome": "success"})
     assert response.status_code == 302
@@ -347,27 +348,27 @@ def test_payment_link_checkout_and_refund(router: EmulatorRouter, order: Order) 
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PARTIALLY_REFUNDED
 
 
-def test_payment_link_cancel(router: EmulatorRouter, order: Order) -> None:
-    invoice = start(order, "portone-link")
+def test_payment_link_cancel(router: EmulatorRouter, portone_order: Order) -> None:
+    invoice = start(portone_order, "portone-link")
     payments.cancel(invoice)
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.CANCELLED
     assert router.requests_to(rf"/api/paymentLink/{invoice.gateway_id}/status/cancelled$", "PUT")
 
 
-def test_channel_payment_cannot_be_cancelled(router: EmulatorRouter, order: Order) -> None:
+def test_channel_payment_cannot_be_cancelled(router: EmulatorRouter, portone_order: Order) -> None:
     from django_multipay.exceptions import UnsupportedOperation
 
-    invoice = start(order)
+    invoice = start(portone_order)
     with pytest.raises(UnsupportedOperation):
         payments.cancel(invoice)
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PENDING
 
 
 def test_over_refund_at_portone_is_refused_before_posting(
-    router: EmulatorRouter, order: Order
+    router: EmulatorRouter, portone_order: Order
 ) -> None:
-    invoice = start(order)
+    invoice = start(portone_order)
     pay(router, invoice, "paid")
     # Refunded in PortOne's dashboard: amountToRefund is 30, our records still say 100.
     with store.table(emulator.TRANSACTIONS):
@@ -394,9 +395,9 @@ def test_over_refund_at_portone_is_refused_before_posting(
 
 
 def test_over_refund_of_captured_is_refused_without_calling(
-    router: EmulatorRouter, order: Order
+    router: EmulatorRouter, portone_order: Order
 ) -> None:
-    invoice = start(order)
+    invoice = start(portone_order)
     pay(router, invoice, "paid")
     calls = len(router.calls)
     with pytest.raises(RefundRefused):
@@ -412,7 +413,9 @@ def test_over_refund_of_captured_is_refused_without_calling(
 API = "http://testserver/sandbox/portone/"
 
 
-def test_a_channel_payment_whose_redirect_names_order_ref_is_not_a_link(order: Order) -> None:
+def test_a_channel_payment_whose_redirect_names_order_ref_is_not_a_link(
+    portone_order: Order,
+) -> None:
     """Reported defect: ``ref=<gateway id>`` inside ``order_ref=<gateway id>`` of a PSP's page
     address made a channel payment read as a payment link (its status read the wrong API)."""
     order_ref = "2937z05mrtN17ZYigwZhfKdqEGQ"
@@ -429,7 +432,7 @@ def test_a_channel_payment_whose_redirect_names_order_ref_is_not_a_link(order: O
                 "expiry_in_minutes": "20",
             },
         )
-        invoice, _action = payments.begin_payment(order, "portone")
+        invoice, _action = payments.begin_payment(portone_order, "portone")
     assert invoice.gateway_id == order_ref
     assert f"ref={order_ref}" in invoice.redirect_url
     gateway = get_gateway("portone")
@@ -459,8 +462,8 @@ def test_a_channel_payment_whose_redirect_names_order_ref_is_not_a_link(order: O
     assert (result.amount, result.currency) == (Decimal("100"), "EUR")
 
 
-def test_what_started_the_payment_is_kept_on_the_invoice(router, order: Order) -> None:
-    channel, _action = payments.begin_payment(order, "portone")
+def test_what_started_the_payment_is_kept_on_the_invoice(router, portone_order: Order) -> None:
+    channel, _action = payments.begin_payment(portone_order, "portone")
     link, _action = payments.begin_payment(
         OrderFactory(amount=Decimal("100.00"), currency="EUR"), "portone-link"
     )
@@ -471,11 +474,11 @@ def test_what_started_the_payment_is_kept_on_the_invoice(router, order: Order) -
 
 
 def test_a_reconfigured_alias_reads_each_invoice_as_it_was_started(
-    router, order: Order, settings
+    router, portone_order: Order, settings
 ) -> None:
     """The alias switched from PortOne's checkout page to a channel while a link was open:
     the link is still read as a link, and a new payment starts at the channel."""
-    link, _action = payments.begin_payment(order, "portone-link")
+    link, _action = payments.begin_payment(portone_order, "portone-link")
     config = copy.deepcopy(settings.MULTIPAY)
     config["GATEWAYS"]["portone-link"]["OPTIONS"].update(pmt_channel="STRIPE", pmt_method="CARD")
     settings.MULTIPAY = config
@@ -492,26 +495,26 @@ def test_a_reconfigured_alias_reads_each_invoice_as_it_was_started(
     assert router.requests_to(r"/api/initiatePayment$", "POST")
 
 
-def test_an_invoice_without_the_record_follows_the_alias(db, order: Order) -> None:
+def test_an_invoice_without_the_record_follows_the_alias(db, portone_order: Order) -> None:
     """Invoices started before the record was kept (or built by hand): the alias decides,
     never the page address."""
     for alias, link in (("portone", False), ("portone-link", True)):
         invoice = Invoice(
-            order=order,
+            order=portone_order,
             gateway=alias,
             gateway_id="2BEemUknaImTq5ljmoNQQV2tSll",
             redirect_url="https://checkout.portone.cloud?ref=2BEemUknaImTq5ljmoNQQV2tSll"
             if not link
             else "https://elsewhere.example/",
-            amount=order.amount,
+            amount=portone_order.amount,
             currency="EUR",
         )
         assert get_gateway(alias).is_link(invoice) is link
 
 
-def test_the_shop_cannot_choose_the_record(router, order: Order) -> None:
+def test_the_shop_cannot_choose_the_record(router, portone_order: Order) -> None:
     with pytest.raises(InvalidRequest) as caught:
-        payments.begin_payment(order, "portone", options={"started_with": "paymentLink"})
+        payments.begin_payment(portone_order, "portone", options={"started_with": "paymentLink"})
     assert set(caught.value.fields) == {"options.started_with"}
     assert not Invoice.objects.exists()
     assert router.calls == []

@@ -18,14 +18,12 @@ from django.utils import timezone
 from django_multipay import payments
 from django_multipay.gateways.portone import (
     PortOneGateway,
-    clear_token_cache,
 )
-from django_multipay.models import Invoice, Order, OrderItem
+from django_multipay.models import Invoice, Order
 from django_multipay.registry import get_gateway
 from django_multipay.sandbox import portone as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus
-from django_multipay.testing.factories import OrderFactory
 from django_multipay.testing.router import EmulatorRouter
 from tests.gateways.test_portone import KEY, SECRET
 
@@ -293,23 +291,11 @@ def test_psp_credentials_rules(router: EmulatorRouter, db: Any) -> None:
 # PortOne's merchant calls: remote tokens, signatures, webhooks, PSP credentials, COD status.
 
 
-@pytest.fixture
-def fresh_tokens() -> Any:
-    clear_token_cache()
-    yield
-    clear_token_cache()
-
-
-@pytest.fixture
-def order(db: Any) -> Order:
-    return OrderFactory(amount=Decimal("100.00"), currency="EUR")
-
-
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_the_emulator_refuses_a_cod_update_signed_otherwise(
-    router: EmulatorRouter, order: Order
+    router: EmulatorRouter, portone_order: Order
 ) -> None:
-    invoice, _action = payments.begin_payment(order, "portone")
+    invoice, _action = payments.begin_payment(portone_order, "portone")
     gateway = get_gateway("portone")
     body = {"status": "Success", "merchant_order_ref": str(invoice.pk), "signature": "AAAA"}
     answer = router.client.put(
@@ -326,22 +312,11 @@ def test_the_emulator_refuses_a_cod_update_signed_otherwise(
 # PortOne payment links: updating one, and reading one by our own reference.
 
 
-@pytest.fixture
-def shipped_order(db: Any) -> Order:
-    return OrderFactory(amount=Decimal("100.00"), currency="EUR", shipping_amount=Decimal("5.00"))
-
-
-@pytest.fixture
-def link(router: EmulatorRouter, shipped_order: Order) -> Invoice:
-    invoice, _action = payments.begin_payment(shipped_order, "portone-link")
-    return invoice
-
-
 def test_the_emulator_expires_a_link_past_its_expiry_date(
-    router: EmulatorRouter, shipped_order: Order
+    router: EmulatorRouter, portone_shipped_order: Order
 ) -> None:
     invoice, _action = payments.begin_payment(
-        shipped_order,
+        portone_shipped_order,
         "portone-link",
         options={"expiry_date": (timezone.now() + timedelta(hours=1)).isoformat()},
     )
@@ -398,21 +373,14 @@ def test_emulator_listing_refuses_what_the_document_does_not_allow(
 # the transactions listing, per-payment options and names in any script.
 
 
-@pytest.fixture
-def order_with_items(db) -> Order:
-    order = OrderFactory(amount=Decimal("100.50"), currency="EUR", description="Two mugs")
-    OrderItem.objects.create(
-        order=order, reference="MUG", name="Mug", quantity=2, unit_price=Decimal("50.25")
-    )
-    return order
-
-
 # -- the emulator is strict ----------------------------------------------------------------------
 
 
-def test_emulator_refuses_bad_credentials(router: EmulatorRouter, order_with_items: Order) -> None:
-    payments.start_payment(order_with_items, "portone")
-    invoice = Invoice.objects.get(order=order_with_items)
+def test_emulator_refuses_bad_credentials(
+    router: EmulatorRouter, portone_order_with_items: Order
+) -> None:
+    payments.start_payment(portone_order_with_items, "portone")
+    invoice = Invoice.objects.get(order=portone_order_with_items)
     url = f"/sandbox/portone/api/transaction/{invoice.pk}/status"
     assert router.client.get(url).json()["status_code"] == "4010"
     wrong = PortOneGateway(
@@ -429,7 +397,7 @@ def test_emulator_refuses_bad_credentials(router: EmulatorRouter, order_with_ite
 
 
 def test_emulator_refuses_a_wrong_request_signature(
-    router: EmulatorRouter, order_with_items: Order
+    router: EmulatorRouter, portone_order_with_items: Order
 ) -> None:
     gateway = get_gateway("portone")
     body = {

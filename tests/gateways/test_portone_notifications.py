@@ -17,11 +17,10 @@ from django_multipay.exceptions import (
 from django_multipay.gateways import portone_signing as signing
 from django_multipay.gateways.portone import (
     PortOneGateway,
-    clear_token_cache,
     dumps,
 )
 from django_multipay.gateways.results import InboundRequest
-from django_multipay.models import Invoice, Notification, Order, OrderItem
+from django_multipay.models import Invoice, Notification, Order
 from django_multipay.registry import get_gateway
 from django_multipay.sandbox import portone as emulator
 from django_multipay.sandbox.store import store
@@ -80,21 +79,9 @@ def test_redirect_signature() -> None:
 # PortOne's merchant calls: remote tokens, signatures, webhooks, PSP credentials, COD status.
 
 
-@pytest.fixture
-def fresh_tokens() -> Any:
-    clear_token_cache()
-    yield
-    clear_token_cache()
-
-
-@pytest.fixture
-def order(db: Any) -> Order:
-    return OrderFactory(amount=Decimal("100.00"), currency="EUR")
-
-
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_payments_are_notified_where_the_webhook_is_registered(
-    router: EmulatorRouter, order: Order
+    router: EmulatorRouter, portone_order: Order
 ) -> None:
     gateway = get_gateway("portone")
     gateway.create_webhook(
@@ -102,7 +89,7 @@ def test_payments_are_notified_where_the_webhook_is_registered(
         url="http://testserver/payments/notify/portone/?via=hook",
         type="payment_status",
     )
-    invoice, _action = payments.begin_payment(order, "portone")
+    invoice, _action = payments.begin_payment(portone_order, "portone")
     router.client.post(f"/sandbox/portone/pay/{invoice.gateway_id}", {"outcome": "success"})
     (delivered,) = router.requests_to(r"/payments/notify/portone/$", "POST")
     assert delivered.url.endswith("?via=hook")
@@ -140,15 +127,6 @@ def test_a_webhook_signed_over_a_name_verifies(
 # PortOne on the wire: each call's method, path, headers and body, and each error's mapping;
 # tokens and request signatures against PortOne's documents; the merchant calls, payment links,
 # the transactions listing, per-payment options and names in any script.
-
-
-@pytest.fixture
-def order_with_items(db) -> Order:
-    order = OrderFactory(amount=Decimal("100.50"), currency="EUR", description="Two mugs")
-    OrderItem.objects.create(
-        order=order, reference="MUG", name="Mug", quantity=2, unit_price=Decimal("50.25")
-    )
-    return order
 
 
 def test_notification_errors(db) -> None:
@@ -208,15 +186,15 @@ def _n(text: str):
 
 
 def test_trusted_signed_webhook_is_authoritative(
-    router: EmulatorRouter, order_with_items: Order
+    router: EmulatorRouter, portone_order_with_items: Order
 ) -> None:
     from django_multipay.sandbox import portone as emulator
 
     gateway = PortOneGateway(
         "portone", {**get_gateway("portone").options, "trust_signed_notifications": True}
     )
-    payments.start_payment(order_with_items, "portone")
-    invoice = Invoice.objects.get(order=order_with_items)
+    payments.start_payment(portone_order_with_items, "portone")
+    invoice = Invoice.objects.get(order=portone_order_with_items)
     with emulator.store.table(emulator.TRANSACTIONS) as table:
         txn = table[invoice.gateway_id]
         emulator.settle(txn, "success")
@@ -227,17 +205,6 @@ def test_trusted_signed_webhook_is_authoritative(
     assert event.authoritative
     assert event.status is not None
     assert event.status.amount == Decimal("100.50")
-
-
-@pytest.fixture
-def shipped_order(db: Any) -> Order:
-    return OrderFactory(amount=Decimal("100.00"), currency="EUR", shipping_amount=Decimal("5.00"))
-
-
-@pytest.fixture
-def link(router: EmulatorRouter, shipped_order: Order) -> Invoice:
-    invoice, _action = payments.begin_payment(shipped_order, "portone-link")
-    return invoice
 
 
 # ------------------------------------------------------------------------------------------------
@@ -282,9 +249,9 @@ def test_portone_signed_return_query_tampered_changes_nothing(
 
 
 def test_webhook_signed_with_another_secret_changes_nothing(
-    router: EmulatorRouter, order: Order, signal_log: SignalLog
+    router: EmulatorRouter, portone_order: Order, signal_log: SignalLog
 ) -> None:
-    invoice = start(order)
+    invoice = start(portone_order)
     with store.table(emulator.TRANSACTIONS):
         emulator.settle(transaction(invoice), "success")
     body, _headers = webhook(invoice, secret="not-the-secret-0123456789abcdef012345")
@@ -299,8 +266,10 @@ def test_webhook_signed_with_another_secret_changes_nothing(
     assert "signature" in stored.reason
 
 
-def test_webhook_with_another_amount_changes_nothing(router: EmulatorRouter, order: Order) -> None:
-    invoice = start(order)
+def test_webhook_with_another_amount_changes_nothing(
+    router: EmulatorRouter, portone_order: Order
+) -> None:
+    invoice = start(portone_order)
     with store.table(emulator.TRANSACTIONS):
         txn = transaction(invoice)
         emulator.settle(txn, "success")
@@ -312,8 +281,8 @@ def test_webhook_with_another_amount_changes_nothing(router: EmulatorRouter, ord
     assert Notification.objects.get(gateway="portone").result == NotificationResult.REJECTED
 
 
-def test_forged_return_query_changes_nothing(router: EmulatorRouter, order: Order) -> None:
-    invoice = start(order)
+def test_forged_return_query_changes_nothing(router: EmulatorRouter, portone_order: Order) -> None:
+    invoice = start(portone_order)
     with store.table(emulator.TRANSACTIONS):
         emulator.settle(transaction(invoice), "success")  # paid, but the shop is not told
     query = emulator.redirect_query(transaction(invoice), "not-the-secret-0123456789abcdef0123")
@@ -325,9 +294,9 @@ def test_forged_return_query_changes_nothing(router: EmulatorRouter, order: Orde
 
 
 def test_signed_return_query_of_another_payment_changes_nothing(
-    router: EmulatorRouter, order: Order
+    router: EmulatorRouter, portone_order: Order
 ) -> None:
-    invoice = start(order)
+    invoice = start(portone_order)
     other = start(OrderFactory(amount=Decimal("100.00"), currency="EUR"))
     with store.table(emulator.TRANSACTIONS):
         emulator.settle(transaction(other), "success")

@@ -35,7 +35,6 @@ from django_multipay.gateways.portone import (
     CHANNEL_OPTIONS,
     LINK_OPTIONS,
     PortOneGateway,
-    clear_token_cache,
     dumps,
     make_token,
     read_token,
@@ -51,15 +50,6 @@ from django_multipay.testing.router import EmulatorRouter
 from tests.gateways.test_portone import API, CREDS, KEY, SECRET
 
 
-@pytest.fixture
-def order(db) -> Order:
-    order = OrderFactory(amount=Decimal("100.50"), currency="EUR", description="Two mugs")
-    OrderItem.objects.create(
-        order=order, reference="MUG", name="Mug", quantity=2, unit_price=Decimal("50.25")
-    )
-    return order
-
-
 def assert_token(request: requests.PreparedRequest) -> None:
     assert request.headers["X-Portone-Client-Key"] == KEY
     scheme, _, token = request.headers["Authorization"].partition(" ")
@@ -68,9 +58,9 @@ def assert_token(request: requests.PreparedRequest) -> None:
     assert claims["exp"] - claims["iat"] == 100
 
 
-def test_initiate_payment(router: EmulatorRouter, order: Order) -> None:
-    action = payments.start_payment(order, "portone")
-    invoice = Invoice.objects.get(order=order)
+def test_initiate_payment(router: EmulatorRouter, portone_order_with_items: Order) -> None:
+    action = payments.start_payment(portone_order_with_items, "portone")
+    invoice = Invoice.objects.get(order=portone_order_with_items)
     (call,) = router.requests_to("/api/initiatePayment$")
     assert call.method == "POST"
     assert call.headers["X-Portone-Client-Key"] == KEY
@@ -95,9 +85,9 @@ def test_initiate_payment(router: EmulatorRouter, order: Order) -> None:
     assert invoice.expires_at is not None
 
 
-def test_status_read(router: EmulatorRouter, order: Order) -> None:
-    payments.start_payment(order, "portone")
-    invoice = Invoice.objects.get(order=order)
+def test_status_read(router: EmulatorRouter, portone_order_with_items: Order) -> None:
+    payments.start_payment(portone_order_with_items, "portone")
+    invoice = Invoice.objects.get(order=portone_order_with_items)
     result = get_gateway("portone").fetch_status(invoice)
     (call,) = router.requests_to(rf"/api/transaction/{invoice.pk}/status$")
     assert call.method == "GET"
@@ -106,9 +96,9 @@ def test_status_read(router: EmulatorRouter, order: Order) -> None:
     assert result.gateway_id == invoice.gateway_id
 
 
-def test_refund_calls(router: EmulatorRouter, order: Order) -> None:
-    payments.start_payment(order, "portone")
-    invoice = Invoice.objects.get(order=order)
+def test_refund_calls(router: EmulatorRouter, portone_order_with_items: Order) -> None:
+    payments.start_payment(portone_order_with_items, "portone")
+    invoice = Invoice.objects.get(order=portone_order_with_items)
     router.client.post(f"/sandbox/portone/pay/{invoice.gateway_id}", {"outcome": "success"})
     refund = payments.refund(invoice, Decimal("0.50"), reason="chipped")
     read, post = router.requests_to(rf"/api/refund/{invoice.gateway_id}$")[:2]
@@ -128,9 +118,9 @@ def test_refund_calls(router: EmulatorRouter, order: Order) -> None:
     ]
 
 
-def test_payment_link_calls(router: EmulatorRouter, order: Order) -> None:
-    payments.start_payment(order, "portone-link")
-    invoice = Invoice.objects.get(order=order)
+def test_payment_link_calls(router: EmulatorRouter, portone_order_with_items: Order) -> None:
+    payments.start_payment(portone_order_with_items, "portone-link")
+    invoice = Invoice.objects.get(order=portone_order_with_items)
     (call,) = router.requests_to("/api/paymentLink$")
     assert call.method == "POST"
     assert call.headers["X-Portone-Client-Key"] == "portone-client-key-three"
@@ -183,27 +173,29 @@ def error(code: str, reason: str, status: int = 400) -> dict:
         ),
     ],
 )
-def test_start_errors(order: Order, answer: dict, raised: type, code: str) -> None:
+def test_start_errors(
+    portone_order_with_items: Order, answer: dict, raised: type, code: str
+) -> None:
     with responses.RequestsMock() as mock:
         mock.add(responses.POST, API + "api/initiatePayment", **answer)
         with pytest.raises(raised) as caught:
-            payments.start_payment(order, "portone")
+            payments.start_payment(portone_order_with_items, "portone")
     assert caught.value.code == code
     assert code in str(caught.value)
-    invoice = Invoice.objects.get(order=order)
+    invoice = Invoice.objects.get(order=portone_order_with_items)
     assert invoice.status == InvoiceStatus.FAILED
     assert SECRET not in str(caught.value)
 
 
-def paid(order: Order) -> Invoice:
+def paid(portone_order_with_items: Order) -> Invoice:
     invoice = Invoice.objects.create(
-        order=order,
+        order=portone_order_with_items,
         gateway="portone",
         gateway_id="ORDREF1",
-        amount=order.amount,
+        amount=portone_order_with_items.amount,
         currency="EUR",
         status=InvoiceStatus.PAID,
-        captured_amount=order.amount,
+        captured_amount=portone_order_with_items.amount,
     )
     return invoice
 
@@ -215,8 +207,10 @@ def paid(order: Order) -> Invoice:
         ("4070", "INVALID_PAYMENT_REQUEST_REFUND_NOT_ALLOWED"),
     ],
 )
-def test_refund_refusals_fail_the_refund(order: Order, code: str, reason: str) -> None:
-    invoice = paid(order)
+def test_refund_refusals_fail_the_refund(
+    portone_order_with_items: Order, code: str, reason: str
+) -> None:
+    invoice = paid(portone_order_with_items)
     with responses.RequestsMock() as mock:
         mock.add(
             responses.GET,
@@ -233,8 +227,8 @@ def test_refund_refusals_fail_the_refund(order: Order, code: str, reason: str) -
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.PAID
 
 
-def test_refund_system_error_leaves_outcome_unknown(order: Order) -> None:
-    invoice = paid(order)
+def test_refund_system_error_leaves_outcome_unknown(portone_order_with_items: Order) -> None:
+    invoice = paid(portone_order_with_items)
     with responses.RequestsMock() as mock:
         mock.add(
             responses.GET,
@@ -249,8 +243,8 @@ def test_refund_system_error_leaves_outcome_unknown(order: Order) -> None:
     assert Refund.objects.get(invoice=invoice).status == RefundStatus.REQUESTED
 
 
-def test_refund_timeout_leaves_outcome_unknown(order: Order) -> None:
-    invoice = paid(order)
+def test_refund_timeout_leaves_outcome_unknown(portone_order_with_items: Order) -> None:
+    invoice = paid(portone_order_with_items)
     with responses.RequestsMock() as mock:
         mock.add(
             responses.GET,
@@ -263,8 +257,10 @@ def test_refund_timeout_leaves_outcome_unknown(order: Order) -> None:
     assert Refund.objects.get(invoice=invoice).status == RefundStatus.REQUESTED
 
 
-def test_refund_matched_by_new_entry_when_reason_is_not_echoed(order: Order) -> None:
-    invoice = paid(order)
+def test_refund_matched_by_new_entry_when_reason_is_not_echoed(
+    portone_order_with_items: Order,
+) -> None:
+    invoice = paid(portone_order_with_items)
     earlier = {"refund_id": "r1", "amount": 5, "currency": "eur", "refund_status": "SUCCESS"}
     with responses.RequestsMock() as mock:
         mock.add(
@@ -294,10 +290,14 @@ def test_refund_matched_by_new_entry_when_reason_is_not_echoed(order: Order) -> 
     assert refund.gateway_refund_id == "77"
 
 
-def test_capture_takes_the_whole_amount_only(order: Order) -> None:
+def test_capture_takes_the_whole_amount_only(portone_order_with_items: Order) -> None:
     gateway = get_gateway("portone-preauth")
     invoice = Invoice(
-        order=order, gateway="portone-preauth", gateway_id="X", amount=order.amount, currency="EUR"
+        order=portone_order_with_items,
+        gateway="portone-preauth",
+        gateway_id="X",
+        amount=portone_order_with_items.amount,
+        currency="EUR",
     )
     with pytest.raises(Exception, match="whole authorized amount"):
         gateway.capture(invoice, Decimal("1.00"))
@@ -336,7 +336,7 @@ def test_environment_follows_options() -> None:
     assert PortOneGateway("x", {}).base_url == "https://api.portone.cloud/"
 
 
-def test_secret_never_in_errors(order: Order) -> None:
+def test_secret_never_in_errors(portone_order_with_items: Order) -> None:
     with responses.RequestsMock() as mock:
         mock.add(
             responses.POST,
@@ -349,7 +349,7 @@ def test_secret_never_in_errors(order: Order) -> None:
             },
         )
         with pytest.raises(GatewayAPIError) as caught:
-            payments.start_payment(order, "portone")
+            payments.start_payment(portone_order_with_items, "portone")
     assert SECRET not in str(caught.value)
     assert SECRET not in json.dumps(caught.value.response)
 
@@ -456,13 +456,6 @@ def test_missing_field_is_signed_empty() -> None:
 
 
 @pytest.fixture
-def fresh_tokens() -> Any:
-    clear_token_cache()
-    yield
-    clear_token_cache()
-
-
-@pytest.fixture
 def eur_order(db: Any) -> Order:
     return OrderFactory(amount=Decimal("100.00"), currency="EUR")
 
@@ -476,7 +469,7 @@ def remote(settings: Any, alias: str = "portone") -> None:
 # -- remote tokens ("Create JWT Token") -------------------------------------------------------
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_a_remote_token_is_asked_for_once_and_used_for_its_lifetime(
     router: EmulatorRouter, eur_order: Order, settings: Any
 ) -> None:
@@ -499,7 +492,7 @@ def test_a_remote_token_is_asked_for_once_and_used_for_its_lifetime(
     assert claims["exp"] - claims["iat"] == emulator.TOKEN_LIFETIME
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_a_remote_token_is_renewed_before_it_lapses(
     router: EmulatorRouter, eur_order: Order, settings: Any, monkeypatch: Any
 ) -> None:
@@ -518,7 +511,7 @@ def test_a_remote_token_is_renewed_before_it_lapses(
     assert len(router.requests_to(r"/api/merchant/auth-token$")) == 2
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_a_refused_remote_token_is_forgotten(db: Any, settings: Any) -> None:
     remote(settings)
     gateway = get_gateway("portone")
@@ -542,7 +535,7 @@ def test_a_refused_remote_token_is_forgotten(db: Any, settings: Any) -> None:
     assert asked.call_count == 2
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_a_wrong_secret_gets_no_token_and_the_secret_never_shows(db: Any) -> None:
     gateway = PortOneGateway(
         "portone",
@@ -570,7 +563,7 @@ def test_a_wrong_secret_gets_no_token_and_the_secret_never_shows(db: Any) -> Non
     assert "not-the-secret" not in json.dumps(caught.value.response)
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_an_unknown_auth_token_mode_is_a_configuration_error() -> None:
     gateway = PortOneGateway("x", {"client_key": "k", "secret_key": "s", "auth_token": "jwt"})
     with pytest.raises(GatewayConfigurationError, match="auth_token"):
@@ -582,7 +575,7 @@ def test_an_unknown_auth_token_mode_is_a_configuration_error() -> None:
 # -- PortOne's own signature ("Generate signature hash") --------------------------------------
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_generate_signature_on_the_wire_matches_ours(router: EmulatorRouter, db: Any) -> None:
     gateway = get_gateway("portone")
     fields = {
@@ -608,7 +601,7 @@ def test_generate_signature_on_the_wire_matches_ours(router: EmulatorRouter, db:
 # -- webhook endpoints ------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_webhooks_on_the_wire(router: EmulatorRouter, db: Any) -> None:
     gateway = get_gateway("portone")
     assert gateway.list_webhooks() == []
@@ -651,7 +644,7 @@ def test_webhooks_on_the_wire(router: EmulatorRouter, db: Any) -> None:
 # -- PSP credentials ----------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_pay_channel_credentials_on_the_wire(router: EmulatorRouter, db: Any) -> None:
     gateway = get_gateway("portone")
     added = gateway.add_pay_channel("momopay", CREDS, country="vn")
@@ -685,7 +678,7 @@ def test_pay_channel_credentials_on_the_wire(router: EmulatorRouter, db: Any) ->
     assert gateway.fetch_pay_channel("MOMOPAY", pay_type="PAYOUT") == []
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_pay_channel_errors_never_repeat_the_credentials(db: Any) -> None:
     gateway = get_gateway("portone")
     with responses.RequestsMock() as mock:
@@ -706,7 +699,7 @@ def test_pay_channel_errors_never_repeat_the_credentials(db: Any) -> None:
     assert all(value not in text for value in CREDS.values())
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 @pytest.mark.parametrize(
     ("call", "field"),
     [
@@ -728,7 +721,7 @@ def test_pay_channel_arguments_are_checked_before_any_call(
 # -- after the payment: COD status and transaction details --------------------------------------
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_cod_status_update_changes_our_books_only_through_a_status_read(
     router: EmulatorRouter, eur_order: Order, monkeypatch: Any
 ) -> None:
@@ -755,7 +748,7 @@ def test_cod_status_update_changes_our_books_only_through_a_status_read(
     assert invoice.captured_amount == Decimal("100.00")
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_cod_status_update_is_refused_when_it_cannot_apply(
     router: EmulatorRouter, eur_order: Order
 ) -> None:
@@ -776,7 +769,7 @@ def test_cod_status_update_is_refused_when_it_cannot_apply(
     assert caught.value.code == "4079"
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_update_transaction_details_on_the_wire(router: EmulatorRouter, eur_order: Order) -> None:
     invoice, _action = payments.begin_payment(eur_order, "portone")
     content = get_gateway("portone").update_transaction_details(
@@ -793,7 +786,7 @@ def test_update_transaction_details_on_the_wire(router: EmulatorRouter, eur_orde
         assert table[invoice.gateway_id]["user_configured_field2"] == "DN-1042"
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 @pytest.mark.parametrize(
     ("fields", "named"),
     [
@@ -814,7 +807,7 @@ def test_update_transaction_details_takes_only_its_fields(
     assert len(router.calls) == calls
 
 
-@pytest.mark.usefixtures("fresh_tokens")
+@pytest.mark.usefixtures("portone_fresh_tokens")
 def test_details_of_a_link_are_refused(router: EmulatorRouter, eur_order: Order) -> None:
     link, _action = payments.begin_payment(eur_order, "portone-link")
     with pytest.raises(UnsupportedOperation):
@@ -830,17 +823,6 @@ LINK_KEY = "portone-client-key-three"
 LINK_SECRET = "portone-secret-key-three-0123456789abcdef0123"
 
 
-@pytest.fixture
-def shipped_order(db: Any) -> Order:
-    return OrderFactory(amount=Decimal("100.00"), currency="EUR", shipping_amount=Decimal("5.00"))
-
-
-@pytest.fixture
-def link(router: EmulatorRouter, shipped_order: Order) -> Invoice:
-    invoice, _action = payments.begin_payment(shipped_order, "portone-link")
-    return invoice
-
-
 def opt_in(settings: Any, *names: str) -> None:
     config = copy.deepcopy(settings.MULTIPAY)
     config["GATEWAYS"]["portone-link"]["OPTIONS"]["allow_sensitive_payment_options"] = list(names)
@@ -854,17 +836,17 @@ def assert_signed(call: Any) -> None:
     assert read_token(token, LINK_KEY, LINK_SECRET)["sub"] == LINK_KEY
 
 
-def test_update_payment_link_on_the_wire(router: EmulatorRouter, link: Invoice) -> None:
+def test_update_payment_link_on_the_wire(router: EmulatorRouter, portone_link: Invoice) -> None:
     when = timezone.now() + timedelta(days=2)
     content = get_gateway("portone-link").update_payment_link(
-        link,
+        portone_link,
         expiry_date=when,
         notify_by_email=True,
         description="Two mugs, gift wrapped",
         merchant_details={"back_url": "https://shop.example/cart", "promo_code": "SPRING"},
         notes=[{"key": "gift", "value": "yes"}],
     )
-    (call,) = router.requests_to(rf"/api/update-paylink/{link.gateway_id}$")
+    (call,) = router.requests_to(rf"/api/update-paylink/{portone_link.gateway_id}$")
     assert call.method == "PUT"
     assert_signed(call)
     assert "X-Portone-SubMerchant-Key" not in call.headers
@@ -907,49 +889,51 @@ def test_update_payment_link_on_the_wire(router: EmulatorRouter, link: Invoice) 
     ],
 )
 def test_what_may_not_change_is_refused_before_any_call(
-    router: EmulatorRouter, link: Invoice, changes: dict[str, Any], field: str
+    router: EmulatorRouter, portone_link: Invoice, changes: dict[str, Any], field: str
 ) -> None:
     calls = len(router.calls)
     with pytest.raises(InvalidRequest) as caught:
-        get_gateway("portone-link").update_payment_link(link, **changes)
+        get_gateway("portone-link").update_payment_link(portone_link, **changes)
     assert set(caught.value.fields) == {field}
     assert len(router.calls) == calls
 
 
 def test_webhook_addresses_change_with_the_alias_opt_in(
-    router: EmulatorRouter, link: Invoice, settings: Any
+    router: EmulatorRouter, portone_link: Invoice, settings: Any
 ) -> None:
     opt_in(settings, "custom_txn_webhook_urls")
     get_gateway("portone-link").update_payment_link(
-        link, custom_txn_webhook_urls=["https://audit.example/hook"]
+        portone_link, custom_txn_webhook_urls=["https://audit.example/hook"]
     )
-    (call,) = router.requests_to(rf"/api/update-paylink/{link.gateway_id}$")
+    (call,) = router.requests_to(rf"/api/update-paylink/{portone_link.gateway_id}$")
     assert json.loads(call.body) == {"custom_txn_webhook_urls": ["https://audit.example/hook"]}
 
 
 def test_a_channel_payment_is_no_link_to_update(
-    router: EmulatorRouter, shipped_order: Order
+    router: EmulatorRouter, portone_shipped_order: Order
 ) -> None:
-    invoice, _action = payments.begin_payment(shipped_order, "portone")
+    invoice, _action = payments.begin_payment(portone_shipped_order, "portone")
     with pytest.raises(UnsupportedOperation):
         get_gateway("portone").update_payment_link(invoice, notify_by_email=True)
     assert not router.requests_to(r"/api/update-paylink/")
 
 
-def test_a_paid_link_is_not_updated(router: EmulatorRouter, link: Invoice) -> None:
-    page = link.redirect_url.replace("http://testserver", "")
+def test_a_paid_link_is_not_updated(router: EmulatorRouter, portone_link: Invoice) -> None:
+    page = portone_link.redirect_url.replace("http://testserver", "")
     router.client.post(page, {"outcome": "success"})
     with pytest.raises(GatewayAPIError) as caught:
-        get_gateway("portone-link").update_payment_link(link, show_items=True)
+        get_gateway("portone-link").update_payment_link(portone_link, show_items=True)
     assert caught.value.code == "4001"
 
 
-def test_an_update_answer_naming_another_amount_is_an_error(db: Any, shipped_order: Order) -> None:
+def test_an_update_answer_naming_another_amount_is_an_error(
+    db: Any, portone_shipped_order: Order
+) -> None:
     invoice = Invoice.objects.create(
-        order=shipped_order,
+        order=portone_shipped_order,
         gateway="portone-link",
         gateway_id="2BEemUknaImTq5ljmoNQQV2tSll",
-        amount=shipped_order.amount,
+        amount=portone_shipped_order.amount,
         currency="EUR",
         status=InvoiceStatus.PENDING,
         gateway_options={"started_with": "paymentLink"},
@@ -969,30 +953,30 @@ def test_an_update_answer_naming_another_amount_is_an_error(db: Any, shipped_ord
             get_gateway("portone-link").update_payment_link(invoice, show_items=False)
 
 
-def test_link_status_by_our_reference(router: EmulatorRouter, link: Invoice) -> None:
-    content = get_gateway("portone-link").fetch_payment_link_by_reference(str(link.pk))
-    (call,) = router.requests_to(rf"/api/merchant/{LINK_KEY}/paymentLink/{link.pk}/status$")
+def test_link_status_by_our_reference(router: EmulatorRouter, portone_link: Invoice) -> None:
+    content = get_gateway("portone-link").fetch_payment_link_by_reference(str(portone_link.pk))
+    (call,) = router.requests_to(rf"/api/merchant/{LINK_KEY}/paymentLink/{portone_link.pk}/status$")
     assert call.method == "GET"
     assert_signed(call)
-    assert content["paymentLinkRef"] == link.gateway_id
-    assert content["merchantOrderRef"] == str(link.pk)
+    assert content["paymentLinkRef"] == portone_link.gateway_id
+    assert content["merchantOrderRef"] == str(portone_link.pk)
     assert content["status"] == "Created"
     # The deprecated call by merchant reference is never used.
-    assert not router.requests_to(rf"/api/paymentLink/{link.pk}/status$")
+    assert not router.requests_to(rf"/api/paymentLink/{portone_link.pk}/status$")
 
 
 def test_a_sub_merchant_link_is_made_and_read_under_its_key(
-    router: EmulatorRouter, shipped_order: Order, settings: Any
+    router: EmulatorRouter, portone_shipped_order: Order, settings: Any
 ) -> None:
     with pytest.raises(InvalidRequest) as caught:
         payments.begin_payment(
-            shipped_order, "portone-link", options={"sub_merchant_key": "SubShop1"}
+            portone_shipped_order, "portone-link", options={"sub_merchant_key": "SubShop1"}
         )
     assert "allow_sensitive_payment_options" in caught.value.fields["options.sub_merchant_key"]
     assert not Invoice.objects.exists()
     opt_in(settings, "sub_merchant_key")
     invoice, _action = payments.begin_payment(
-        shipped_order, "portone-link", options={"sub_merchant_key": "SubShop1"}
+        portone_shipped_order, "portone-link", options={"sub_merchant_key": "SubShop1"}
     )
     (created,) = router.requests_to(r"/api/paymentLink$", "POST")
     assert created.headers["X-Portone-SubMerchant-Key"] == "SubShop1"
@@ -1008,12 +992,12 @@ def test_a_sub_merchant_link_is_made_and_read_under_its_key(
 
 
 def test_a_link_read_back_naming_another_order_is_unreadable(
-    router: EmulatorRouter, link: Invoice
+    router: EmulatorRouter, portone_link: Invoice
 ) -> None:
     with store.table(emulator.LINKS) as table:
-        table[link.gateway_id]["merchant_order_ref"] = "someone-else"
+        table[portone_link.gateway_id]["merchant_order_ref"] = "someone-else"
     with pytest.raises(GatewayAPIError, match="names merchant order"):
-        get_gateway("portone-link").fetch_status(link)
+        get_gateway("portone-link").fetch_status(portone_link)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1433,8 +1417,8 @@ def test_a_card_removed_before_the_call_is_not_sent(
     gateway = get_gateway("portone")
     real = gateway.check_payment_options
 
-    def check_then_forget(options: Any, order: Any = None) -> Any:
-        checked = real(options, order)
+    def check_then_forget(options: Any, portone_order_with_items: Any = None) -> Any:
+        checked = real(options, portone_order_with_items)
         SAVED.clear()  # the customer deleted the card meanwhile
         return checked
 

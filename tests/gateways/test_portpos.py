@@ -76,32 +76,10 @@ class TestPortPosSuites(AttackContract, FaultContract):
 # -- end to end through the router -----------------------------------------------------------
 
 
-@pytest.fixture
-def order(transactional_db: object) -> Order:
-    return payments.create_order(
-        reference="PP-1001",
-        currency="BDT",
-        items=[{"name": "Polo T-shirt", "unit_price": "1000.00", "quantity": 2}],
-        shipping_amount="50.00",
-        description="Two polo T-shirts with shipping",
-        customer_name="Robbie Amell",
-        customer_email="robbie@example.com",
-        customer_phone="+880 1711-000000",
-        billing_address={
-            "line1": "House 1, Road 1",
-            "line2": "Gulshan 1",
-            "city": "Dhaka",
-            "state": "Dhaka",
-            "postal_code": "1212",
-            "country": "BD",
-        },
-    )
-
-
-def checkout(client: Client, router: EmulatorRouter, order: Order, outcome: str) -> Invoice:
+def checkout(client: Client, router: EmulatorRouter, portpos_order: Order, outcome: str) -> Invoice:
     """Start the payment, follow the customer to the hosted page and back."""
-    action = payments.start_payment(order, "portpos")
-    invoice = Invoice.objects.get(order=order)
+    action = payments.start_payment(portpos_order, "portpos")
+    invoice = Invoice.objects.get(order=portpos_order)
     page = urlsplit(action.url)
     assert page.path == "/sandbox/portpos/payment/"
     assert client.get(f"{page.path}?{page.query}").status_code == 200
@@ -115,11 +93,11 @@ def checkout(client: Client, router: EmulatorRouter, order: Order, outcome: str)
     return invoice
 
 
-def test_checkout_hosted_page_ipn_paid(router, order, signal_log) -> None:
-    invoice = checkout(router.client, router, order, "pay")
+def test_checkout_hosted_page_ipn_paid(router, portpos_order, signal_log) -> None:
+    invoice = checkout(router.client, router, portpos_order, "pay")
     assert invoice.status == InvoiceStatus.PAID
     assert invoice.captured_amount == Decimal("2050.00")
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.PAID
+    assert Order.objects.get(pk=portpos_order.pk).status == OrderStatus.PAID
     assert signal_log.count("order_paid") == 1
     # The IPN reached the shop and was confirmed with IPN validate.
     note = Notification.objects.get(gateway="portpos", invoice=invoice)
@@ -134,30 +112,30 @@ def test_checkout_hosted_page_ipn_paid(router, order, signal_log) -> None:
     assert data["transactions"][1]["amount"] == "-61.50"
 
 
-def test_decline_fails_invoice(router, order, signal_log) -> None:
-    invoice = checkout(router.client, router, order, "decline")
+def test_decline_fails_invoice(router, portpos_order, signal_log) -> None:
+    invoice = checkout(router.client, router, portpos_order, "decline")
     assert invoice.status == InvoiceStatus.FAILED
     assert "REJECTED" in invoice.failure_reason
-    assert Order.objects.get(pk=order.pk).status == OrderStatus.FAILED
+    assert Order.objects.get(pk=portpos_order.pk).status == OrderStatus.FAILED
     assert signal_log.count("order_paid") == 0
     note = Notification.objects.get(gateway="portpos", invoice=invoice)
     assert note.result == NotificationResult.PROCESSED
 
 
-def test_cancel_sends_no_ipn_and_return_reads_status(router, order) -> None:
-    invoice = checkout(router.client, router, order, "cancel")
+def test_cancel_sends_no_ipn_and_return_reads_status(router, portpos_order) -> None:
+    invoice = checkout(router.client, router, portpos_order, "cancel")
     assert invoice.status == InvoiceStatus.CANCELLED
     assert not Notification.objects.filter(gateway="portpos").exists()
 
 
-def paid(router: EmulatorRouter, order: Order) -> Invoice:
-    invoice = checkout(router.client, router, order, "pay")
+def paid(router: EmulatorRouter, portpos_order: Order) -> Invoice:
+    invoice = checkout(router.client, router, portpos_order, "pay")
     assert invoice.status == InvoiceStatus.PAID
     return invoice
 
 
-def test_partial_refunds_up_to_the_limit_of_five(router, order, signal_log) -> None:
-    invoice = paid(router, order)
+def test_partial_refunds_up_to_the_limit_of_five(router, portpos_order, signal_log) -> None:
+    invoice = paid(router, portpos_order)
     for _ in range(5):
         refund = payments.refund(invoice, "100.00")
         assert refund.status == RefundStatus.SUCCEEDED
@@ -174,8 +152,8 @@ def test_partial_refunds_up_to_the_limit_of_five(router, order, signal_log) -> N
     assert wire[0].body == b'{"refund": {"amount": "100.00", "currency": "BDT"}}'
 
 
-def test_refund_above_remaining_is_refused_before_calling(router, order) -> None:
-    invoice = paid(router, order)
+def test_refund_above_remaining_is_refused_before_calling(router, portpos_order) -> None:
+    invoice = paid(router, portpos_order)
     payments.refund(invoice, "2000.00")
     calls = len(router.calls)
     with pytest.raises(RefundRefused, match="exceeds the refundable"):
@@ -186,8 +164,8 @@ def test_refund_above_remaining_is_refused_before_calling(router, order) -> None
     assert invoice.status == InvoiceStatus.REFUNDED
 
 
-def test_pending_refund_settles_from_the_refund_ipn(router, order, signal_log) -> None:
-    invoice = paid(router, order)
+def test_pending_refund_settles_from_the_refund_ipn(router, portpos_order, signal_log) -> None:
+    invoice = paid(router, portpos_order)
     emulator.set_refund_mode("pending")
     refund = payments.refund(invoice, "300.00")
     assert refund.status == RefundStatus.PENDING
@@ -213,9 +191,9 @@ def test_pending_refund_settles_from_the_refund_ipn(router, order, signal_log) -
     ]
 
 
-def test_pending_refund_rejected_later_frees_the_amount(router, order, settings) -> None:
+def test_pending_refund_rejected_later_frees_the_amount(router, portpos_order, settings) -> None:
     settings.MULTIPAY = {**settings.MULTIPAY, "REFUND_SETTLE_UNKNOWN_AFTER": 0}
-    invoice = paid(router, order)
+    invoice = paid(router, portpos_order)
     emulator.set_refund_mode("pending")
     refund = payments.refund(invoice, "2050.00")
     emulator.settle_refunds(invoice.gateway_id, "rejected", notify=False)
@@ -229,9 +207,9 @@ def test_pending_refund_rejected_later_frees_the_amount(router, order, settings)
     assert payments.refund(invoice, "2050.00").status == RefundStatus.SUCCEEDED
 
 
-def test_expired_invoice_expires(router, order):
-    payments.start_payment(order, "portpos")
-    invoice = Invoice.objects.get(order=order)
+def test_expired_invoice_expires(router, portpos_order):
+    payments.start_payment(portpos_order, "portpos")
+    invoice = Invoice.objects.get(order=portpos_order)
     with store.table(emulator.TABLE):
         stored(invoice)["order"]["status"] = "EXPIRED"
     payments.refresh(invoice)

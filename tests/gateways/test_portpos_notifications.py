@@ -11,7 +11,7 @@ from django_multipay import payments
 from django_multipay.gateways.results import (
     InboundRequest,
 )
-from django_multipay.models import Invoice, Notification, Order
+from django_multipay.models import Invoice, Notification
 from django_multipay.sandbox import portpos as emulator
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult
@@ -19,28 +19,6 @@ from tests.gateways.test_portpos import ipn, stored
 from tests.gateways.test_portpos_wire import gateway
 
 # -- end to end through the router -----------------------------------------------------------
-
-
-@pytest.fixture
-def order(transactional_db: object) -> Order:
-    return payments.create_order(
-        reference="PP-1001",
-        currency="BDT",
-        items=[{"name": "Polo T-shirt", "unit_price": "1000.00", "quantity": 2}],
-        shipping_amount="50.00",
-        description="Two polo T-shirts with shipping",
-        customer_name="Robbie Amell",
-        customer_email="robbie@example.com",
-        customer_phone="+880 1711-000000",
-        billing_address={
-            "line1": "House 1, Road 1",
-            "line2": "Gulshan 1",
-            "city": "Dhaka",
-            "state": "Dhaka",
-            "postal_code": "1212",
-            "country": "BD",
-        },
-    )
 
 
 def post_ipn(fields: dict[str, str]):
@@ -52,9 +30,11 @@ def post_ipn(fields: dict[str, str]):
     )
 
 
-def test_forged_ipn_that_validation_calls_pending_changes_nothing(router, order, signal_log):
-    payments.start_payment(order, "portpos")
-    invoice = Invoice.objects.get(order=order)
+def test_forged_ipn_that_validation_calls_pending_changes_nothing(
+    router, portpos_order, signal_log
+):
+    payments.start_payment(portpos_order, "portpos")
+    invoice = Invoice.objects.get(order=portpos_order)
     signal_log.sent.clear()
     fields = {**emulator.ipn_fields(stored(invoice)), "status": "ACCEPTED"}
     response = post_ipn(fields)
@@ -68,9 +48,11 @@ def test_forged_ipn_that_validation_calls_pending_changes_nothing(router, order,
     assert len(router.requests_to(r"/invoice/ipn/", "GET")) == 1
 
 
-def test_forged_ipn_with_another_amount_is_refused_without_calling(router, order, signal_log):
-    payments.start_payment(order, "portpos")
-    invoice = Invoice.objects.get(order=order)
+def test_forged_ipn_with_another_amount_is_refused_without_calling(
+    router, portpos_order, signal_log
+):
+    payments.start_payment(portpos_order, "portpos")
+    invoice = Invoice.objects.get(order=portpos_order)
     with store.table(emulator.TABLE):
         emulator.settle_payment(stored(invoice), "pay")
     fields = {**emulator.ipn_fields(stored(invoice)), "amount": "1.00"}
@@ -85,9 +67,9 @@ def test_forged_ipn_with_another_amount_is_refused_without_calling(router, order
     assert "another amount" in note.reason
 
 
-def test_ipn_whose_validation_reports_another_amount_is_rejected(router, order, signal_log):
-    payments.start_payment(order, "portpos")
-    invoice = Invoice.objects.get(order=order)
+def test_ipn_whose_validation_reports_another_amount_is_rejected(router, portpos_order, signal_log):
+    payments.start_payment(portpos_order, "portpos")
+    invoice = Invoice.objects.get(order=portpos_order)
     with store.table(emulator.TABLE):
         found = stored(invoice)
         emulator.settle_payment(found, "pay")
@@ -103,9 +85,9 @@ def test_ipn_whose_validation_reports_another_amount_is_rejected(router, order, 
     assert note.result == NotificationResult.REJECTED
 
 
-def test_ipn_naming_another_invoice_than_its_reference_is_rejected(router, order):
-    payments.start_payment(order, "portpos")
-    invoice = Invoice.objects.get(order=order)
+def test_ipn_naming_another_invoice_than_its_reference_is_rejected(router, portpos_order):
+    payments.start_payment(portpos_order, "portpos")
+    invoice = Invoice.objects.get(order=portpos_order)
     other = payments.create_order(
         reference="PP-1002", currency="BDT", amount="2050.00", **_customer()
     )
@@ -121,9 +103,9 @@ def test_ipn_naming_another_invoice_than_its_reference_is_rejected(router, order
     assert invoice.status == second.status == InvoiceStatus.PENDING
 
 
-def test_ipn_with_unknown_status_leaves_invoice_unchanged(router, order, caplog):
-    payments.start_payment(order, "portpos")
-    invoice = Invoice.objects.get(order=order)
+def test_ipn_with_unknown_status_leaves_invoice_unchanged(router, portpos_order, caplog):
+    payments.start_payment(portpos_order, "portpos")
+    invoice = Invoice.objects.get(order=portpos_order)
     with store.table(emulator.TABLE):
         stored(invoice)["order"]["status"] = "ON_HOLD"
     with caplog.at_level("WARNING", logger="django_multipay.gateways.portpos"):

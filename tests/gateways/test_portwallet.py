@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from decimal import Decimal
 from typing import Any
@@ -28,16 +27,8 @@ from tests.contracts.faults import FaultContract, body_of
 
 OUTCOMES = {"paid": "pay", "declined": "decline", "cancelled": "cancel"}
 FORM = "application/x-www-form-urlencoded"
-#: The emulator's hosted page: the alias's payment_url, as the example shop sets it.
-EMULATOR_PAGE = "http://testserver/sandbox/portwallet/payment/"
-
-
-@pytest.fixture(autouse=True)
-def emulator_page(settings: Any) -> None:
-    """The test settings point base_url at the emulator; its page is named on its own."""
-    config = copy.deepcopy(settings.MULTIPAY)
-    config["GATEWAYS"]["portwallet"]["OPTIONS"]["payment_url"] = EMULATOR_PAGE
-    settings.MULTIPAY = config
+# The emulator's hosted page is the alias's payment_url, as the example shop sets it.
+pytestmark = pytest.mark.usefixtures("portwallet_page")
 
 
 def pay_at_emulator(router: EmulatorRouter, invoice: Invoice, outcome: str) -> str:

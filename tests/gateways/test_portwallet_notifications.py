@@ -3,7 +3,6 @@ disowned or malformed ones change nothing."""
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from decimal import Decimal
@@ -19,13 +18,11 @@ from django_multipay.gateways import portwallet
 from django_multipay.gateways.portwallet import PortWalletGateway
 from django_multipay.gateways.results import InboundRequest
 from django_multipay.models import Invoice, Notification, Refund
-from django_multipay.registry import get_gateway
 from django_multipay.sandbox.store import store
 from django_multipay.status import InvoiceStatus, NotificationResult
 from django_multipay.testing.fixtures import SignalLog
 from django_multipay.testing.router import EmulatorRouter
 from tests.gateways.test_portwallet import (
-    EMULATOR_PAGE,
     FORM,
     ipn,
     order_bdt,
@@ -34,13 +31,8 @@ from tests.gateways.test_portwallet import (
 )
 from tests.gateways.test_portwallet_wire import NOW
 
-
-@pytest.fixture(autouse=True)
-def emulator_page(settings: Any) -> None:
-    """The test settings point base_url at the emulator; its page is named on its own."""
-    config = copy.deepcopy(settings.MULTIPAY)
-    config["GATEWAYS"]["portwallet"]["OPTIONS"]["payment_url"] = EMULATOR_PAGE
-    settings.MULTIPAY = config
+# The emulator's hosted page is the alias's payment_url, as the example shop sets it.
+pytestmark = pytest.mark.usefixtures("portwallet_page")
 
 
 # -- end to end through the emulator -----------------------------------------------------------
@@ -120,13 +112,6 @@ def fixed_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(portwallet, "unix_time", lambda: NOW)
 
 
-@pytest.fixture
-def gateway() -> PortWalletGateway:
-    found = get_gateway("portwallet")
-    assert isinstance(found, PortWalletGateway)
-    return found
-
-
 # -- the IPN -----------------------------------------------------------------------------------
 
 
@@ -158,9 +143,9 @@ def inbound(body: str, content_type: str = FORM, method: str = "POST", query: st
     ],
 )
 def test_ipn_is_parsed_into_a_claim(
-    gateway: PortWalletGateway, status: str, kind: str, claimed: str | None
+    portwallet_gateway: PortWalletGateway, status: str, kind: str, claimed: str | None
 ) -> None:
-    event = gateway.parse_notification(
+    event = portwallet_gateway.parse_notification(
         inbound(f"invoice=854EEEF3240FBB53&amount=100.00&status={status}")
     )
     assert event.gateway_id == "854EEEF3240FBB53"
@@ -176,13 +161,13 @@ def test_ipn_is_parsed_into_a_claim(
 
 @pytest.mark.usefixtures("fixed_time")
 @pytest.mark.django_db
-def test_ipn_as_json_or_query_string(gateway: PortWalletGateway) -> None:
-    as_json = gateway.parse_notification(
+def test_ipn_as_json_or_query_string(portwallet_gateway: PortWalletGateway) -> None:
+    as_json = portwallet_gateway.parse_notification(
         inbound(
             json.dumps({"invoice": "X1", "amount": 100, "status": "ACCEPTED"}), "application/json"
         )
     )
-    as_query = gateway.parse_notification(
+    as_query = portwallet_gateway.parse_notification(
         inbound("", "", method="GET", query="invoice=X1&amount=100.00&status=ACCEPTED")
     )
     assert as_json.gateway_id == as_query.gateway_id == "X1"
@@ -201,7 +186,7 @@ def test_ipn_as_json_or_query_string(gateway: PortWalletGateway) -> None:
     ],
 )
 def test_malformed_ipn_is_rejected(
-    gateway: PortWalletGateway, body: str, content_type: str
+    portwallet_gateway: PortWalletGateway, body: str, content_type: str
 ) -> None:
     with pytest.raises(NotificationRejected):
-        gateway.parse_notification(inbound(body, content_type))
+        portwallet_gateway.parse_notification(inbound(body, content_type))

@@ -73,13 +73,6 @@ def real_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def gateway() -> PortWalletGateway:
-    found = get_gateway("portwallet")
-    assert isinstance(found, PortWalletGateway)
-    return found
-
-
-@pytest.fixture
 def mock() -> Any:
     with responses.RequestsMock() as rsps:
         yield rsps
@@ -137,15 +130,15 @@ def test_token_is_lower_case_md5_of_secret_then_timestamp() -> None:
 
 
 def test_every_request_gets_a_fresh_timestamp_and_token(
-    gateway: PortWalletGateway, mock: Any, monkeypatch: pytest.MonkeyPatch
+    portwallet_gateway: PortWalletGateway, mock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = iter([NOW, NOW + 7])
     monkeypatch.setattr(portwallet, "unix_time", lambda: next(clock))
     invoice = make_invoice("854EEEF3240FBB53")
     mock.add(responses.POST, ENDPOINT, body=samples.GET_INVOICE_SAMPLE)
     mock.add(responses.POST, ENDPOINT, body=samples.GET_INVOICE_SAMPLE)
-    gateway.fetch_status(invoice)
-    gateway.fetch_status(invoice)
+    portwallet_gateway.fetch_status(invoice)
+    portwallet_gateway.fetch_status(invoice)
     first, second = (dict(sent_form(c)) for c in mock.calls)
     assert (first["timestamp"], second["timestamp"]) == (str(NOW), str(NOW + 7))
     assert second["token"] == md5_token(SECRET, NOW + 7) != first["token"]
@@ -265,7 +258,7 @@ def test_currency_and_amount_limits_are_refused_before_calling(
     [("EUR", "100.00", "currency"), ("BDT", "9.99", "amount"), ("BDT", "10.00", None)],
 )
 def test_backend_checks_currency_and_minimum_itself(
-    gateway: PortWalletGateway, mock: Any, currency: str, amount: str, field: str | None
+    portwallet_gateway: PortWalletGateway, mock: Any, currency: str, amount: str, field: str | None
 ) -> None:
     """Even when called without the core's check (``Capabilities``), nothing is sent."""
     invoice = InvoiceFactory(
@@ -276,10 +269,10 @@ def test_backend_checks_currency_and_minimum_itself(
     )
     urls = payments.payment_urls(invoice)
     if field is None:
-        assert gateway.invoice_fields(invoice, urls)["amount"] == "10.00"
+        assert portwallet_gateway.invoice_fields(invoice, urls)["amount"] == "10.00"
         return
     with pytest.raises(InvalidRequest) as caught:
-        gateway.start_payment(invoice, urls)
+        portwallet_gateway.start_payment(invoice, urls)
     assert field in caught.value.fields
     assert len(mock.calls) == 0
 
@@ -400,10 +393,14 @@ def test_sandbox_calls_go_to_the_documented_endpoint() -> None:
 # -- ipn_validate ------------------------------------------------------------------------------
 
 
-def test_ipn_validate_request_and_accepted_sample(gateway: PortWalletGateway, mock: Any) -> None:
+def test_ipn_validate_request_and_accepted_sample(
+    portwallet_gateway: PortWalletGateway, mock: Any
+) -> None:
     invoice = make_invoice("854EEEF3240FBB53")
     mock.add(responses.POST, ENDPOINT, body=samples.IPN_VALIDATE_ACCEPTED)
-    result = gateway.verify_notification(invoice, NotificationEvent(gateway_id="854EEEF3240FBB53"))
+    result = portwallet_gateway.verify_notification(
+        invoice, NotificationEvent(gateway_id="854EEEF3240FBB53")
+    )
     (call,) = mock.calls
     assert call.request.method == "POST"
     assert call.request.url == ENDPOINT
@@ -419,47 +416,53 @@ def test_ipn_validate_request_and_accepted_sample(gateway: PortWalletGateway, mo
     assert result.raw["data"]["card_brand"] == "VISA"
 
 
-def test_rejected_sample_as_printed_is_not_json(gateway: PortWalletGateway, mock: Any) -> None:
+def test_rejected_sample_as_printed_is_not_json(
+    portwallet_gateway: PortWalletGateway, mock: Any
+) -> None:
     """The document prints the REJECTED sample with one closing brace too many."""
     invoice = make_invoice("854EEF01F62EBB53")
     mock.add(responses.POST, ENDPOINT, body=samples.IPN_VALIDATE_REJECTED)
     with pytest.raises(GatewayAPIError, match="not JSON"):
-        gateway.verify_notification(invoice, NotificationEvent())
+        portwallet_gateway.verify_notification(invoice, NotificationEvent())
 
 
-def test_rejected_sample_without_the_stray_brace(gateway: PortWalletGateway, mock: Any) -> None:
+def test_rejected_sample_without_the_stray_brace(
+    portwallet_gateway: PortWalletGateway, mock: Any
+) -> None:
     invoice = make_invoice("854EEF01F62EBB53")
     repaired = samples.IPN_VALIDATE_REJECTED.rstrip()[:-1].rstrip()
     mock.add(responses.POST, ENDPOINT, body=repaired)
-    result = gateway.verify_notification(invoice, NotificationEvent())
+    result = portwallet_gateway.verify_notification(invoice, NotificationEvent())
     assert result.status == InvoiceStatus.FAILED
     assert result.failure_reason == "Unsuccessful - Declined"
     assert result.amount == Decimal("100.00")
 
 
-def test_pending_sample_has_no_currency(gateway: PortWalletGateway, mock: Any) -> None:
+def test_pending_sample_has_no_currency(portwallet_gateway: PortWalletGateway, mock: Any) -> None:
     invoice = make_invoice("854EEF0AE647C438")
     mock.add(responses.POST, ENDPOINT, body=samples.IPN_VALIDATE_PENDING)
-    result = gateway.verify_notification(invoice, NotificationEvent())
+    result = portwallet_gateway.verify_notification(invoice, NotificationEvent())
     assert result.status == InvoiceStatus.PENDING
     assert result.currency is None
     assert result.amount == Decimal("100.00")
 
 
-def test_invalid_ipn_sample_disowns_the_notification(gateway: PortWalletGateway, mock: Any) -> None:
+def test_invalid_ipn_sample_disowns_the_notification(
+    portwallet_gateway: PortWalletGateway, mock: Any
+) -> None:
     invoice = make_invoice("854EEEF3240FBB53")
     mock.add(responses.POST, ENDPOINT, body=samples.IPN_VALIDATE_INVALID)
     with pytest.raises(NotificationRejected, match="Invalid IPN Request"):
-        gateway.verify_notification(invoice, NotificationEvent())
+        portwallet_gateway.verify_notification(invoice, NotificationEvent())
 
 
 # -- get_invoice -------------------------------------------------------------------------------
 
 
-def test_get_invoice_request_and_sample(gateway: PortWalletGateway, mock: Any) -> None:
+def test_get_invoice_request_and_sample(portwallet_gateway: PortWalletGateway, mock: Any) -> None:
     invoice = make_invoice("854EEEF3240FBB53")
     mock.add(responses.POST, ENDPOINT, body=samples.GET_INVOICE_SAMPLE)
-    result = gateway.fetch_status(invoice)
+    result = portwallet_gateway.fetch_status(invoice)
     (call,) = mock.calls
     assert call.request.method == "POST"
     assert call.request.url == ENDPOINT
@@ -468,11 +471,11 @@ def test_get_invoice_request_and_sample(gateway: PortWalletGateway, mock: Any) -
     assert (result.amount, result.currency) == (Decimal("100.00"), "BDT")
 
 
-def test_get_invoice_invalid_sample(gateway: PortWalletGateway, mock: Any) -> None:
+def test_get_invoice_invalid_sample(portwallet_gateway: PortWalletGateway, mock: Any) -> None:
     invoice = make_invoice("854EEEF3240FBB53")
     mock.add(responses.POST, ENDPOINT, body=samples.GET_INVOICE_INVALID)
     with pytest.raises(PortWalletError) as caught:
-        gateway.fetch_status(invoice)
+        portwallet_gateway.fetch_status(invoice)
     assert caught.value.gateway_status == 400
     assert (
         caught.value.message
@@ -574,7 +577,7 @@ def test_the_table_has_the_eleven_documented_codes() -> None:
     ],
 )
 def test_every_status_code_is_mapped(
-    gateway: PortWalletGateway,
+    portwallet_gateway: PortWalletGateway,
     mock: Any,
     code: int,
     invoice_status: str | None,
@@ -585,21 +588,21 @@ def test_every_status_code_is_mapped(
     mock.add(responses.POST, ENDPOINT, json=envelope(code, message="Gateway says no"))
     if invoice_status is None:
         with pytest.raises(PortWalletError) as caught:
-            gateway.fetch_status(invoice)
+            portwallet_gateway.fetch_status(invoice)
         assert caught.value.gateway_status == code
         assert f"({code} {STATUS_CODES[code].name}): Gateway says no" in str(caught.value)
     else:
-        assert gateway.fetch_status(invoice).status == invoice_status
+        assert portwallet_gateway.fetch_status(invoice).status == invoice_status
     refund = Refund.objects.create(invoice=invoice, amount=Decimal("10.00"), currency="BDT")
     if refund_status is None and invoice_status is None:
         with pytest.raises(RefundError):
-            gateway.refund(refund)
+            portwallet_gateway.refund(refund)
     elif refund_status is None:
         with pytest.raises(GatewayAPIError) as unknown:
-            gateway.refund(refund)
+            portwallet_gateway.refund(refund)
         assert unknown.value.http_status is None  # outcome unknown: stays requested
     else:
-        assert gateway.refund(refund).status == refund_status
+        assert portwallet_gateway.refund(refund).status == refund_status
 
 
 def test_unknown_status_code_is_logged_and_changes_nothing(
