@@ -645,8 +645,13 @@ class BaseGateway:
         No HTTP status: whether a write was made is then unknown, not refused."""
         reason = f"{type(why).__name__}: {why}" if isinstance(why, Exception) else why
         message = self.unreadable_message.format(what=what, gateway=self.display_name, why=reason)
+        return self.answer_error(message, data)
+
+    def answer_error(self, message: str, data: Any, **kwargs: Any) -> GatewayAPIError:
+        """The error about an answer we will not act on (it lacks what the call needs, or
+        says what cannot be): its message and the answer it carries are redacted."""
         return GatewayAPIError(
-            self.redactor.text(message), gateway=self.alias, response=self.redact(data)
+            self.redactor.text(message), gateway=self.alias, response=self.redact(data), **kwargs
         )
 
     @contextmanager
@@ -745,34 +750,17 @@ class BaseGateway:
                 fields={"options": _("must be an object")},
                 gateway=self.alias,
             )
-        errors: dict[str, str] = {}
-        cleaned: dict[str, Any] = {}
-        allowed = self.allowed_sensitive_options
-        for name, value in options.items():
-            field = f"options.{name}"
-            declared = self.payment_options.get(name) if isinstance(name, str) else None
-            if declared is None:
-                if self.payment_options:
-                    unknown_option = _("unknown option; %(gateway)s takes: %(options)s")
-                else:
-                    unknown_option = _("unknown option; %(gateway)s takes: none")
-                errors[field] = unknown_option % {
-                    "gateway": self.display_name,
-                    "options": ", ".join(sorted(self.payment_options)),
-                }
-                continue
-            try:
-                value = declared.check(value)
-            except ValueError as exc:
-                errors[field] = str(exc)
-                continue
-            if declared.is_sensitive(value) and name not in allowed:
-                errors[field] = _(
-                    "weakens security or acts on stored credentials: refused unless this "
-                    "alias lists it in allow_sensitive_payment_options"
-                )
-                continue
-            cleaned[name] = value
+        if self.payment_options:
+            unknown = _("unknown option; %(gateway)s takes: %(options)s")
+        else:
+            unknown = _("unknown option; %(gateway)s takes: none")
+        cleaned, errors = self.checked_options(
+            options,
+            self.payment_options,
+            unknown=unknown
+            % {"gateway": self.display_name, "options": ", ".join(sorted(self.payment_options))},
+            prefix="options.",
+        )
         if not errors:
             errors = self.clean_payment_options(cleaned, order)
         if errors:
@@ -783,6 +771,38 @@ class BaseGateway:
                 gateway=self.alias,
             )
         return cleaned
+
+    def checked_options(
+        self,
+        given: Mapping[Any, Any],
+        declared: Mapping[str, PaymentOption],
+        *,
+        unknown: str,
+        prefix: str = "",
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """``given`` taken through ``declared`` as per-payment options are, a sensitive one
+        only with the alias's opt-in: the values that pass, and what is wrong with each of
+        the others by ``prefix`` and its name (an undeclared one is told ``unknown``)."""
+        cleaned: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, value in given.items():
+            option = declared.get(name) if isinstance(name, str) else None
+            try:
+                if option is None:
+                    raise ValueError(unknown)
+                value = option.check(value)
+                if option.is_sensitive(value) and name not in self.allowed_sensitive_options:
+                    raise ValueError(
+                        _(
+                            "weakens security or acts on stored credentials: refused unless"
+                            " this alias lists it in allow_sensitive_payment_options"
+                        )
+                    )
+            except ValueError as exc:
+                errors[f"{prefix}{name}"] = str(exc)
+                continue
+            cleaned[name] = value
+        return cleaned, errors
 
     def clean_payment_options(self, options: dict[str, Any], order: Order | None) -> dict[str, str]:
         """The backend's rules across options and its configuration (which APMs are on, whose
