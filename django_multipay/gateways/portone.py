@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from decimal import Decimal
@@ -68,6 +68,9 @@ CLIENT_KEY_HEADER = "X-Portone-Client-Key"
 SUB_MERCHANT_HEADER = "X-Portone-SubMerchant-Key"
 JWT_ISSUER = "PORTONE"
 TRANSACTION_TYPES = ("PURCHASE", "PREAUTH")
+#: Where PortOne sends the customer back (payment-openapi initiatePayment and paymentLink):
+#: all three to our return address, whose status read decides.
+RETURN_URL_FIELDS = ("success_url", "failure_url", "pending_url")
 #: ``auth_token``: ``local`` makes each JWT here; ``remote`` asks "Create JWT Token" for one.
 AUTH_TOKEN_MODES = ("local", "remote")
 #: A remote token is used until this many seconds before it expires (at most a tenth of its
@@ -80,17 +83,10 @@ STARTED_WITH = "started_with"
 STARTED_WITH_LINK = "paymentLink"
 STARTED_WITH_CHANNEL = "initiatePayment"
 
-#: payment-openapi "Add Webhook Endpoint" ``type``.
-WEBHOOK_TYPES = (
-    "payment_status",
-    "payment_link_status",
-    "refund_status",
-    "subscription_status",
-    "payout_status",
-    "onboarding_status",
-)
 #: The webhooks the notify URL reads.
 NOTIFY_WEBHOOK_TYPES = ("payment_status", "payment_link_status", "refund_status")
+#: payment-openapi "Add Webhook Endpoint" ``type``.
+WEBHOOK_TYPES = (*NOTIFY_WEBHOOK_TYPES, "subscription_status", "payout_status", "onboarding_status")
 #: payment-openapi "Update Transaction Status" ``status``.
 SETTABLE_TRANSACTION_STATUSES = ("Success", "Failed")
 #: payment-openapi "Fetch PSP Credentials" ``payType``.
@@ -108,39 +104,26 @@ LISTING_MARGIN = timedelta(days=1)
 #: until our capture succeeds (``PortOneGateway.holds``). "Authorized" is read defensively.
 STATUS_MAP: dict[str, str] = {
     "success": InvoiceStatus.PAID,
-    "authorized": InvoiceStatus.AUTHORIZED,
-    "authorised": InvoiceStatus.AUTHORIZED,
-    "initiated": InvoiceStatus.PENDING,
-    "pending": InvoiceStatus.PENDING,
-    "processing": InvoiceStatus.PENDING,
+    **dict.fromkeys(("authorized", "authorised"), InvoiceStatus.AUTHORIZED),
+    **dict.fromkeys(("initiated", "pending", "processing"), InvoiceStatus.PENDING),
     "failed": InvoiceStatus.FAILED,
     "expired": InvoiceStatus.EXPIRED,
-    "cancelled": InvoiceStatus.CANCELLED,
-    "canceled": InvoiceStatus.CANCELLED,
-    "voided": InvoiceStatus.CANCELLED,
+    **dict.fromkeys(("cancelled", "canceled", "voided"), InvoiceStatus.CANCELLED),
 }
 
 #: Payment-link statuses (life-cycle: Created → Processing → Success | Expired | Cancelled).
 LINK_STATUS_MAP: dict[str, str] = {
-    "created": InvoiceStatus.PENDING,
-    "processing": InvoiceStatus.PENDING,
+    **dict.fromkeys(("created", "processing"), InvoiceStatus.PENDING),
     "success": InvoiceStatus.PAID,
     "expired": InvoiceStatus.EXPIRED,
-    "cancelled": InvoiceStatus.CANCELLED,
-    "canceled": InvoiceStatus.CANCELLED,
-    "deleted": InvoiceStatus.CANCELLED,
+    **dict.fromkeys(("cancelled", "canceled", "deleted"), InvoiceStatus.CANCELLED),
 }
 
 #: ``refund_status`` → ours. Only "SUCCESS" is documented; anything else unknown stays open.
 REFUND_STATUS_MAP: dict[str, str] = {
-    "success": RefundStatus.SUCCEEDED,
-    "succeeded": RefundStatus.SUCCEEDED,
-    "failed": RefundStatus.FAILED,
-    "failure": RefundStatus.FAILED,
-    "rejected": RefundStatus.FAILED,
-    "pending": RefundStatus.PENDING,
-    "initiated": RefundStatus.PENDING,
-    "processing": RefundStatus.PENDING,
+    **dict.fromkeys(("success", "succeeded"), RefundStatus.SUCCEEDED),
+    **dict.fromkeys(("failed", "failure", "rejected"), RefundStatus.FAILED),
+    **dict.fromkeys(("pending", "initiated", "processing"), RefundStatus.PENDING),
 }
 
 #: Error codes that refuse a refund outright (error-codes: 4070 refund not allowed, 4081
@@ -185,21 +168,17 @@ def plain(data: Any) -> Any:
     return data
 
 
+#: The documented ranges of a ``status_code`` (error-codes), by first digit: pending (1xxx),
+#: success (2xxx), validation (4xxx), system (5xxx), bank/card (6xxx).
+CODE_CLASSES = {"1": "pending", "2": "success", "4": "validation", "5": "system", "6": "declined"}
+#: The ranges of a ``status_code`` that say the call failed.
+FAILED_CLASSES = ("validation", "system", "declined")
+
+
 def status_code_class(code: object) -> str:
-    """The documented range of a ``status_code``: pending (1xxx), success (2xxx),
-    validation (4xxx), system (5xxx), bank/card (6xxx), or ``""``."""
+    """The documented range of a ``status_code`` (:data:`CODE_CLASSES`), or ``""``."""
     text = str(code or "").strip()
-    return (
-        {
-            "1": "pending",
-            "2": "success",
-            "4": "validation",
-            "5": "system",
-            "6": "declined",
-        }.get(text[:1], "")
-        if len(text) == 4 and text.isdigit()
-        else ""
-    )
+    return CODE_CLASSES.get(text[:1], "") if len(text) == 4 and text.isdigit() else ""
 
 
 def make_token(client_key: str, secret_key: str, *, ttl: int = 100, now: int | None = None) -> str:
@@ -223,6 +202,11 @@ def read_token(token: str, client_key: str, secret_key: str) -> dict[str, Any]:
     if claims.get("sub") != client_key:
         raise jwt.InvalidTokenError("token subject is not this client key")
     return claims
+
+
+def picked(given: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """Those of ``names`` that ``given`` holds, in the order of ``names``."""
+    return {name: given[name] for name in names if name in given}
 
 
 def refund_tag(invoice_id: object, key: str) -> str:
@@ -359,17 +343,7 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
     "token_params": PaymentOption(
         dict,
         "A saved card (token_params) of the customer bound to the order's user.",
-        keys=frozenset(
-            {
-                "token",
-                "partial_card_number",
-                "expiry_month",
-                "expiry_year",
-                "type",
-                "save_card",
-                "is_channel_token",
-            }
-        ),
+        keys=frozenset({*TOKEN_PARAM_PATTERNS, "save_card", "is_channel_token"}),
         clean=_token_params,
         sensitive=True,
         max_depth=1,
@@ -426,22 +400,21 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
         sensitive=True,
     ),
 }
-#: Sent only by initiatePayment (a payment at a channel) or only by paymentLink.
-CHANNEL_OPTIONS = frozenset({"token_params", "routing_enabled", "routing_params"})
-LINK_OPTIONS = frozenset(
-    {
-        "show_shipping_details",
-        "show_back_button",
-        "notify_by_email",
-        "notify_by_phone",
-        "notes",
-        "custom_txn_webhook_urls",
-        "expiry_date",
-        "back_url",
-        "promo_code",
-        "sub_merchant_key",
-    }
+#: Sent only by initiatePayment (a payment at a channel) or only by paymentLink: the members
+#: of each body in the order it carries them (the user fields follow), and the link's others
+#: (merchant_details members, and a header).
+CHANNEL_FIELDS = ("token_params", "routing_enabled", "routing_params")
+LINK_FIELDS = (
+    "show_shipping_details",
+    "show_back_button",
+    "notify_by_email",
+    "notify_by_phone",
+    "notes",
+    "custom_txn_webhook_urls",
+    "expiry_date",
 )
+CHANNEL_OPTIONS = frozenset(CHANNEL_FIELDS)
+LINK_OPTIONS = frozenset({*LINK_FIELDS, "back_url", "promo_code", "sub_merchant_key"})
 
 #: What ``PortOneGateway.update_payment_link`` may change: the members of payment-openapi
 #: "Update the Payment Link" that leave the money, the order and our return address alone.
@@ -663,6 +636,10 @@ class PortOneGateway(BaseGateway):
         return str(self.options["client_key"])
 
     @property
+    def secret_key(self) -> str:
+        return str(self.options["secret_key"])
+
+    @property
     def environment(self) -> str:
         """``environment`` in every body: the option, else from ``sandbox``; unknown values
         fall back on ``sandbox`` (never live money by mistake)."""
@@ -737,7 +714,10 @@ class PortOneGateway(BaseGateway):
         return self.holds(invoice)
 
     def sign(self, params: Mapping[str, object], fields: tuple[str, ...]) -> str:
-        return signing.sign(str(self.options["secret_key"]), params, fields)
+        return signing.sign(self.secret_key, params, fields)
+
+    def verify(self, params: Mapping[str, object], fields: tuple[str, ...], signature: str) -> bool:
+        return signing.verify(self.secret_key, params, fields, signature)
 
     # -- authentication ----------------------------------------------------------------------
 
@@ -762,9 +742,7 @@ class PortOneGateway(BaseGateway):
         call), or PortOne's own from "Create JWT Token", kept for its lifetime (``remote``)."""
         if self.auth_token_mode == "local":
             return make_token(
-                self.client_key,
-                str(self.options["secret_key"]),
-                ttl=int(self.option("token_ttl", 100)),
+                self.client_key, self.secret_key, ttl=int(self.option("token_ttl", 100))
             )
         key = self._token_key()
         now = time.monotonic()
@@ -779,7 +757,7 @@ class PortOneGateway(BaseGateway):
         return token
 
     def _token_key(self) -> tuple[str, str, str]:
-        digest = hashlib.sha256(str(self.options["secret_key"]).encode("utf-8")).hexdigest()
+        digest = hashlib.sha256(self.secret_key.encode("utf-8")).hexdigest()
         return (self.base_url, self.client_key, digest)
 
     def forget_token(self) -> None:
@@ -795,7 +773,7 @@ class PortOneGateway(BaseGateway):
         data = self.call(
             "POST",
             "api/merchant/auth-token",
-            {"portone_key": self.client_key, "portone_secret": str(self.options["secret_key"])},
+            {"portone_key": self.client_key, "portone_secret": self.secret_key},
             token=False,
             client_key=False,
         )
@@ -840,11 +818,8 @@ class PortOneGateway(BaseGateway):
             raise GatewayAPIError(
                 f"{call.method} {call.path} answered {type(data).__name__}", gateway=self.alias
             )
-        if data.get("is_success") is False or status_code_class(data.get("status_code")) in (
-            "validation",
-            "system",
-            "declined",
-        ):
+        failed = status_code_class(data.get("status_code")) in FAILED_CLASSES
+        if data.get("is_success") is False or failed:
             raise self.error_for(
                 GatewayAPIError(http_status=response.status_code, response=data), call
             )
@@ -866,24 +841,34 @@ class PortOneGateway(BaseGateway):
         kind = status_code_class(code)
         if kind == "system" or (http_status or 0) >= 500:
             # The gateway may have acted before failing: the outcome is unknown (no 4xx).
-            return GatewayAPIError(
-                message,
-                gateway=self.alias,
-                response=redacted,
-                code=code or None,
-                http_status=http_status if (http_status or 0) >= 500 else None,
-            )
-        if call.options.get("refund") and (code in REFUND_REFUSALS or kind == "validation"):
+            http_status = http_status if (http_status or 0) >= 500 else None
+        elif call.options.get("refund") and (code in REFUND_REFUSALS or kind == "validation"):
             return RefundError(message, gateway=self.alias, response=redacted, code=code or None)
-        if kind == "declined":
+        elif kind == "declined":
             return PaymentDeclined(message, gateway=self.alias, response=redacted, code=code)
+        elif code in AUTH_ERRORS:
+            message += " (check client_key and secret_key)"
         return GatewayAPIError(
-            message + (" (check client_key and secret_key)" if code in AUTH_ERRORS else ""),
+            message,
             gateway=self.alias,
             response=redacted,
             code=code or None,
             http_status=http_status,
         )
+
+    def content_of(self, what: str, data: Mapping[str, Any], shown: Any = None) -> dict[str, Any]:
+        """An answer's ``content`` object, or unreadable (showing ``shown``, else the answer)."""
+        content = data.get("content")
+        if not isinstance(content, dict):
+            raise self.unreadable(what, data if shown is None else shown, KeyError("content"))
+        return content
+
+    def content_list(self, what: str, data: Mapping[str, Any], shown: Any) -> list[Any]:
+        """An answer's ``content`` list (none: empty), or unreadable (showing ``shown``)."""
+        content = data.get("content")
+        if content is not None and not isinstance(content, list):
+            raise self.unreadable(what, shown, TypeError("content is not a list"))
+        return content or []
 
     # -- per-payment options -----------------------------------------------------------------
 
@@ -995,11 +980,8 @@ class PortOneGateway(BaseGateway):
         """``billing_details``, ``shipping_details`` and ``order_details`` from the order."""
         order = invoice.order
         body: dict[str, Any] = {}
-        for kind, address in (
-            ("billing", order.billing_address),
-            ("shipping", order.shipping_address),
-        ):
-            address = address or {}
+        for kind in ("billing", "shipping"):
+            address = getattr(order, f"{kind}_address") or {}
             name = address.get("name") or order.customer_name
             first, _, last = str(name or "").partition(" ")
             details = {
@@ -1035,6 +1017,16 @@ class PortOneGateway(BaseGateway):
         if items:
             body["order_details"] = items
         return body
+
+    def merchant_details(self, invoice: Invoice, given: Mapping[str, Any]) -> dict[str, Any]:
+        """payment-openapi ``MerchantDetails``: it requires name, promo_discount and
+        shipping_charges, which are ours; what ``given`` names follows."""
+        return {
+            "name": str(self.option("merchant_name", "") or self.alias),
+            "promo_discount": _Number("0"),
+            "shipping_charges": self.amount(invoice.order.shipping_amount, invoice.currency),
+            **given,
+        }
 
     def country_code(self, invoice: Invoice) -> str:
         order = invoice.order
@@ -1072,9 +1064,7 @@ class PortOneGateway(BaseGateway):
             "amount": self.amount(invoice.amount, invoice.currency),
             "currency": invoice.currency,
             "signature_hash": self.request_signature(invoice, urls),
-            "success_url": urls.return_url,
-            "failure_url": urls.return_url,
-            "pending_url": urls.return_url,
+            **dict.fromkeys(RETURN_URL_FIELDS, urls.return_url),
             "transaction_type": self.transaction_type_for(invoice),
             **self.customer_details(invoice),
         }
@@ -1088,9 +1078,7 @@ class PortOneGateway(BaseGateway):
                     fields={"options.token_params": problem},
                     gateway=self.alias,
                 )
-        for name in ("token_params", "routing_enabled", "routing_params", *_USER_FIELDS):
-            if name in chosen:
-                body[name] = chosen[name]
+        body.update(picked(chosen, (*CHANNEL_FIELDS, *_USER_FIELDS)))
         data = self.call("POST", "api/initiatePayment", body, token=False)
         with self.reading("payment", data):
             redirect = str(data["redirect_url"])
@@ -1131,54 +1119,33 @@ class PortOneGateway(BaseGateway):
         ``expires_at`` (an aware datetime) overrides the payment's ``expiry_date`` option."""
         order = invoice.order
         chosen = self.chosen_options(invoice)
-        merchant: dict[str, Any] = {
-            "name": str(self.option("merchant_name", "") or self.alias),
-            "promo_discount": _Number("0"),
-            "shipping_charges": self.amount(order.shipping_amount, invoice.currency),
-        }
-        for name in ("back_url", "promo_code"):
-            if name in chosen:
-                merchant[name] = chosen[name]
         body: dict[str, Any] = {
             "portone_key": self.client_key,
-            "merchant_details": merchant,
+            "merchant_details": self.merchant_details(
+                invoice, picked(chosen, ("back_url", "promo_code"))
+            ),
             "merchant_order_id": self.merchant_order_id(invoice),
             "signature_hash": self.request_signature(invoice, urls),
             "amount": self.amount(invoice.amount, invoice.currency),
             "currency": invoice.currency,
             "country_code": self.country_code(invoice),
             "description": (order.description or order.reference)[:300],
-            "success_url": urls.return_url,
-            "failure_url": urls.return_url,
-            "pending_url": urls.return_url,
+            **dict.fromkeys(RETURN_URL_FIELDS, urls.return_url),
             "source": "api",
             "environment": self.environment,
             **self.customer_details(invoice),
+            **picked(chosen, (*LINK_FIELDS, *_USER_FIELDS)),
         }
-        for name in (
-            "show_shipping_details",
-            "show_back_button",
-            "notify_by_email",
-            "notify_by_phone",
-            "notes",
-            "custom_txn_webhook_urls",
-            "expiry_date",
-            *_USER_FIELDS,
-        ):
-            if name in chosen:
-                body[name] = chosen[name]
         if expires_at is not None:
             body["expiry_date"] = wire_time(expires_at)
         # payment-openapi POST /api/paymentLink ("Create Payment Link").
         data = self.call(
             "POST", "api/paymentLink", body, sub_merchant_key=self.sub_merchant_key_for(invoice)
         )
-        try:
+        with self.reading("payment link", data):
             return PaymentLink(
                 ref=str(data["payment_link_ref"]), url=str(data["payment_link"]), raw=plain(data)
             )
-        except KeyError as exc:
-            raise self.unreadable("payment link", data, exc) from None
 
     def _checked_fields(
         self,
@@ -1191,25 +1158,8 @@ class PortOneGateway(BaseGateway):
     ) -> dict[str, Any]:
         """``given`` checked against ``declared`` as per-payment options are (a sensitive
         one needs the alias's opt-in), or ``InvalidRequest`` naming each problem."""
-        errors: dict[str, str] = {}
-        body: dict[str, Any] = {}
-        for name, value in given.items():
-            option = declared.get(name)
-            if option is None:
-                errors[name] = unknown % {"fields": ", ".join(sorted(declared))}
-                continue
-            try:
-                value = option.check(value)
-            except ValueError as exc:
-                errors[name] = str(exc)
-                continue
-            if option.is_sensitive(value) and name not in self.allowed_sensitive_options:
-                errors[name] = gettext(
-                    "weakens security or acts on stored credentials: refused unless this "
-                    "alias lists it in allow_sensitive_payment_options"
-                )
-                continue
-            body[name] = value
+        fields = ", ".join(sorted(declared))
+        body, errors = self.checked_options(given, declared, unknown=unknown % {"fields": fields})
         if not errors and not body:
             errors[empty_key] = gettext("name at least one change")
         if errors:
@@ -1243,14 +1193,7 @@ class PortOneGateway(BaseGateway):
             problems=gettext("Invalid payment link changes: %(problems)s"),
         )
         if "merchant_details" in body:
-            # MerchantDetails requires name, promo_discount and shipping_charges: ours.
-            order = invoice.order
-            body["merchant_details"] = {
-                "name": str(self.option("merchant_name", "") or self.alias),
-                "promo_discount": _Number("0"),
-                "shipping_charges": self.amount(order.shipping_amount, invoice.currency),
-                **body["merchant_details"],
-            }
+            body["merchant_details"] = self.merchant_details(invoice, body["merchant_details"])
         # payment-openapi PUT /api/update-paylink/{payment_link_ref} ("Update the Payment Link").
         data = self.call(
             "PUT",
@@ -1258,18 +1201,15 @@ class PortOneGateway(BaseGateway):
             body,
             sub_merchant_key=self.sub_merchant_key_for(invoice),
         )
-        content = data.get("content")
-        if not isinstance(content, dict):
-            raise self.unreadable("payment link update", data, KeyError("content"))
+        content = self.content_of("payment link update", data)
         with self.reading("payment link update", data):
             currency = money.normalize_currency(str(content.get("currency") or invoice.currency))
             amount = money.to_decimal(content.get("amount", invoice.amount))
         if not money.same_money(amount, currency, invoice.amount, invoice.currency):
-            raise GatewayAPIError(
+            raise self.answer_error(
                 f"PortOne's payment link {invoice.gateway_id} now asks {amount} {currency};"
                 f" the invoice is for {invoice.amount} {invoice.currency}",
-                gateway=self.alias,
-                response=self.redact(plain(content)),
+                plain(content),
             )
         return dict(plain(content))
 
@@ -1282,10 +1222,7 @@ class PortOneGateway(BaseGateway):
         """A link's status and its transactions (``GET .../fetch-status``), as PortOne says."""
         # payment-openapi GET /api/paymentLink/{portOneLinkRef}/fetch-status.
         data = self.call("GET", f"api/paymentLink/{quote(link_ref, safe='')}/fetch-status")
-        content = data.get("content")
-        if not isinstance(content, dict):
-            raise self.unreadable("payment link", data, KeyError("content"))
-        return content
+        return self.content_of("payment link", data)
 
     def fetch_payment_link_by_reference(
         self, merchant_link_ref: str, *, sub_merchant_key: str | None = None
@@ -1300,10 +1237,7 @@ class PortOneGateway(BaseGateway):
             f"api/merchant/{quote(key, safe='')}/paymentLink/"
             f"{quote(merchant_link_ref, safe='')}/status",
         )
-        content = data.get("content")
-        if not isinstance(content, dict):
-            raise self.unreadable("payment link", data, KeyError("content"))
-        return content
+        return self.content_of("payment link", data)
 
     def link_content(self, invoice: Invoice) -> dict[str, Any]:
         """The invoice's link as PortOne holds it, checked to be this invoice's: by its
@@ -1338,7 +1272,7 @@ class PortOneGateway(BaseGateway):
         kind = status_code_class(code)
         if kind == "pending":
             return InvoiceStatus.PENDING
-        if kind in ("validation", "system", "declined"):
+        if kind in FAILED_CLASSES:
             return InvoiceStatus.FAILED
         raise ValueError(f"unknown status {status!r}")
 
@@ -1418,7 +1352,7 @@ class PortOneGateway(BaseGateway):
         )
         body = data.get("body")
         content = body.get("content") if isinstance(body, Mapping) else None
-        if not isinstance(body, Mapping) or not isinstance(content, list):
+        if not isinstance(content, list):
             raise self.unreadable("payment listing", data, KeyError("body.content"))
         rows = [row for row in content if isinstance(row, Mapping)]
         pages = body.get("total_pages")
@@ -1454,8 +1388,7 @@ class PortOneGateway(BaseGateway):
         now = timezone.now()
         start = min((i.created_at or now) for i in wanted.values()) - LISTING_MARGIN
         found: dict[str, list[Mapping[str, Any]]] = {}
-        page = 1
-        while True:
+        for page in range(1, cap + 1):
             listing = self.list_payments(start=start, end=now, page=page, size=size)
             if listing.unreadable_rows:
                 logger.warning(
@@ -1470,18 +1403,16 @@ class PortOneGateway(BaseGateway):
                     found.setdefault(ref, []).append(row)
             if len(found) == len(wanted) or listing.last:
                 break
-            if page >= cap:
-                logger.info(
-                    "PortOne listing of %s stopped at its page cap (%s pages of %s): %s of %s"
-                    " invoices not found, read alone",
-                    self.alias,
-                    cap,
-                    size,
-                    len(wanted) - len(found),
-                    len(wanted),
-                )
-                break
-            page += 1
+        else:
+            logger.info(
+                "PortOne listing of %s stopped at its page cap (%s pages of %s): %s of %s"
+                " invoices not found, read alone",
+                self.alias,
+                cap,
+                size,
+                len(wanted) - len(found),
+                len(wanted),
+            )
         results: dict[Any, StatusResult] = {}
         for ref, rows in found.items():
             invoice = wanted[ref]
@@ -1521,10 +1452,7 @@ class PortOneGateway(BaseGateway):
             f"api/{quote(self.client_key, safe='')}/transaction-details",
             {"order_ref": order_ref},
         )
-        content = data.get("content")
-        if not isinstance(content, dict):
-            raise self.unreadable("transaction details", data, KeyError("content"))
-        return content
+        return self.content_of("transaction details", data)
 
     def transaction_money(self, order_ref: str) -> tuple[Decimal, str]:
         """The amount and currency PortOne holds for a transaction, for the core to compare
@@ -1607,12 +1535,7 @@ class PortOneGateway(BaseGateway):
         query = request.query
         if "signature_hash" in query:
             params = {name: query.get(name, "") for name in signing.REDIRECT_FIELDS}
-            if not signing.verify(
-                str(self.options["secret_key"]),
-                params,
-                signing.REDIRECT_FIELDS,
-                query.get("signature_hash", ""),
-            ):
+            if not self.verify(params, signing.REDIRECT_FIELDS, query.get("signature_hash", "")):
                 raise InvalidRequest(
                     # Translators: the query string PortOne adds to the customer's return.
                     gettext("The return query's signature does not match."),
@@ -1654,15 +1577,15 @@ class PortOneGateway(BaseGateway):
             raise NotificationRejected("malformed notification body", code="malformed") from None
         if not signature:
             raise NotificationRejected("missing signature_hash", code="signature")
-        if not signing.verify(str(self.options["secret_key"]), params, fields, signature):
+        if not self.verify(params, fields, signature):
             raise NotificationRejected("signature_hash does not match", code="signature")
+        ours = str(data.get("link_order_ref") or data.get("merchant_order_ref") or "")
         try:
             status = self.map_status(data.get("status"), data.get("status_code"), link=link)
         except ValueError:
             claim = None
         else:
-            reference = str(data.get("link_order_ref") or data.get("merchant_order_ref") or "")
-            if status == InvoiceStatus.PAID and not link and self.holds_reference(reference):
+            if status == InvoiceStatus.PAID and not link and self.holds_reference(ours):
                 # A hold's webhook says Success too: it vouches for the hold, not a capture.
                 status = InvoiceStatus.AUTHORIZED
             claim = StatusResult(
@@ -1675,12 +1598,11 @@ class PortOneGateway(BaseGateway):
                 else "",
                 raw=plain(data),
             )
-        ours = data.get("link_order_ref") or data.get("merchant_order_ref")
         gateway_id = data.get("link_ref") or data.get("payment_link_ref") or data.get("order_ref")
         # The signature covers status, amount and currency but carries no timestamp, so a
         # replay cannot be told apart: the status is read back unless the shop opts out.
         return NotificationEvent(
-            invoice_id=str(ours or ""),
+            invoice_id=ours,
             gateway_id=str(gateway_id or ""),
             dedup_key=f"{gateway_id}:{data.get('status')}",
             status=claim,
@@ -1753,17 +1675,16 @@ class PortOneGateway(BaseGateway):
     def read_refund(self, item: Mapping[str, Any], currency: str) -> RefundResult:
         tag = REFUND_TAG.search(str(item.get("refund_reason") or ""))
         refund_currency = money.normalize_currency(str(item.get("currency") or currency))
+        word = str(item.get("refund_status", ""))
         return RefundResult(
-            status=REFUND_STATUS_MAP.get(
-                str(item.get("refund_status", "")).strip().lower(), RefundStatus.PENDING
-            ),
+            status=REFUND_STATUS_MAP.get(word.strip().lower(), RefundStatus.PENDING),
             # refund_id may be empty (refund-openapi example): the PSP's id then names it.
             gateway_refund_id=str(item.get("refund_id") or item.get("psp_refund_id") or ""),
             amount=money.to_decimal(item["amount"]),
             currency=refund_currency,
             idempotency_key=tag.group("key") if tag else "",
             failure_reason=""
-            if str(item.get("refund_status", "")).lower() == "success"
+            if word.lower() == "success"
             else str(item.get("refund_status") or ""),
             raw=plain(item),
         )
@@ -1806,16 +1727,7 @@ class PortOneGateway(BaseGateway):
         if not mine:
             # Accepted, but not yet listed: settled later from the list (refund webhook).
             return RefundResult(status=RefundStatus.PENDING, raw=plain(data))
-        found = mine[-1]
-        return RefundResult(
-            status=found.status,
-            gateway_refund_id=found.gateway_refund_id,
-            amount=found.amount,
-            currency=found.currency,
-            failure_reason=found.failure_reason,
-            idempotency_key=refund.idempotency_key,
-            raw=found.raw,
-        )
+        return replace(mine[-1], idempotency_key=refund.idempotency_key)
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
         order_ref, _channel = self.transaction_ref(invoice)
@@ -1870,12 +1782,7 @@ class PortOneGateway(BaseGateway):
             f"api/merchant/{quote(self.client_key, safe='')}/webhook",
             params={"environment": environment or self.environment},
         )
-        content = data.get("content")
-        if content is None:
-            return []
-        if not isinstance(content, list):
-            raise self.unreadable("webhook list", data, TypeError("content is not a list"))
-        return [self.read_webhook(item) for item in content]
+        return [self.read_webhook(item) for item in self.content_list("webhook list", data, data)]
 
     # -- signatures (management command multipay_portone_signature) --------------------------
 
@@ -1949,9 +1856,7 @@ class PortOneGateway(BaseGateway):
             },
             secrets=credential_values(creds),
         )
-        content = data.get("content")
-        if not isinstance(content, Mapping):
-            raise self.unreadable("payment channel", masked(creds), KeyError("content"))
+        content = self.content_of("payment channel", data, shown=masked(creds))
         names = masked(content.get("maskedData"))
         return PayChannel(
             key=str(content.get("PaymentChannelKey") or key),
@@ -2001,13 +1906,8 @@ class PortOneGateway(BaseGateway):
             f"api/merchant/{quote(self.client_key, safe='')}/pay-channel/{key}",
             params={"environment": environment or self.environment, "payType": kind},
         )
-        content = data.get("content")
-        if content is None:
-            return []
-        if not isinstance(content, list):
-            raise self.unreadable("payment channel", {}, TypeError("content is not a list"))
         found = []
-        for item in content:
+        for item in self.content_list("payment channel", data, {}):
             if not isinstance(item, Mapping):
                 raise self.unreadable("payment channel", {}, TypeError("an item is not an object"))
             names = masked(item.get("creds"))
