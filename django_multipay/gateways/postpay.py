@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import requests
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from django_multipay import money
 from django_multipay.conf import multipay_settings
@@ -38,6 +37,7 @@ from django_multipay.gateways.base import (
     PaymentOption,
 )
 from django_multipay.gateways.contact import InvalidPhone, parse_phone
+from django_multipay.gateways.postpay_lists import MAX_PAGE_SIZE, Page, iso, list_params, read_page
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -60,8 +60,6 @@ SIGNATURE_HEADER = "X-Postpay-Signature"
 #: digest value"). Spaces around either half are allowed, as before; nothing else.
 SIGNATURE_TIMESTAMP = re.compile(r"\s*[0-9]+\s*", re.ASCII)
 HEX = re.compile(r"\s*[0-9a-fA-F]+\s*", re.ASCII)
-#: "Pagination": at most 50 items per page.
-MAX_PAGE_SIZE = 50
 
 #: Order statuses → ours; the one place this vocabulary is mapped. "Orders" documents
 #: pending, approved, captured and denied; cancelled and expired follow the return
@@ -79,69 +77,8 @@ STATUS_MAP: dict[str, str] = {
     "refunded": InvoiceStatus.REFUNDED,
 }
 
-#: Documented filters and their lookups, per list endpoint ("Orders", "Refunds",
-#: "Settlements", "Webhooks"). Amount filters take Decimals and are sent in minor units.
-DATETIME_LOOKUPS = frozenset(
-    {"exact", "gt", "lt", "gte", "lte", "date", "year", "month", "week_day", "day", "hour"}
-)
-NUMBER_LOOKUPS = frozenset({"exact", "gt", "lt", "gte", "lte"})
-TEXT_LOOKUPS = frozenset(
-    {
-        "exact",
-        "in",
-        "contains",
-        "icontains",
-        "startswith",
-        "istartswith",
-        "endswith",
-        "iendswith",
-        "regex",
-        "iregex",
-    }
-)
-FILTERS: dict[str, dict[str, frozenset[str]]] = {
-    "orders": {
-        "order_id": frozenset({"exact", "in"}),
-        "status": frozenset({"exact", "in"}),
-        "total_amount": NUMBER_LOOKUPS,
-        "currency": frozenset({"exact", "in"}),
-        "created": DATETIME_LOOKUPS,
-    },
-    "refunds": {
-        "refund_id": frozenset({"exact", "in"}),
-        "description": TEXT_LOOKUPS - {"exact", "in"},
-        "amount": NUMBER_LOOKUPS,
-        "created": DATETIME_LOOKUPS,
-    },
-    "transactions": {
-        "id": frozenset({"exact", "in"}),
-        "type": frozenset({"exact", "in"}),
-        "amount": NUMBER_LOOKUPS,
-        "currency": frozenset({"exact", "in"}),
-        "created": DATETIME_LOOKUPS,
-        "paid": DATETIME_LOOKUPS | {"isnull"},
-    },
-    "hooks": {
-        "id": frozenset({"exact", "in"}),
-        "events": frozenset({"exact", "contains"}),
-        "url": TEXT_LOOKUPS,
-        "active": frozenset({"exact"}),
-        "last_response_code": NUMBER_LOOKUPS | {"in"},
-        "created": DATETIME_LOOKUPS,
-    },
-}
-ORDERING: dict[str, frozenset[str]] = {
-    "orders": frozenset({"total_amount", "created"}),
-    "refunds": frozenset({"amount", "created"}),
-    "transactions": frozenset({"amount", "created", "paid"}),
-    "hooks": frozenset({"created"}),
-}
-AMOUNT_FILTERS = frozenset({"total_amount", "amount"})
-
 #: "Webhooks": the events a hook can subscribe to.
 HOOK_EVENTS = ("order", "transaction")
-
-T = TypeVar("T")
 
 
 # -- signatures ------------------------------------------------------------------------------
@@ -182,16 +119,6 @@ def verify_signature(
 
 def _when(value: Any) -> datetime | None:
     return parse_datetime(str(value)) if value else None
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of a list answer ("Pagination")."""
-
-    count: int
-    next: str | None
-    previous: str | None
-    results: list[T]
 
 
 @dataclass(frozen=True)
@@ -285,16 +212,14 @@ def _text(value: Any, what: str, limit: int = 255) -> str:
 def _clean_customer(value: dict[str, Any]) -> dict[str, str]:
     """From "Customer": ``gender`` (male, female, other), ``account`` (new, existing, guest),
     ``date_of_birth`` (ISO 8601 date). The customer's ``id`` comes from the shop's user."""
-    if "gender" in value and value["gender"] not in GENDERS:
-        raise ValueError(
-            # Translators: gender is a field's name and its values are Postpay's: keep them.
-            gettext("gender must be one of %(choices)s") % {"choices": ", ".join(GENDERS)}
-        )
-    if "account" in value and value["account"] not in ACCOUNTS:
-        raise ValueError(
-            # Translators: account is a field's name and its values are Postpay's: keep them.
-            gettext("account must be one of %(choices)s") % {"choices": ", ".join(ACCOUNTS)}
-        )
+    for key, choices, message in (
+        # Translators: gender is a field's name and its values are Postpay's: keep them.
+        ("gender", GENDERS, gettext_noop("gender must be one of %(choices)s")),
+        # Translators: account is a field's name and its values are Postpay's: keep them.
+        ("account", ACCOUNTS, gettext_noop("account must be one of %(choices)s")),
+    ):
+        if key in value and value[key] not in choices:
+            raise ValueError(gettext(message) % {"choices": ", ".join(choices)})
     if "date_of_birth" in value:
         try:
             date.fromisoformat(_text(value["date_of_birth"], "date_of_birth", 10))
@@ -317,40 +242,28 @@ def _clean_discounts(value: list[Any]) -> list[dict[str, str]]:
     cleaned = []
     for index, line in enumerate(value):
         where = f"discounts[{index}]"
+        named: dict[str, Any] = {"where": where, "digits": MAX_AMOUNT_DIGITS}
         if not isinstance(line, Mapping):
             # Translators: %(where)s names a discount line (discounts[0]).
-            raise ValueError(gettext("%(where)s must be an object") % {"where": where})
+            raise ValueError(gettext("%(where)s must be an object") % named)
         unknown = sorted(str(k) for k in set(line) - {"code", "name", "amount"})
         if unknown:
-            raise ValueError(
-                gettext("%(where)s has unknown keys %(keys)s")
-                % {"where": where, "keys": ", ".join(unknown)}
-            )
+            named["keys"] = ", ".join(unknown)
+            raise ValueError(gettext("%(where)s has unknown keys %(keys)s") % named)
         if "code" not in line or "amount" not in line:
             # Translators: code and amount are the discount line's keys.
-            raise ValueError(gettext("%(where)s needs a code and an amount") % {"where": where})
-        amount = line["amount"]
-        if isinstance(amount, bool) or not isinstance(amount, (str, int)):
-            raise ValueError(
-                gettext("%(where)s.amount must be a decimal string") % {"where": where}
-            )
+            raise ValueError(gettext("%(where)s needs a code and an amount") % named)
         try:
-            decimal = money.to_decimal(amount)
+            # A JSON string or whole number: money refuses floats, booleans and the rest.
+            decimal = money.to_decimal(line["amount"])
         except ValidationError:
-            raise ValueError(
-                gettext("%(where)s.amount must be a decimal string") % {"where": where}
-            ) from None
+            raise ValueError(gettext("%(where)s.amount must be a decimal string") % named) from None
         if decimal <= 0:
-            raise ValueError(
-                gettext("%(where)s.amount must be greater than zero") % {"where": where}
-            )
+            raise ValueError(gettext("%(where)s.amount must be greater than zero") % named)
         if decimal.adjusted() >= MAX_AMOUNT_DIGITS:
             # Sent as integer minor units ("Discount": amount): no order is this large.
-            raise ValueError(
-                # Translators: 10^%(digits)s is ten to the power of %(digits)s.
-                gettext("%(where)s.amount must be below 10^%(digits)s")
-                % {"where": where, "digits": MAX_AMOUNT_DIGITS}
-            )
+            # Translators: 10^%(digits)s is ten to the power of %(digits)s.
+            raise ValueError(gettext("%(where)s.amount must be below 10^%(digits)s") % named)
         entry = {"code": _text(line["code"], f"{where}.code"), "amount": str(decimal)}
         if line.get("name"):
             entry["name"] = _text(line["name"], f"{where}.name")
@@ -359,9 +272,8 @@ def _clean_discounts(value: list[Any]) -> list[dict[str, str]]:
 
 
 def _clean_alt_phone(value: dict[str, Any]) -> dict[str, str]:
-    """From "Address": ``alt_phone`` (a String) per address, ``shipping`` and ``billing``; each
-    is then read as a phone number of its address's country and kept in E.164
-    (:meth:`PostpayGateway.clean_payment_options`)."""
+    """From "Address": ``alt_phone`` (a String) per address; each is then kept in E.164 as a
+    phone number of its address's country (:meth:`PostpayGateway.clean_payment_options`)."""
     return {
         key: _text(number, f"alt_phone.{key}", MAX_PHONE_LENGTH).strip()
         for key, number in value.items()
@@ -376,11 +288,10 @@ def _clean_metadata(value: dict[str, Any]) -> dict[str, Any]:
             # Translators: %(keys)s are metadata keys (invoice, reference).
             gettext("%(keys)s are set by django-multipay") % {"keys": ", ".join(taken)}
         )
-    if not all(isinstance(k, str) for k in value) or not all(
-        v is None or isinstance(v, (str, int, float, bool)) for v in value.values()
-    ):
+    # String keys, finite numbers of JSON's range: the declaration's own check
+    # (PaymentOption.check); the values here are flat.
+    if not all(v is None or isinstance(v, (str, int, float, bool)) for v in value.values()):
         raise ValueError(gettext("must map strings to strings, numbers or booleans"))
-    # Finite numbers of JSON's range: the declaration's own check (PaymentOption.check).
     if len(json.dumps(value, allow_nan=False)) > MAX_METADATA_BYTES:
         raise ValueError(
             gettext("must be at most %(maximum)s bytes of JSON") % {"maximum": MAX_METADATA_BYTES}
@@ -449,8 +360,6 @@ class PostpayGateway(BaseGateway):
         # Our refund key is Postpay's refund_id: a repeat is answered 409 conflict.
         idempotent_refunds=True,
         capture=True,
-        cancel=False,
-        fetch_status=True,
         list_refunds=True,
         # "Settlements": GET /transactions.
         settlement=True,
@@ -492,8 +401,7 @@ class PostpayGateway(BaseGateway):
     @staticmethod
     def alt_phone_region(order: Order | None, which: str) -> str:
         """The country a national ``alt_phone`` of the ``which`` address is read in: that
-        address's country (the shipping address is the billing one when the order has none),
-        else the UAE."""
+        address's (the shipping address is the billing one if the order has none), else the UAE."""
         if order is None:
             return HOME_REGION
         billing = order.billing_address or {}
@@ -513,10 +421,8 @@ class PostpayGateway(BaseGateway):
         for which, number in sorted(given.items()):
             if which == "billing" and order is not None and not order.billing_address:
                 # Nowhere to send it: no billing_address, no customer.default_address.
-                errors["options.alt_phone.billing"] = gettext(
-                    # Translators: said of the billing alternative phone option, after its name.
-                    "the order has no billing address"
-                )
+                # Translators: said of the billing alternative phone option, after its name.
+                errors["options.alt_phone.billing"] = gettext("the order has no billing address")
                 continue
             try:
                 cleaned[which] = parse_phone(str(number), self.alt_phone_region(order, which)).e164
@@ -533,16 +439,14 @@ class PostpayGateway(BaseGateway):
                 for line in options["discounts"]
             ]
         except ValidationError as exc:
-            return {"options.discounts": "; ".join(exc.messages)}
+            problem = "; ".join(exc.messages)
         except ArithmeticError:
-            return {
-                "options.discounts": gettext("an amount cannot be read in the order's currency")
-            }
-        if sum(amounts, Decimal(0)) > order.amount:
-            return {
-                "options.discounts": gettext("the discounts add up to more than the order's amount")
-            }
-        return {}
+            problem = gettext("an amount cannot be read in the order's currency")
+        else:
+            if sum(amounts, Decimal(0)) <= order.amount:
+                return {}
+            problem = gettext("the discounts add up to more than the order's amount")
+        return {"options.discounts": problem}
 
     def accepts_currency(self, currency: str) -> bool:
         """``AED`` by default; the ``currencies`` option lists others an account takes."""
@@ -586,9 +490,7 @@ class PostpayGateway(BaseGateway):
             code = str(details.get("code") or f"http_{status}")
             message = str(details.get("message") or "")
             fields = details.get("fields")
-        text = f"Postpay answered HTTP {status} {code}"
-        if message:
-            text += f": {message}"
+        text = f"Postpay answered HTTP {status} {code}" + (f": {message}" if message else "")
         if isinstance(fields, dict) and fields:
             text += " (" + "; ".join(f"{k}: {_join(v)}" for k, v in sorted(fields.items())) + ")"
         if status == 402:
@@ -605,20 +507,12 @@ class PostpayGateway(BaseGateway):
     # -- checkout ----------------------------------------------------------------------------
 
     def checkout_payload(self, invoice: Invoice, urls: PaymentUrls) -> dict[str, Any]:
-        """The ``POST /checkouts`` body ("Create a checkout"), built from the order.
-
-        Extras the Order model has no column for come from the payment's own options
-        (``invoice.gateway_options``, see :data:`PAYMENT_OPTIONS`), never from the order's
-        metadata: ``customer`` (``gender``, ``date_of_birth``, ``account``), ``shipping``
-        (``id``, ``name``), ``discounts`` (``code``, ``name``, decimal ``amount``),
-        ``num_instalments`` and ``metadata``."""
+        """The ``POST /checkouts`` body ("Create a checkout"), built from the order; what it
+        has no column for comes from the payment's options (:data:`PAYMENT_OPTIONS`), never
+        from the order's metadata."""
         order = invoice.order
         currency = invoice.currency
         extra = _mapping(invoice.gateway_options)
-
-        def minor(value: Any) -> int:
-            return money.to_minor_units(money.to_decimal(value), currency)
-
         shipping_source = order.shipping_address or order.billing_address or {}
         shipping_extra = _mapping(extra.get("shipping"))
         # "Address": alt_phone, from the payment's alt_phone option (the Order has no column).
@@ -628,19 +522,18 @@ class PostpayGateway(BaseGateway):
         if not shipping_alt and not order.shipping_address:
             shipping_alt = billing_alt  # the shipping address is the billing one
         shipping: dict[str, Any] = {
+            **({"id": str(shipping_extra["id"])} if shipping_extra.get("id") else {}),
             "name": str(shipping_extra.get("name") or self.option("shipping_name", "Shipping")),
-            "amount": minor(order.shipping_amount),
-            "address": self._address(shipping_source, order, alt_phone=shipping_alt),
+            "amount": money.to_minor_units(order.shipping_amount, currency),
+            "address": self._address(shipping_source, order, shipping_alt),
         }
-        if shipping_extra.get("id"):
-            shipping = {"id": str(shipping_extra["id"]), **shipping}
 
         items = self._items(order, currency)
         discounts = self._discounts(order, extra, items, currency)
         payload: dict[str, Any] = {
             "order_id": self.order_id(invoice),
             "total_amount": money.to_minor_units(invoice.amount, currency),
-            "tax_amount": minor(order.tax_amount),
+            "tax_amount": money.to_minor_units(order.tax_amount, currency),
             "currency": currency,
             "shipping": shipping,
             "customer": self._customer(order, extra, billing_alt),
@@ -653,9 +546,7 @@ class PostpayGateway(BaseGateway):
             },
         }
         if order.billing_address:
-            payload["billing_address"] = self._address(
-                order.billing_address, order, alt_phone=billing_alt
-            )
+            payload["billing_address"] = self._address(order.billing_address, order, billing_alt)
         if discounts:
             payload["discounts"] = discounts
         instalments = extra.get("num_instalments", self.option("num_instalments"))
@@ -663,21 +554,15 @@ class PostpayGateway(BaseGateway):
             payload["num_instalments"] = int(instalments)
         return payload
 
-    def _address(
-        self, address: Mapping[str, str], order: Order, *, alt_phone: str = ""
-    ) -> dict[str, Any]:
+    def _address(self, address: Mapping[str, str], order: Order, alt_phone: str) -> dict[str, Any]:
         """Our address keys → Postpay's "Address" object (``alt_phone``: the payment's)."""
-        name = str(address.get("name") or order.customer_name or "").strip()
-        first, last = _split_name(name)
+        first, last = _split_name(str(address.get("name") or order.customer_name or ""))
         result = {
             "first_name": first,
             "last_name": last,
             "phone": address.get("phone") or order.customer_phone or "",
             "alt_phone": alt_phone,
-            "line1": address.get("line1", ""),
-            "line2": address.get("line2", ""),
-            "city": address.get("city", ""),
-            "state": address.get("state", ""),
+            **{key: address.get(key, "") for key in ("line1", "line2", "city", "state")},
             "country": str(address.get("country", "")).upper(),
             # Postpay requires a postal code; UAE addresses have none (its own sample: 00000).
             "postal_code": address.get("postal_code")
@@ -685,9 +570,7 @@ class PostpayGateway(BaseGateway):
         }
         return {k: v for k, v in result.items() if v != "" or k in ADDRESS_REQUIRED}
 
-    def _customer(
-        self, order: Order, extra: Mapping[str, Any], billing_alt: str = ""
-    ) -> dict[str, Any]:
+    def _customer(self, order: Order, extra: Mapping[str, Any], billing_alt: str) -> dict[str, Any]:
         """The "Customer" object: the shop's user if there is one, else a guest; its
         ``default_address`` is the billing address."""
         given = _mapping(extra.get("customer"))
@@ -703,14 +586,12 @@ class PostpayGateway(BaseGateway):
             customer = {"id": str(user.pk), **customer}
             joined = getattr(user, "date_joined", None)
             if isinstance(joined, datetime):
-                customer["date_joined"] = _iso(joined)
+                customer["date_joined"] = iso(joined)
         for key in ("gender", "date_of_birth"):
             if given.get(key):
                 customer[key] = str(given[key])
         if order.billing_address:
-            customer["default_address"] = self._address(
-                order.billing_address, order, alt_phone=billing_alt
-            )
+            customer["default_address"] = self._address(order.billing_address, order, billing_alt)
         return {k: v for k, v in customer.items() if v != ""}
 
     def _items(self, order: Order, currency: str) -> list[dict[str, Any]]:
@@ -762,15 +643,12 @@ class PostpayGateway(BaseGateway):
                 if isinstance(d, dict)
             ]
         lines = sum(int(i["unit_price"]) * int(i["qty"]) for i in items)
-        expected = (
-            lines
-            + money.to_minor_units(order.tax_amount, currency)
-            + money.to_minor_units(order.shipping_amount, currency)
+        tax, shipping, total = (
+            money.to_minor_units(amount, currency)
+            for amount in (order.tax_amount, order.shipping_amount, order.amount)
         )
-        gap = expected - money.to_minor_units(order.amount, currency)
-        if gap > 0:
-            return [{"code": "discount", "name": "Discount", "amount": gap}]
-        return []
+        gap = lines + tax + shipping - total
+        return [{"code": "discount", "name": "Discount", "amount": gap}] if gap > 0 else []
 
     def check_required(self, payload: Mapping[str, Any]) -> None:
         """Raise ``InvalidRequest`` naming every required field ("❗️" in "Create a
@@ -783,23 +661,19 @@ class PostpayGateway(BaseGateway):
                 if value is None or value == "" or value == []:
                     missing[f"{prefix}{name}"] = gettext("This field is required.")
 
+        customer = payload.get("customer") or {}
         need(payload, CHECKOUT_REQUIRED, "")
         need(payload.get("shipping"), SHIPPING_REQUIRED, "shipping.")
         need((payload.get("shipping") or {}).get("address"), ADDRESS_REQUIRED, "shipping.address.")
-        need(payload.get("customer"), CUSTOMER_REQUIRED, "customer.")
-        if "default_address" in (payload.get("customer") or {}):
-            need(
-                payload["customer"]["default_address"],
-                ADDRESS_REQUIRED,
-                "customer.default_address.",
-            )
+        need(customer, CUSTOMER_REQUIRED, "customer.")
+        if "default_address" in customer:
+            need(customer["default_address"], ADDRESS_REQUIRED, "customer.default_address.")
         if "billing_address" in payload:
             need(payload["billing_address"], ADDRESS_REQUIRED, "billing_address.")
         need(payload.get("merchant"), MERCHANT_REQUIRED, "merchant.")
-        for index, item in enumerate(payload.get("items") or []):
-            need(item, ITEM_REQUIRED, f"items[{index}].")
-        for index, discount in enumerate(payload.get("discounts") or []):
-            need(discount, DISCOUNT_REQUIRED, f"discounts[{index}].")
+        for key, names in (("items", ITEM_REQUIRED), ("discounts", DISCOUNT_REQUIRED)):
+            for index, part in enumerate(payload.get(key) or []):
+                need(part, names, f"{key}[{index}].")
         if missing:
             raise InvalidRequest(
                 # Translators: %(fields)s lists the fields by their names in Postpay's API.
@@ -843,11 +717,7 @@ class PostpayGateway(BaseGateway):
         order = self._order(data)
         status = order.invoice_status
         if status is None:
-            raise GatewayAPIError(
-                f"Unknown Postpay order status {order.status!r}",
-                gateway=self.alias,
-                response=self.redact(data),
-            )
+            raise self.answer_error(f"Unknown Postpay order status {order.status!r}", data)
         refunded = None
         if status in (InvoiceStatus.REFUNDED, InvoiceStatus.PARTIALLY_REFUNDED):
             refunded = sum((r.amount or Decimal(0) for r in self.list_refunds(invoice)), Decimal(0))
@@ -877,8 +747,8 @@ class PostpayGateway(BaseGateway):
         """``GET /orders`` ("List orders") with the documented filters, e.g.
         ``status__in=["captured", "denied"]``, ``total_amount__gte=Decimal("100.50")`` (with
         ``currency="AED"``), ``created__date__gt=date(2020, 5, 20)``, ``ordering="-created"``."""
-        params = self._params("orders", filters, ordering, page, page_size)
-        return self._page(self.call("GET", "orders", params=params), self._order)
+        params = list_params(self.alias, "orders", filters, ordering, page, page_size)
+        return read_page(self.call("GET", "orders", params=params), self._order, self.reading)
 
     def fetch_status(self, invoice: Invoice) -> StatusResult:
         """The order read back server-to-server: the truth behind a return or a webhook."""
@@ -910,10 +780,8 @@ class PostpayGateway(BaseGateway):
             raise
         result = self._status(invoice, data)
         if result.status != InvoiceStatus.PAID:
-            raise GatewayAPIError(
-                f"Postpay answered the capture with status {data.get('status')!r}",
-                gateway=self.alias,
-                response=self.redact(data),
+            raise self.answer_error(
+                f"Postpay answered the capture with status {data.get('status')!r}", data
             )
         return result
 
@@ -930,26 +798,22 @@ class PostpayGateway(BaseGateway):
             return current
         try:
             return self.capture(invoice, invoice.amount)
-        except PaymentDeclined as exc:
-            # "Capture errors": 402 capture_error, the payment transaction was declined.
+        except (PaymentDeclined, GatewayAPIError) as exc:
+            # "Capture errors": 402 capture_error, the payment transaction was declined; 410
+            # expired, the approval lapsed before we captured.
+            if isinstance(exc, PaymentDeclined):
+                status = InvoiceStatus.FAILED
+            elif exc.http_status == 410:
+                status = InvoiceStatus.EXPIRED
+            else:
+                raise
             return StatusResult(
-                status=InvoiceStatus.FAILED,
+                status=status,
                 amount=current.amount,
                 currency=current.currency,
                 failure_reason=exc.message,
                 raw=exc.response if isinstance(exc.response, dict) else {},
             )
-        except GatewayAPIError as exc:
-            if exc.http_status == 410:
-                # "Capture errors": 410 expired, the approval lapsed before we captured.
-                return StatusResult(
-                    status=InvoiceStatus.EXPIRED,
-                    amount=current.amount,
-                    currency=current.currency,
-                    failure_reason=exc.message,
-                    raw=exc.response if isinstance(exc.response, dict) else {},
-                )
-            raise
 
     def verify_return(self, invoice: Invoice, request: InboundRequest) -> StatusResult:
         """The customer is back at ``confirmation_url`` or ``cancel_url`` with ``order_id`` and
@@ -961,16 +825,13 @@ class PostpayGateway(BaseGateway):
         """A valid webhook is still a hint: the order is read back (and captured when
         approved, unless the ``capture_on_notification`` option is false, so a customer who
         never comes back still gets their order)."""
-        if self.option("capture_on_notification", True):
-            return self.settle(invoice)
-        return self.fetch_status(invoice)
+        return self.settle(invoice) if self.auto_capture else self.fetch_status(invoice)
 
     @property
     def auto_capture(self) -> bool:
-        """Whether approved orders are captured without anyone asking ("Checkout / Workflow"
-        step 5: the server captures an approved order). The return always does, and the
-        webhook unless ``capture_on_notification`` is false; so does reconciliation, on the
-        same option."""
+        """Whether approved orders are captured unasked ("Checkout / Workflow" step 5): on the
+        return always; by the webhook and reconciliation unless ``capture_on_notification``
+        is false."""
         return bool(self.option("capture_on_notification", True))
 
     def reconcile_status(self, invoice: Invoice) -> StatusResult:
@@ -1009,9 +870,8 @@ class PostpayGateway(BaseGateway):
             body["amount"] = money.to_minor_units(amount, invoice.currency)
         if description:
             body["description"] = description
-        path = f"orders/{self.order_id(invoice)}/refunds"
         try:
-            data = self.call("POST", path, body)
+            data = self.call("POST", f"orders/{self.order_id(invoice)}/refunds", body)
         except GatewayAPIError as exc:
             if exc.http_status == 409 and exc.code == "conflict":
                 return self.get_refund(invoice, refund_id)
@@ -1045,11 +905,11 @@ class PostpayGateway(BaseGateway):
         **filters: Any,
     ) -> Page[RefundResult]:
         """``GET /orders/{order_id}/refunds`` ("List refunds") with the documented filters."""
-        params = self._params(
-            "refunds", filters, ordering, page, page_size, currency=invoice.currency
+        params = list_params(
+            self.alias, "refunds", filters, ordering, page, page_size, invoice.currency
         )
         data = self.call("GET", f"orders/{self.order_id(invoice)}/refunds", params=params)
-        return self._page(data, lambda item: self._refund(item, invoice.currency))
+        return read_page(data, lambda item: self._refund(item, invoice.currency), self.reading)
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
         """Every refund of the invoice's order, all pages; ``idempotency_key`` is the
@@ -1101,8 +961,9 @@ class PostpayGateway(BaseGateway):
     ) -> Page[PostpayTransaction]:
         """``GET /transactions`` ("List transactions"), e.g. ``type__in=["order", "refund"]``,
         ``paid__isnull=True``, ``ordering="paid"``."""
-        params = self._params("transactions", filters, ordering, page, page_size)
-        return self._page(self.call("GET", "transactions", params=params), self._transaction)
+        params = list_params(self.alias, "transactions", filters, ordering, page, page_size)
+        data = self.call("GET", "transactions", params=params)
+        return read_page(data, self._transaction, self.reading)
 
     def get_transaction(self, transaction_id: str) -> PostpayTransaction:
         """``GET /transactions/{transaction_id}`` ("Get single transaction")."""
@@ -1117,11 +978,10 @@ class PostpayGateway(BaseGateway):
         the invoice (less a day for clock differences) are paged through and matched on
         ``order.order_id``; at most ``max_pages`` pages (option ``transactions_max_pages``,
         default 20) of 50 are read."""
-        limit = int(max_pages or self.option("transactions_max_pages", 20))
         since = invoice.created_at - timedelta(days=1)
         wanted = self.order_id(invoice)
         found: list[PostpayTransaction] = []
-        for number in range(1, limit + 1):
+        for number in range(1, int(max_pages or self.option("transactions_max_pages", 20)) + 1):
             page = self.list_transactions(
                 page=number,
                 page_size=MAX_PAGE_SIZE,
@@ -1179,8 +1039,8 @@ class PostpayGateway(BaseGateway):
         **filters: Any,
     ) -> Page[PostpayHook]:
         """``GET /hooks`` ("List hooks"), e.g. ``url__startswith="https"``, ``active=True``."""
-        params = self._params("hooks", filters, ordering, page, page_size)
-        return self._page(self.call("GET", "hooks", params=params), self._hook)
+        params = list_params(self.alias, "hooks", filters, ordering, page, page_size)
+        return read_page(self.call("GET", "hooks", params=params), self._hook, self.reading)
 
     def get_hook(self, hook_id: str) -> PostpayHook:
         """``GET /hooks/{hook_id}`` ("Get single hook")."""
@@ -1203,114 +1063,15 @@ class PostpayGateway(BaseGateway):
         active: bool | None = None,
     ) -> PostpayHook:
         """``PATCH /hooks/{hook_id}`` ("Edit a hook"): only the fields given are sent."""
-        body: dict[str, Any] = {}
-        if url is not None:
-            body["url"] = url
-        if secret is not None:
-            body["secret"] = secret
+        given = {"url": url, "secret": secret, "events": events, "active": active}
+        body = {key: value for key, value in given.items() if value is not None}
         if events is not None:
             body["events"] = _events(events)
-        if active is not None:
-            body["active"] = active
         return self._hook(self.call("PATCH", f"hooks/{hook_id}", body))
 
     def delete_hook(self, hook_id: str) -> None:
         """``DELETE /hooks/{hook_id}`` ("Delete a hook"), answered ``204``."""
         self.call("DELETE", f"hooks/{hook_id}")
-
-    # -- lists -------------------------------------------------------------------------------
-
-    def _params(
-        self,
-        resource: str,
-        filters: Mapping[str, Any],
-        ordering: str | Iterable[str] | None,
-        page: int | None,
-        page_size: int | None,
-        *,
-        currency: str | None = None,
-    ) -> dict[str, str]:
-        """Query parameters for a list call, checked against the documented filters,
-        lookups and orderings; amounts become minor units, lists comma-separated."""
-        allowed = FILTERS[resource]
-        params: dict[str, str] = {}
-        if currency is None and isinstance(filters.get("currency"), str):
-            currency = money.normalize_currency(filters["currency"])
-        for key, value in filters.items():
-            name, *lookups = key.split("__")
-            if name not in allowed or any(lookup not in allowed[name] for lookup in lookups):
-                raise InvalidRequest(
-                    # Translators: %(resource)s is a Postpay API list (orders, refunds,
-                    # transactions, hooks); %(key)s a filter's name.
-                    gettext("Postpay %(resource)s cannot be filtered by %(key)s.")
-                    % {"resource": resource, "key": repr(key)},
-                    gateway=self.alias,
-                )
-            params[key] = self._filter_value(name, value, currency)
-        if ordering:
-            fields = [ordering] if isinstance(ordering, str) else list(ordering)
-            for item in fields:
-                if item.lstrip("-") not in ORDERING[resource]:
-                    raise InvalidRequest(
-                        # Translators: %(resource)s is a Postpay API list (orders, refunds,
-                        # transactions, hooks); %(field)s a field's name.
-                        gettext("Postpay %(resource)s cannot be ordered by %(field)s.")
-                        % {"resource": resource, "field": repr(item)},
-                        gateway=self.alias,
-                    )
-            params["ordering"] = ",".join(fields)
-        if page is not None:
-            if int(page) < 1:
-                # Translators: page is the list call's argument; keep it.
-                raise InvalidRequest(gettext("page starts at 1."), gateway=self.alias)
-            params["page"] = str(int(page))
-        if page_size is not None:
-            if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
-                raise InvalidRequest(
-                    # Translators: page_size is the list call's argument; keep it.
-                    gettext("page_size is 1 to %(maximum)s (Postpay's limit).")
-                    % {"maximum": MAX_PAGE_SIZE},
-                    gateway=self.alias,
-                )
-            params["page_size"] = str(int(page_size))
-        return params
-
-    def _filter_value(self, name: str, value: Any, currency: str | None) -> str:
-        if isinstance(value, (list, tuple, set, frozenset)):
-            return ",".join(self._filter_value(name, v, currency) for v in value)
-        if name in AMOUNT_FILTERS:
-            if currency is None:
-                raise InvalidRequest(
-                    # Translators: %(name)s is a filter's name; currency=... is code: keep it.
-                    gettext("Filtering by %(name)s needs a currency (filter currency=...).")
-                    % {"name": name},
-                    gateway=self.alias,
-                )
-            try:
-                return str(money.to_minor_units(money.to_decimal(value), currency))
-            except ValidationError as exc:
-                raise InvalidRequest(
-                    # Translators: %(name)s is a filter's name.
-                    gettext("Bad %(name)s filter: %(problems)s")
-                    % {"name": name, "problems": "; ".join(exc.messages)},
-                    gateway=self.alias,
-                ) from None
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, datetime):
-            return _iso(value)
-        if isinstance(value, date):
-            return value.isoformat()
-        return str(value)
-
-    def _page(self, data: Any, parse: Callable[[Any], T]) -> Page[T]:
-        with self.reading("list", data):
-            return Page(
-                count=int(data.get("count") or 0),
-                next=data.get("next") or None,
-                previous=data.get("previous") or None,
-                results=[parse(item) for item in data["results"]],
-            )
 
     # -- webhooks ----------------------------------------------------------------------------
 
@@ -1337,8 +1098,7 @@ class PostpayGateway(BaseGateway):
             data = payload["data"] if enveloped else payload
             event = str(payload.get("type") or payload.get("event") or "order")
             event = event.partition(".")[0].lower()
-            nested = data.get("order") if isinstance(data.get("order"), dict) else None
-            order = data if event == "order" else nested
+            order = data if event == "order" else _mapping(data.get("order"))
             kind = "payment"
             if event == "transaction":
                 kind = {"order": "payment", "refund": "refund"}.get(str(data.get("type")), "")
@@ -1396,28 +1156,17 @@ def _split_name(name: str) -> tuple[str, str]:
     return (first or last, last)
 
 
-def _iso(value: datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and ``Z``, as in Postpay's samples."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt_timezone.utc)
-    text = value.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
-
-
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def _join(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return " ".join(str(v) for v in value)
-    return str(value)
+    return " ".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _events(events: Iterable[str]) -> list[str]:
     chosen = [str(e) for e in events]
-    unknown = sorted(set(chosen) - set(HOOK_EVENTS))
-    if unknown or not chosen:
+    if not chosen or set(chosen) - set(HOOK_EVENTS):
         raise InvalidRequest(
             # Translators: %(events)s are Postpay's event names; %(chosen)s a Python list.
             gettext("Postpay hook events are %(events)s; got %(chosen)s.")
