@@ -10,9 +10,11 @@ import copy
 import ipaddress
 import json
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -131,10 +133,9 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("not_found", "The requested resource doesn't exist"),
     409: ("conflict", "The request conflicts with another request"),
     429: ("too_many_requests", "Too many requests hit the API too quickly"),
-    500: ("server_error", "Something went wrong on the Paylands end"),
-    502: ("server_error", "Something went wrong on the Paylands end"),
-    503: ("server_error", "Something went wrong on the Paylands end"),
-    504: ("server_error", "Something went wrong on the Paylands end"),
+    **dict.fromkeys(
+        (500, 502, 503, 504), ("server_error", "Something went wrong on the Paylands end")
+    ),
 }
 
 #: Operatives of transactions that take money.
@@ -161,6 +162,8 @@ MAX_EXTRA_DATA_BYTES = 4096
 #: The sender is ``REMOTE_ADDR``, unless ``notification_proxy_hops`` says how many proxies of
 #: the shop's own stand in front of Django (then X-Forwarded-For, read from the right).
 MAX_PROXY_HOPS = 10
+#: A notification refused for its sender.
+_refused_sender = partial(NotificationRejected, code="source", status_code=403)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -183,14 +186,12 @@ def notification_networks(value: Any) -> tuple[Network, ...]:
                 raise ValueError(entry)
             networks.append(ipaddress.ip_network(entry.strip(), strict=True))
         except ValueError:
-            raise ValueError(
-                # Translators: CIDR is a network written as address/prefix length.
-                gettext(
-                    "%(entry)s is not a network in CIDR form (203.0.113.0/24, 2001:db8::/32)"
-                    " with its host bits zero"
-                )
-                % {"entry": repr(entry)}
-            ) from None
+            # Translators: CIDR is a network written as address/prefix length.
+            problem = gettext(
+                "%(entry)s is not a network in CIDR form (203.0.113.0/24, 2001:db8::/32)"
+                " with its host bits zero"
+            )
+            raise ValueError(problem % {"entry": repr(entry)}) from None
     return tuple(networks)
 
 
@@ -199,10 +200,8 @@ def proxy_hops(value: Any) -> int:
     if value is None:
         return 0
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_PROXY_HOPS:
-        raise ValueError(
-            gettext("must be a whole number of proxies from 0 to %(maximum)s")
-            % {"maximum": MAX_PROXY_HOPS}
-        )
+        message = gettext("must be a whole number of proxies from 0 to %(maximum)s")
+        raise ValueError(message % {"maximum": MAX_PROXY_HOPS})
     return value
 
 
@@ -222,15 +221,17 @@ def _extra_data(value: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         raise ValueError(gettext("must be plain JSON")) from None
     if len(text) > MAX_EXTRA_DATA_BYTES:
-        raise ValueError(
-            gettext("must be at most %(maximum)s bytes of JSON") % {"maximum": MAX_EXTRA_DATA_BYTES}
-        )
+        message = gettext("must be at most %(maximum)s bytes of JSON")
+        raise ValueError(message % {"maximum": MAX_EXTRA_DATA_BYTES})
     return copy.deepcopy(value)
 
 
 def _upper(value: str) -> str:
     return value.strip().upper()
 
+
+#: An id Paylands gives (a service, a saved card, a template): 1 to 64 characters.
+_uuid_option = partial(PaymentOption, str, min_length=1, max_length=64)
 
 #: What one payment may choose (``payments.begin_payment(options=...)``, or staff through the
 #: API), each from the "POST /payment" body the document names; the alias's own options of the
@@ -241,18 +242,14 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
         str, "AUTHORIZATION charges at once, DEFERRED holds.", choices=OPERATIVES, normalize=_upper
     ),
     # "Generate payment order": service (uuid); one of this alias's own services.
-    "service": PaymentOption(str, "One of the alias's service uuids.", min_length=1, max_length=64),
+    "service": _uuid_option("One of the alias's service uuids."),
     # "Payment methods": ?apm= on the payment page; enabled APMs are the alias's ``apms``.
     "apm": PaymentOption(str, "An APM enabled for the alias.", normalize=_upper, max_length=20),
     # "Push payment integration" (MB WAY, Multibanco, Payshop).
     "push": PaymentOption(bool, "Push the order instead of showing the payment page."),
     # "Card (not present)", one-click: POST /payment/direct card_uuid. A stored credential.
-    "card_uuid": PaymentOption(
-        str,
-        "A saved card of the customer bound to the order's user.",
-        min_length=1,
-        max_length=64,
-        sensitive=True,
+    "card_uuid": _uuid_option(
+        "A saved card of the customer bound to the order's user.", sensitive=True
     ),
     # POST /payment/direct customer_ip.
     "customer_ip": PaymentOption(str, "The customer's IP address.", clean=_ip_address),
@@ -265,8 +262,8 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
         bool, "3-D Secure; false turns it off.", sensitive=True, safe_values=(True,)
     ),
     # "Generate payment order": template_uuid, dcc_template_uuid (payment page templates).
-    "template_uuid": PaymentOption(str, "Payment page template.", min_length=1, max_length=64),
-    "dcc_template_uuid": PaymentOption(str, "DCC template.", min_length=1, max_length=64),
+    "template_uuid": _uuid_option("Payment page template."),
+    "dcc_template_uuid": _uuid_option("DCC template."),
     # "Generate payment order": save_card (the card is saved for customer_ext_id).
     "save_card": PaymentOption(bool, "Save the card for the order's customer."),
     # "Redirect to {base}/payment/process/{token}?lang=xx".
@@ -339,22 +336,24 @@ def _sent_deadline(body: Mapping[str, Any], apm: str) -> date | None:
     extra = body.get("extra_data")
     payment = extra.get("payment") if isinstance(extra, Mapping) else None
     value = payment.get(name) if isinstance(payment, Mapping) else None
-    if not value:
-        return None
-    try:
-        return datetime.strptime(str(value), fmt).date()
-    except ValueError:
-        return None
+    if value:
+        with suppress(ValueError):
+            return datetime.strptime(str(value), fmt).date()
+    return None
 
 
 def _parse_day(value: Any) -> date | None:
-    text = str(value or "").strip()[:10]
-    for fmt in ("%Y-%m-%d", "%Y%m%d"):
-        try:
-            return datetime.strptime(text if fmt == "%Y-%m-%d" else text[:8], fmt).date()
-        except ValueError:
-            continue
+    text = str(value or "").strip()
+    for fmt, size in (("%Y-%m-%d", 10), ("%Y%m%d", 8)):
+        with suppress(ValueError):
+            return datetime.strptime(text[:size], fmt).date()
     return None
+
+
+def _error_text(transaction: Mapping[str, Any]) -> str:
+    """A transaction's ``error``, or ``""`` for none (``NONE``)."""
+    error = transaction.get("error")
+    return "" if error in (None, "", "NONE") else str(error)
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -384,7 +383,6 @@ class PaylandsGateway(BaseGateway):
         idempotent_refunds=False,
         capture=True,
         cancel=True,
-        fetch_status=True,
         list_refunds=True,
         signed_notifications=True,
         currencies=frozenset({"EUR"}),
@@ -439,20 +437,15 @@ class PaylandsGateway(BaseGateway):
         currency = currency.upper()
         if currency in self.services:
             return True
-        listed = self.option("currencies")
-        allowed = (
-            {str(c).upper() for c in listed} if listed else set(self.capabilities.currencies or ())
-        )
+        listed = self.option("currencies") or self.capabilities.currencies or ()
+        allowed = {str(c).upper() for c in listed}
         return bool(self.option("service")) and currency in allowed
 
     def service_for(self, currency: str, override: str | None = None) -> str:
         service = override or self.services.get(currency.upper()) or self.option("service")
         if not service:
-            raise InvalidRequest(
-                gettext("No Paylands service is configured for %(currency)s.")
-                % {"currency": currency},
-                gateway=self.alias,
-            )
+            message = gettext("No Paylands service is configured for %(currency)s.")
+            raise InvalidRequest(message % {"currency": currency}, gateway=self.alias)
         return str(service)
 
     @property
@@ -477,11 +470,9 @@ class PaylandsGateway(BaseGateway):
         """HTTP Basic with the API key as user name and no password ("Authentication"), or
         Bearer where a shop needs it (``auth: "bearer"``)."""
         key = str(self.options["api_key"])
-        if str(self.option("auth", "basic")).lower() == "bearer":
-            authorization = f"Bearer {key}"
-        else:
-            authorization = "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")
-        return {"Authorization": authorization, "Accept": "application/json"}
+        basic = "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")
+        bearer = str(self.option("auth", "basic")).lower() == "bearer"
+        return {"Authorization": f"Bearer {key}" if bearer else basic, "Accept": "application/json"}
 
     def request_kwargs(self, body: Any, call: ApiCall) -> dict[str, Any]:
         """Every POST carries the ``signature`` credential in its body."""
@@ -494,14 +485,10 @@ class PaylandsGateway(BaseGateway):
         """The project's exception for an error answer ("API error codes")."""
         status, body = error.http_status or 0, error.response
         code, meaning = ERRORS.get(status, (f"http_{status}", "Unexpected answer"))
-        message = details = ""
-        if isinstance(body, Mapping):
-            message = str(body.get("message") or "")
-            details = str(body.get("details") or "")
+        found = body if isinstance(body, Mapping) else {}
+        message, details = (str(found.get(key) or "") for key in ("message", "details"))
         text = f"Paylands {call.path} answered {status} {message or meaning}"
-        if details:
-            text += f": {details}"
-        text += f" ({meaning})."
+        text += f": {details} ({meaning})." if details else f" ({meaning})."
         if status == 402:
             return PaymentDeclined(text, gateway=self.alias, response=body, code=code)
         return GatewayAPIError(
@@ -538,72 +525,56 @@ class PaylandsGateway(BaseGateway):
     def _order(self, data: Mapping[str, Any]) -> dict[str, Any]:
         order = data.get("order") if isinstance(data.get("order"), Mapping) else data
         if not isinstance(order, Mapping) or "status" not in order:
-            raise GatewayAPIError(
-                "Paylands answered without an order.",
-                gateway=self.alias,
-                response=self.redact(data),
-            )
+            raise self.answer_error("Paylands answered without an order.", data)
         return dict(order)
 
     def status_from(self, data: Mapping[str, Any], currency: str | None = None) -> StatusResult:
         """Our status for a Paylands order (an answer with ``order``, or the order itself)."""
         order = self._order(data)
-        try:
-            wire_status = str(order["status"]).upper()
-            status = ORDER_STATUS_MAP[wire_status]
-            reported = currency_from_wire(order["currency"]) if order.get("currency") else None
-            unit = reported or currency
-            if unit is None:
-                raise ValueError("no currency to read the amount in")
-            amount = money.from_minor_units(order["amount"], unit)
+        with self.reading("order", order):
+            try:
+                wire_status = str(order["status"]).upper()
+                status = ORDER_STATUS_MAP[wire_status]
+                reported = currency_from_wire(order["currency"]) if order.get("currency") else None
+                unit = reported or currency
+                if unit is None:
+                    raise ValueError("no currency to read the amount in")
+                amount = money.from_minor_units(order["amount"], unit)
+            except KeyError as exc:
+                raise self.answer_error(
+                    f"Paylands order has an unknown status or lacks {exc}.",
+                    order,
+                    code="unknown_status",
+                ) from None
             transactions = [t for t in order.get("transactions") or [] if isinstance(t, Mapping)]
-            captured = None
-            if status in CAPTURED:
-                charged = [
+
+            def succeeded(*operatives: str) -> list[Decimal]:
+                return [
                     money.from_minor_units(t.get("amount") or 0, unit)
                     for t in transactions
-                    if str(t.get("operative", "")).upper() in CHARGING_OPERATIVES
+                    if str(t.get("operative", "")).upper() in operatives
                     and str(t.get("status", "")).upper() == "SUCCESS"
                 ]
-                captured = sum(charged, Decimal(0)) if charged else None
-                if captured is not None and wire_status == "PARTIALLY_CONFIRMED":
-                    confirmed = [
-                        money.from_minor_units(t.get("amount") or 0, unit)
-                        for t in transactions
-                        if str(t.get("operative", "")).upper() == "CONFIRMATION"
-                        and str(t.get("status", "")).upper() == "SUCCESS"
-                    ]
-                    captured = sum(confirmed, Decimal(0))
+
+            charged = succeeded(*CHARGING_OPERATIVES) if status in CAPTURED else []
+            if charged and wire_status == "PARTIALLY_CONFIRMED":
+                charged = [sum(succeeded("CONFIRMATION"), Decimal(0))]
             refunded = (
                 money.from_minor_units(order.get("refunded") or 0, unit)
                 if status in (InvoiceStatus.REFUNDED, InvoiceStatus.PARTIALLY_REFUNDED)
                 else None
             )
-        except KeyError as exc:
-            raise GatewayAPIError(
-                f"Paylands order has an unknown status or lacks {exc}.",
-                gateway=self.alias,
-                response=self.redact(order),
-                code="unknown_status",
-            ) from None
-        except (ValueError, TypeError, ValidationError) as exc:
-            raise self.unreadable("order", order, exc) from None
         reason = ""
         if wire_status in FAILURE_REASONS:
+            errors = [_error_text(t) for t in transactions if _error_text(t)]
             reason = f"{wire_status}: {FAILURE_REASONS[wire_status]}"
-            errors = [
-                str(t.get("error"))
-                for t in transactions
-                if t.get("error") not in (None, "NONE", "")
-            ]
-            if errors:
-                reason += f" ({errors[-1]})"
+            reason += f" ({errors[-1]})" if errors else ""
         return StatusResult(
             status=status,
             gateway_id=str(order.get("uuid") or ""),
             amount=amount,
             currency=reported,
-            captured_amount=captured,
+            captured_amount=sum(charged, Decimal(0)) if charged else None,
             refunded_amount=refunded,
             failure_reason=reason,
             raw=dict(data),
@@ -644,16 +615,13 @@ class PaylandsGateway(BaseGateway):
         apm = str(merged.get("apm") or "").upper()
         if "apm" in options and apm not in self.apms:
             # Translators: %(apm)s is a payment method (MBWAY, PAYSHOP); %(alias)s a gateway alias.
-            errors["options.apm"] = gettext("%(apm)s is not enabled for %(alias)s") % {
-                "apm": apm,
-                "alias": self.alias,
-            }
+            message = gettext("%(apm)s is not enabled for %(alias)s")
+            errors["options.apm"] = message % {"apm": apm, "alias": self.alias}
         elif merged.get("push") and apm not in PUSH_APMS:
             field = "options.push" if "push" in options else "options.apm"
             # Translators: apm is the option naming the payment method; keep it.
-            errors[field] = gettext("push payments need one of %(apms)s as apm") % {
-                "apms": ", ".join(PUSH_APMS)
-            }
+            message = gettext("push payments need one of %(apms)s as apm")
+            errors[field] = message % {"apms": ", ".join(PUSH_APMS)}
         if "service" in options:
             own = set(self.services.values()) | {str(self.option("service") or "")}
             if options["service"] not in own - {""}:
@@ -677,12 +645,11 @@ class PaylandsGateway(BaseGateway):
         system check ``multipay.E013`` reports each, and the alias takes no payment whose
         notifications it could not check."""
         errors = super().default_option_errors()
-        apm = self.options.get("apm")
-        if "OPTIONS.apm" not in errors and apm and str(apm).strip().upper() not in self.apms:
+        apm = str(self.options.get("apm") or "").strip().upper()
+        if "OPTIONS.apm" not in errors and self.options.get("apm") and apm not in self.apms:
             # Translators: apms is the option listing the alias's payment methods; keep it.
-            errors["OPTIONS.apm"] = gettext("%(apm)s is not among this alias's apms") % {
-                "apm": str(apm).strip().upper()
-            }
+            message = gettext("%(apm)s is not among this alias's apms")
+            errors["OPTIONS.apm"] = message % {"apm": apm}
         errors.update(self.notification_option_errors())
         return errors
 
@@ -692,9 +659,8 @@ class PaylandsGateway(BaseGateway):
         errors: dict[str, str] = {}
         algorithm = self.options.get("validation_hash")
         if algorithm is not None and str(algorithm).lower() not in ALGORITHMS:
-            errors["OPTIONS.validation_hash"] = gettext("must be one of %(choices)s") % {
-                "choices": ", ".join(ALGORITHMS)
-            }
+            message = gettext("must be one of %(choices)s")
+            errors["OPTIONS.validation_hash"] = message % {"choices": ", ".join(ALGORITHMS)}
         if self.options.get("notification_ips") is not None:
             try:
                 notification_networks(self.options["notification_ips"])
@@ -706,52 +672,41 @@ class PaylandsGateway(BaseGateway):
             errors["OPTIONS.notification_proxy_hops"] = str(exc)
         return errors
 
-    def _misconfigured(self, name: str) -> GatewayConfigurationError:
-        """A notification option the alias cannot be checked with: the notification is kept
-        (answered 503, stored failed) to be retried once the setting is corrected."""
-        problem = self.notification_option_errors().get(f"OPTIONS.{name}", "")
-        return GatewayConfigurationError(
-            gettext("Gateway %(alias)s: %(problem)s.")
-            % {"alias": repr(self.alias), "problem": f"{name} {problem}"}
-        )
+    def _check_notification_option(self, name: str) -> None:
+        """Refuse a notification option the alias cannot be checked with: the notification is
+        kept (answered 503, stored failed) to be retried once the setting is corrected."""
+        problem = self.notification_option_errors().get(f"OPTIONS.{name}")
+        if problem is not None:
+            raise GatewayConfigurationError(
+                gettext("Gateway %(alias)s: %(problem)s.")
+                % {"alias": repr(self.alias), "problem": f"{name} {problem}"}
+            )
 
     def chosen_options(self, invoice: Invoice) -> dict[str, Any]:
         """The alias's options with the invoice's own (``invoice.gateway_options``, checked
         when the payment started) applied over them."""
-        chosen = {name: self.options.get(name) for name in ALIAS_DEFAULTS}
-        chosen["card_uuid"] = None
-        overrides = invoice.gateway_options or {}
-        for key, value in overrides.items():
+        chosen = {name: self.options.get(name) for name in ALIAS_DEFAULTS} | {"card_uuid": None}
+        for key, value in (invoice.gateway_options or {}).items():
             if key == "extra_data" and isinstance(value, Mapping):
-                chosen["extra_data"] = _deep_merge(
-                    copy.deepcopy(chosen.get("extra_data") or {}), value
-                )
-            else:
-                chosen[key] = value
+                value = _deep_merge(copy.deepcopy(chosen.get("extra_data") or {}), value)
+            chosen[key] = value
         operative = str(chosen.get("operative") or "AUTHORIZATION").upper()
-        if operative not in OPERATIVES:
-            raise InvalidRequest(
-                # Translators: operative is Paylands' word for how an order takes the money.
-                gettext("Paylands operative must be one of %(operatives)s, not %(operative)s.")
-                % {"operatives": ", ".join(OPERATIVES), "operative": operative},
-                gateway=self.alias,
-            )
-        chosen["operative"] = operative
         apm = str(chosen.get("apm") or "").upper()
-        if apm and apm not in self.apms:
-            raise InvalidRequest(
-                gettext("%(apm)s is not enabled for %(alias)s.")
-                % {"apm": apm, "alias": self.alias},
-                gateway=self.alias,
+        if operative not in OPERATIVES:
+            # Translators: operative is Paylands' word for how an order takes the money.
+            problem = gettext(
+                "Paylands operative must be one of %(operatives)s, not %(operative)s."
             )
-        chosen["apm"] = apm
-        if chosen.get("push") and apm not in PUSH_APMS:
-            raise InvalidRequest(
-                gettext("Push payments need one of %(apms)s as apm.")
-                % {"apms": ", ".join(PUSH_APMS)},
-                gateway=self.alias,
-            )
-        return chosen
+            problem %= {"operatives": ", ".join(OPERATIVES), "operative": operative}
+        elif apm and apm not in self.apms:
+            problem = gettext("%(apm)s is not enabled for %(alias)s.")
+            problem %= {"apm": apm, "alias": self.alias}
+        elif chosen.get("push") and apm not in PUSH_APMS:
+            problem = gettext("Push payments need one of %(apms)s as apm.")
+            problem %= {"apms": ", ".join(PUSH_APMS)}
+        else:
+            return chosen | {"operative": operative, "apm": apm}
+        raise InvalidRequest(problem, gateway=self.alias)
 
     def customer_ext_id(self, invoice: Invoice, chosen: Mapping[str, Any]) -> str:
         """The shop's id for the customer: saved cards belong to it. A saved-card payment
@@ -759,19 +714,16 @@ class PaylandsGateway(BaseGateway):
         chosen ``customer_ext_id``, else that bound id, else the guest's email or reference."""
         order = invoice.order
         bound = self.customer_id(order)
-        if chosen.get("card_uuid"):
-            if not bound:
-                raise InvalidRequest(
-                    gettext(
-                        "A saved card needs the customer id bound to the order's signed-in user."
-                    ),
-                    fields={
-                        "options.card_uuid": gettext("no customer id is bound to the order's user")
-                    },
-                    gateway=self.alias,
-                )
-            return bound
-        if chosen.get("customer_ext_id"):
+        card = chosen.get("card_uuid")
+        if card and not bound:
+            raise InvalidRequest(
+                gettext("A saved card needs the customer id bound to the order's signed-in user."),
+                fields={
+                    "options.card_uuid": gettext("no customer id is bound to the order's user")
+                },
+                gateway=self.alias,
+            )
+        if chosen.get("customer_ext_id") and not card:
             return str(chosen["customer_ext_id"])
         return bound or order.customer_email or order.reference
 
@@ -783,12 +735,9 @@ class PaylandsGateway(BaseGateway):
         if country and alpha3 is None:
             field_name = f"{name}.country"
             message = gettext("is not an ISO 3166-1 alpha-2 or alpha-3 country code")
-            raise InvalidRequest(
-                gettext("Paylands cannot take this order: %(problems)s")
-                % {"problems": f"{field_name}: {message}"},
-                fields={field_name: message},
-                gateway=self.alias,
-            )
+            refusal = gettext("Paylands cannot take this order: %(problems)s")
+            refusal %= {"problems": f"{field_name}: {message}"}
+            raise InvalidRequest(refusal, fields={field_name: message}, gateway=self.alias)
         wire = {
             "address1": address.get("line1"),
             "address2": address.get("line2"),
@@ -809,15 +758,13 @@ class PaylandsGateway(BaseGateway):
         region = region_for_calling_code(self.option("phone_prefix") or "") or str(
             (order.billing_address or {}).get("country") or ""
         )
-        try:
+        with suppress(InvalidPhone):
             return parse_phone(order.customer_phone, region or None)
-        except InvalidPhone:
-            return None
+        return None
 
     def extra_data(self, invoice: Invoice, chosen: Mapping[str, Any]) -> dict[str, Any]:
         """``extra_data``: profile, addresses, APM payment settings, then the shop's own."""
         order = invoice.order
-        extra: dict[str, Any] = {}
         profile: dict[str, Any] = {}
         if order.customer_name or chosen.get("push"):
             # MB WAY push needs first and last name; empty strings are allowed.
@@ -842,17 +789,13 @@ class PaylandsGateway(BaseGateway):
                 fields={"customer_phone": message},
                 gateway=self.alias,
             )
-        if profile:
-            extra["profile"] = profile
+        extra: dict[str, Any] = {"profile": profile} if profile else {}
         for name in ("billing_address", "shipping_address"):
-            value = getattr(order, name) or {}
-            if value:
-                extra[name] = self._address(name, value)
+            if address := getattr(order, name):
+                extra[name] = self._address(name, address)
         apm = chosen.get("apm") or ""
-        payment: dict[str, Any] = {}
-        if apm == "PAYSHOP":
-            # "Custom fields": the maximum number of payments with one reference must be 1.
-            payment["maxNbrPayments"] = "1"
+        # "Custom fields": the maximum number of payments with one reference must be 1.
+        payment: dict[str, Any] = {"maxNbrPayments": "1"} if apm == "PAYSHOP" else {}
         days = chosen.get("reference_valid_days")
         if days and apm in REFERENCE_EXPIRY_FIELDS:
             # "Custom fields": the reference's last day, counted in Lisbon (not TIME_ZONE).
@@ -860,9 +803,7 @@ class PaylandsGateway(BaseGateway):
             payment[name] = (_lisbon_today() + timedelta(days=int(days))).strftime(fmt)
         if payment:
             extra["payment"] = payment
-        if chosen.get("extra_data"):
-            _deep_merge(extra, chosen["extra_data"])
-        return extra
+        return _deep_merge(extra, chosen.get("extra_data") or {})
 
     def order_body(
         self, invoice: Invoice, urls: PaymentUrls, chosen: Mapping[str, Any]
@@ -890,8 +831,7 @@ class PaylandsGateway(BaseGateway):
                 body[name] = str(chosen[name])
         if chosen.get("save_card") is not None:
             body["save_card"] = bool(chosen["save_card"])
-        extra = self.extra_data(invoice, chosen)
-        if extra:
+        if extra := self.extra_data(invoice, chosen):
             body["extra_data"] = extra
         return body
 
@@ -915,9 +855,7 @@ class PaylandsGateway(BaseGateway):
         data: dict[str, Any] = self.call("POST", "payment", body)
         order = data.get("order")
         if not isinstance(order, Mapping) or not order.get("uuid") or not order.get("token"):
-            raise GatewayAPIError(
-                "Paylands created no order.", gateway=self.alias, response=self.redact(data)
-            )
+            raise self.answer_error("Paylands created no order.", data)
         return data
 
     def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
@@ -926,15 +864,10 @@ class PaylandsGateway(BaseGateway):
         data = self.create_order(invoice, urls, chosen, body)
         # "Custom fields": a reference lapses at the end of its last day in Lisbon.
         deadline = _sent_deadline(body, chosen["apm"])
-        order = data["order"]
-        uuid, token = str(order["uuid"]), str(order["token"])
+        uuid, token = (str(data["order"][key]) for key in ("uuid", "token"))
         if chosen.get("card_uuid"):
-            direct = self.direct_payment(
-                uuid,
-                str(chosen["card_uuid"]),
-                str(chosen.get("customer_ip") or ""),
-                invoice.currency,
-            )
+            card, customer_ip = str(chosen["card_uuid"]), str(chosen.get("customer_ip") or "")
+            direct = self.direct_payment(uuid, card, customer_ip, invoice.currency)
             if direct.status is not None and direct.status.status == InvoiceStatus.FAILED:
                 raise PaymentDeclined(
                     # Translators: %(reason)s is Paylands' reason, not translated.
@@ -944,31 +877,23 @@ class PaylandsGateway(BaseGateway):
                     response=self.redact(dict(direct.raw)),
                 )
             # 3-D Secure first, or straight back to us (the return view reads the order).
-            target = direct.redirect_url or urls.return_url
-            return PaymentStart(
-                action=PaymentAction(url=target),
-                gateway_id=uuid,
-                raw={**data, "direct": direct.raw},
-            )
+            url, raw = direct.redirect_url or urls.return_url, {**data, "direct": direct.raw}
+            return PaymentStart(action=PaymentAction(url=url), gateway_id=uuid, raw=raw)
         if chosen.get("push"):
-            pushed = self.push(uuid, chosen["apm"])
-            reference = self.reference_from(pushed)
+            raw = self.push(uuid, chosen["apm"])
+            reference = self.reference_from(raw)
             if reference is not None and reference.deadline is not None:
                 deadline = reference.deadline  # "Push payment integration": payment_data
-            expires = _lisbon_end_of(deadline) if deadline else None
             # The customer pays elsewhere; our return view shows the order as pending.
-            return PaymentStart(
-                action=PaymentAction(url=urls.return_url),
-                gateway_id=uuid,
-                expires_at=expires,
-                raw=pushed,
-            )
-        url = self.payment_page_url(token, chosen["apm"], str(chosen.get("lang") or ""))
+            url = urls.return_url
+        else:
+            url = self.payment_page_url(token, chosen["apm"], str(chosen.get("lang") or ""))
+            raw = data
         return PaymentStart(
             action=PaymentAction(url=url),
             gateway_id=uuid,
             expires_at=_lisbon_end_of(deadline) if deadline else None,
-            raw=data,
+            raw=raw,
         )
 
     # -- saved cards and push payments ---------------------------------------------------------
@@ -987,11 +912,8 @@ class PaylandsGateway(BaseGateway):
         if http_status == 303 or data.get("code") == 303:
             url = str(data.get("details") or "")
             if not url.startswith(("http://", "https://")):
-                raise GatewayAPIError(
-                    "Paylands asked for 3-D Secure without a page to send the customer to.",
-                    gateway=self.alias,
-                    response=self.redact(data),
-                )
+                message = "Paylands asked for 3-D Secure without a page to send the customer to."
+                raise self.answer_error(message, data)
             return DirectPayment(redirect_url=url, raw=data)
         return DirectPayment(status=self.status_from(data, currency), raw=data)
 
@@ -1049,15 +971,9 @@ class PaylandsGateway(BaseGateway):
 
     def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:
         """``POST /payment/confirmation``: take all or part of a held amount."""
-        data = self.call(
-            "POST",
-            "payment/confirmation",
-            {
-                "order_uuid": invoice.gateway_id,
-                "amount": money.to_minor_units(amount, invoice.currency),
-            },
-        )
-        return self._after_operation(invoice, data)
+        cents = money.to_minor_units(amount, invoice.currency)
+        body = {"order_uuid": invoice.gateway_id, "amount": cents}
+        return self._after_operation(invoice, self.call("POST", "payment/confirmation", body))
 
     def cancel(self, invoice: Invoice) -> StatusResult:
         """``POST /payment/cancellation``: release a held amount not yet confirmed."""
@@ -1075,13 +991,12 @@ class PaylandsGateway(BaseGateway):
         self, transaction: Mapping[str, Any], currency: str, raw: Any
     ) -> RefundResult:
         status = str(transaction.get("status", "")).upper()
-        error = transaction.get("error")
         return RefundResult(
             status=TRANSACTION_STATUS_MAP.get(status, RefundStatus.PENDING),
             gateway_refund_id=str(transaction.get("uuid") or ""),
             amount=money.from_minor_units(transaction.get("amount") or 0, currency),
             currency=currency,
-            failure_reason="" if error in (None, "", "NONE") else str(error),
+            failure_reason=_error_text(transaction),
             raw=raw,
         )
 
@@ -1105,20 +1020,13 @@ class PaylandsGateway(BaseGateway):
                 code="refund_exceeds_captured",
             )
         cents = money.to_minor_units(refund.amount, refund.currency)
+        body = {"order_uuid": invoice.gateway_id, "amount": cents}
         try:
-            data = self.call(
-                "POST", "payment/refund", {"order_uuid": invoice.gateway_id, "amount": cents}
-            )
-        except PaymentDeclined as exc:
-            raise RefundError(
-                exc.message, gateway=self.alias, response=exc.response, code=exc.code
-            ) from None
-        except GatewayAPIError as exc:
-            if (
-                exc.http_status is not None
-                and 400 <= exc.http_status < 500
-                and exc.http_status != 429
-            ):
+            data = self.call("POST", "payment/refund", body)
+        except (PaymentDeclined, GatewayAPIError) as exc:
+            # Any 4xx answer but 429 refuses the refund (error_for makes a 402 PaymentDeclined).
+            status = (exc.http_status or 0) if isinstance(exc, GatewayAPIError) else 402
+            if 400 <= status < 500 and status != 429:
                 raise RefundError(
                     exc.message, gateway=self.alias, response=exc.response, code=exc.code
                 ) from None
@@ -1129,21 +1037,15 @@ class PaylandsGateway(BaseGateway):
                 t for t in self._refund_transactions(self._order(data)) if t.get("amount") == cents
             ]
             if not candidates:
-                raise GatewayAPIError(
-                    "Paylands answered the refund without its transaction.",
-                    gateway=self.alias,
-                    response=self.redact(data),
+                raise self.answer_error(
+                    "Paylands answered the refund without its transaction.", data
                 )
             transaction = candidates[-1]
         return self._refund_result(transaction, refund.currency, data)
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
-        data = self.read_order(invoice.gateway_id)
-        order = self._order(data)
-        return [
-            self._refund_result(t, invoice.currency, dict(t))
-            for t in self._refund_transactions(order)
-        ]
+        refunds = self._refund_transactions(self._order(self.read_order(invoice.gateway_id)))
+        return [self._refund_result(t, invoice.currency, dict(t)) for t in refunds]
 
     # -- notifications -------------------------------------------------------------------------
 
@@ -1153,21 +1055,17 @@ class PaylandsGateway(BaseGateway):
         X-Forwarded-For counted from the right (the one the outermost proxy saw; those
         further left are whatever the sender wrote). X-Forwarded-For is never read unless
         that option says so."""
-        try:
-            hops = proxy_hops(self.options.get("notification_proxy_hops"))
-        except ValueError:
-            raise self._misconfigured("notification_proxy_hops") from None
+        self._check_notification_option("notification_proxy_hops")
+        hops = proxy_hops(self.options.get("notification_proxy_hops"))
         if hops == 0:
             return str(request.remote_addr or "")
         forwarded = [
             part.strip() for part in request.header("x-forwarded-for").split(",") if part.strip()
         ]
         if len(forwarded) < hops:
-            raise NotificationRejected(
+            raise _refused_sender(
                 f"X-Forwarded-For names {len(forwarded)} address(es), fewer than the"
-                f" {hops} proxy hop(s) of notification_proxy_hops",
-                code="source",
-                status_code=403,
+                f" {hops} proxy hop(s) of notification_proxy_hops"
             )
         return forwarded[-hops]
 
@@ -1177,30 +1075,21 @@ class PaylandsGateway(BaseGateway):
         listed = self.options.get("notification_ips")
         if listed is None:
             return
-        try:
-            networks = notification_networks(listed)
-        except ValueError:
-            raise self._misconfigured("notification_ips") from None
+        self._check_notification_option("notification_ips")
+        networks = notification_networks(listed)
         try:
             address = ipaddress.ip_address(self.client_address(request))
         except ValueError:
-            raise NotificationRejected(
-                "the notification's source address cannot be read", code="source", status_code=403
-            ) from None
+            raise _refused_sender("the notification's source address cannot be read") from None
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped  # a dual-stack server's ::ffff:203.0.113.5
         if not any(address in network for network in networks):
-            raise NotificationRejected(
-                f"source address {address} is not in notification_ips",
-                code="source",
-                status_code=403,
-            )
+            raise _refused_sender(f"source address {address} is not in notification_ips")
 
     def check_validation_hash(self, payload: Mapping[str, Any]) -> None:
         """Refuse a notification whose ``validation_hash`` is missing or not ours."""
+        self._check_notification_option("validation_hash")
         algorithm = str(self.option("validation_hash", "sha256")).lower()
-        if algorithm not in ALGORITHMS:
-            raise self._misconfigured("validation_hash")
         if algorithm == "off":
             return
         if not payload.get("validation_hash"):
@@ -1221,8 +1110,6 @@ class PaylandsGateway(BaseGateway):
             wire_status = str(order.get("status") or "").upper()
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise NotificationRejected("malformed notification body", code="malformed") from None
-        if not isinstance(order, Mapping):
-            raise NotificationRejected("malformed notification body", code="malformed")
         self.check_validation_hash(payload)
         claim = None
         if wire_status in ORDER_STATUS_MAP and order.get("currency") and "amount" in order:
@@ -1239,16 +1126,13 @@ class PaylandsGateway(BaseGateway):
                     "notification names an unreadable amount or currency", code="malformed"
                 ) from None
         transactions = order.get("transactions") or []
-        last = (
-            transactions[-1].get("uuid", "")
-            if transactions and isinstance(transactions[-1], Mapping)
-            else ""
-        )
+        last = transactions[-1] if transactions else None
+        last_uuid = last.get("uuid", "") if isinstance(last, Mapping) else ""
         refunds = wire_status in ("REFUNDED", "PARTIALLY_REFUNDED")
         return NotificationEvent(
             invoice_id=str(order.get("reference") or ""),
             gateway_id=order_uuid,
-            dedup_key=f"{order_uuid}:{wire_status}:{last}",
+            dedup_key=f"{order_uuid}:{wire_status}:{last_uuid}",
             status=None if refunds else claim,
             kind="refund" if refunds else "payment",
             raw=payload,
