@@ -150,11 +150,11 @@ def authorization(app_key: str, secret_key: str, timestamp: int) -> str:
     return "Bearer " + base64.b64encode(f"{app_key}:{token}".encode()).decode("ascii")
 
 
-def _get(data: Mapping[str, Any], path: str) -> Any:
+def _get(data: Mapping[str, Any], path: str, default: Any = _MISSING) -> Any:
     value: Any = data
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:
-            return _MISSING
+            return default
         value = value[part]
     return value
 
@@ -170,6 +170,69 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _pairs_ok(items: list[Any]) -> bool:
+    """Each item one ``{"key": "value"}`` pair of strings (customs)."""
+    return all(
+        isinstance(item, Mapping)
+        and len(item) == 1
+        and all(isinstance(k, str) and k and isinstance(v, str) for k, v in item.items())
+        for item in items
+    )
+
+
+def _items_problem(key: str, items: Any) -> str | None:
+    """What is wrong with a discount's ``codes`` or an EMI's ``tenures``, or ``None``."""
+    limit = MAX_CODES if key == "codes" else MAX_TENURES
+    if not isinstance(items, list) or len(items) > limit:
+        return _("must be a list of at most %(maximum)s items") % {"maximum": limit}
+    if key == "codes":
+        low, high = CODE_LIMITS
+        ok = all(isinstance(code, str) and low <= len(code) <= high for code in items)
+        return None if ok else _("each code must be 1 to 100 characters")
+    low, high = TENURE_LIMITS
+    ok = all(_is_int(tenure) and low <= tenure <= high for tenure in items)
+    return None if ok else _("each tenure must be whole months from 0 to 60")
+
+
+def _field_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one present field of ``order``, ``product`` or a customer."""
+    if name in TEXT_LIMITS:
+        low, high = TEXT_LIMITS[name]
+        if not isinstance(value, str) or not low <= len(value) <= high:
+            return _("must be %(low)s to %(high)s characters") % {"low": low, "high": high}
+        if name.endswith(".email"):
+            try:
+                validate_email(value)
+            except ValidationError:
+                return _("must be a valid email address")
+        elif name.endswith(".phone") and not PHONE_RX.match(value):
+            return _("must be a phone number of digits, optionally after '+'")
+        elif name.endswith(".country") and value not in ISO_ALPHA2 | ISO_ALPHA3:
+            return _("must be an ISO 3166-1 alpha-2 or alpha-3 country code")
+    elif name == "order.amount":
+        if not isinstance(value, str) or not DECIMAL_RX.match(value):
+            return _("must be a decimal string of digits and '.'")
+        if not MIN_AMOUNT <= Decimal(value) <= MAX_AMOUNT:
+            return _("must be between %(minimum)s and %(maximum)s") % {
+                "minimum": MIN_AMOUNT,
+                "maximum": MAX_AMOUNT,
+            }
+    elif name == "order.currency":
+        if not isinstance(value, str) or not CURRENCY_RX.match(value):
+            return _("must be three letters A-Z")
+    elif name == "order.validity":
+        low, high = VALIDITY_LIMITS
+        if not _is_int(value) or not low <= value <= high:
+            return _("must be whole seconds from %(low)s to %(high)s") % {"low": low, "high": high}
+    else:  # order.redirect_url, order.ipn_url
+        low, high = URL_LIMITS
+        if not isinstance(value, str) or not low <= len(value) <= high:
+            return _("must be a URL of %(low)s to %(high)s characters") % {"low": low, "high": high}
+        if not _is_http_url(value):
+            return _("must be a valid http URL")
+    return None
+
+
 def request_errors(body: Mapping[str, Any]) -> dict[str, str]:
     """Every field of a Create Invoice body that breaks the documented limits, by its path.
 
@@ -177,86 +240,29 @@ def request_errors(body: Mapping[str, Any]) -> dict[str, str]:
     document (``sandbox/portpos.py``, ``invoice_problems``), so that one misreading cannot pass
     both."""
     errors: dict[str, str] = {}
-
-    amount = _get(body, "order.amount")
-    if amount is _MISSING or amount in (None, ""):
-        # Translators: a field's whole message, after its name ("order.amount: required").
-        errors["order.amount"] = _("required")
-    elif not isinstance(amount, str) or not DECIMAL_RX.match(amount):
-        errors["order.amount"] = _("must be a decimal string of digits and '.'")
-    elif not MIN_AMOUNT <= Decimal(amount) <= MAX_AMOUNT:
-        errors["order.amount"] = _("must be between %(minimum)s and %(maximum)s") % {
-            "minimum": MIN_AMOUNT,
-            "maximum": MAX_AMOUNT,
-        }
-
-    currency = _get(body, "order.currency")
-    if currency is _MISSING or currency in (None, ""):
-        errors["order.currency"] = _("required")
-    elif not isinstance(currency, str) or not CURRENCY_RX.match(currency):
-        errors["order.currency"] = _("must be three letters A-Z")
-
-    for name, required in (("order.redirect_url", True), ("order.ipn_url", False)):
-        url = _get(body, name)
-        if url is _MISSING or url in (None, ""):
-            if required:
-                errors[name] = _("required")
-            continue
-        low, high = URL_LIMITS
-        if not isinstance(url, str) or not low <= len(url) <= high:
-            errors[name] = _("must be a URL of %(low)s to %(high)s characters") % {
-                "low": low,
-                "high": high,
-            }
-            continue
-        if not _is_http_url(url):
-            errors[name] = _("must be a valid http URL")
-
-    validity = _get(body, "order.validity")
-    if validity is not _MISSING and validity is not None:
-        low, high = VALIDITY_LIMITS
-        if not _is_int(validity) or not low <= validity <= high:
-            errors["order.validity"] = _("must be whole seconds from %(low)s to %(high)s") % {
-                "low": low,
-                "high": high,
-            }
-
-    optional = {"order.reference"}
-    for name, (low, high) in TEXT_LIMITS.items():
+    optional = ("order.ipn_url", "order.validity", "order.reference")
+    single = ("order.amount", "order.currency", "order.redirect_url", "order.ipn_url")
+    for name in (*single, "order.validity", *TEXT_LIMITS):
         value = _get(body, name)
-        if value is _MISSING or value in (None, ""):
+        # An absent, null or empty field is "required" or left out; an empty validity is
+        # still no number of seconds.
+        if value is _MISSING or value is None or (value == "" and name != "order.validity"):
             if name not in optional:
+                # Translators: a field's whole message, after its name ("order.amount: required").
                 errors[name] = _("required")
-            continue
-        if not isinstance(value, str) or not low <= len(value) <= high:
-            errors[name] = _("must be %(low)s to %(high)s characters") % {"low": low, "high": high}
-            continue
-        if name.endswith(".email"):
-            try:
-                validate_email(value)
-            except ValidationError:
-                errors[name] = _("must be a valid email address")
-        elif name.endswith(".phone") and not PHONE_RX.match(value):
-            errors[name] = _("must be a phone number of digits, optionally after '+'")
-        elif name.endswith(".country") and value not in ISO_ALPHA2 | ISO_ALPHA3:
-            errors[name] = _("must be an ISO 3166-1 alpha-2 or alpha-3 country code")
+        elif problem := _field_problem(name, value):
+            errors[name] = problem
 
-    customs = body.get("customs", _MISSING)
-    if customs is not _MISSING:
+    if (customs := body.get("customs", _MISSING)) is not _MISSING:
         if not isinstance(customs, list) or len(customs) > MAX_CUSTOMS:
             errors["customs"] = _("must be a list of at most %(maximum)s key/value pairs") % {
                 "maximum": MAX_CUSTOMS
             }
-        elif not all(
-            isinstance(item, Mapping)
-            and len(item) == 1
-            and all(isinstance(k, str) and k and isinstance(v, str) for k, v in item.items())
-            for item in customs
-        ):
+        elif not _pairs_ok(customs):
             # Translators: {"key": "value"} is JSON: keep it as written.
             errors["customs"] = _('each item must be one {"key": "value"} pair of strings')
 
-    for section, key, limit in (("discount", "codes", MAX_CODES), ("emi", "tenures", MAX_TENURES)):
+    for section, key in (("discount", "codes"), ("emi", "tenures")):
         part = body.get(section, _MISSING)
         if part is _MISSING:
             continue
@@ -265,21 +271,8 @@ def request_errors(body: Mapping[str, Any]) -> dict[str, str]:
             continue
         if part.get("enable") not in (0, 1) or isinstance(part.get("enable"), bool):
             errors[f"{section}.enable"] = _("must be 0 or 1")
-        items = part.get(key, _MISSING)
-        if items is _MISSING:
-            continue
-        if not isinstance(items, list) or len(items) > limit:
-            errors[f"{section}.{key}"] = _("must be a list of at most %(maximum)s items") % {
-                "maximum": limit
-            }
-        elif section == "discount" and not all(
-            isinstance(c, str) and CODE_LIMITS[0] <= len(c) <= CODE_LIMITS[1] for c in items
-        ):
-            errors["discount.codes"] = _("each code must be 1 to 100 characters")
-        elif section == "emi" and not all(
-            _is_int(t) and TENURE_LIMITS[0] <= t <= TENURE_LIMITS[1] for t in items
-        ):
-            errors["emi.tenures"] = _("each tenure must be whole months from 0 to 60")
+        if key in part and (problem := _items_problem(key, part[key])):
+            errors[f"{section}.{key}"] = problem
     return errors
 
 
@@ -303,13 +296,12 @@ def _customs(value: Any) -> list[dict[str, str]]:
     if isinstance(value, Mapping):
         return [{str(k): str(v)} for k, v in value.items()]
     if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
-        pairs: list[dict[str, str]] = []
-        for item in value:
-            if isinstance(item, Mapping):
-                pairs.extend({str(k): str(v)} for k, v in item.items())
-            else:
-                pairs.append(item)  # reported by request_errors
-        return pairs
+        # An item that is not a mapping is kept as it is, reported by request_errors.
+        return [
+            pair
+            for item in value
+            for pair in (_customs(item) if isinstance(item, Mapping) else [item])
+        ]
     return [value]
 
 
@@ -326,30 +318,15 @@ def _clean_customs(value: Any) -> list[dict[str, str]]:
         raise ValueError(
             _("must be at most %(maximum)s key/value pairs") % {"maximum": MAX_CUSTOMS}
         )
-    if not all(
-        isinstance(item, Mapping)
-        and len(item) == 1
-        and all(isinstance(k, str) and k and isinstance(v, str) for k, v in item.items())
-        for item in pairs
-    ):
+    if not _pairs_ok(pairs):
         raise ValueError(_('each item must be one {"key": "value"} pair of strings'))
     return [dict(item) for item in pairs]
 
 
-def _each_code_ok(code: Any) -> bool:
-    return isinstance(code, str) and CODE_LIMITS[0] <= len(code) <= CODE_LIMITS[1]
-
-
-def _each_tenure_ok(tenure: Any) -> bool:
-    return _is_int(tenure) and TENURE_LIMITS[0] <= tenure <= TENURE_LIMITS[1]
-
-
 def _clean_offer(value: Any, key: str) -> dict[str, Any]:
-    """A discount or EMI for one payment ("Create an invoice with discount", "Create an
-    invoice with EMI"): ``true``/``false``, or the document's object ``{"enable": 1|0 (or
-    true|false), "codes"|"tenures": [...]}``, held to the document's limits (the alias's
-    ``discount_codes`` and ``emi_tenures`` are held to the same ones when the invoice is
-    built). Kept on the invoice as ``{"enable": bool, key: [...]}``."""
+    """A discount or EMI for one payment ("Create an invoice with discount" / "with EMI"):
+    ``true``/``false``, or ``{"enable": 1|0 (or true|false), "codes"|"tenures": [...]}`` held
+    to the document's limits, as the alias's own are. Kept as ``{"enable": bool, key: [...]}``."""
     if isinstance(value, bool) or (_is_int(value) and value in (0, 1)):
         return {"enable": bool(value)}
     if not isinstance(value, Mapping):
@@ -369,22 +346,11 @@ def _clean_offer(value: Any, key: str) -> dict[str, Any]:
         raise ValueError(f"enable: {_('required')}")
     if not (isinstance(enable, bool) or (_is_int(enable) and enable in (0, 1))):
         raise ValueError(f"enable: {_('must be 0 or 1')}")
-    cleaned: dict[str, Any] = {"enable": bool(enable)}
     if key not in value:
-        return cleaned
-    items = value[key]
-    limit, each_ok, each_rule = (
-        (MAX_CODES, _each_code_ok, _("each code must be 1 to 100 characters"))
-        if key == "codes"
-        else (MAX_TENURES, _each_tenure_ok, _("each tenure must be whole months from 0 to 60"))
-    )
-    if not isinstance(items, list) or len(items) > limit:
-        problem = _("must be a list of at most %(maximum)s items") % {"maximum": limit}
+        return {"enable": bool(enable)}
+    if problem := _items_problem(key, value[key]):
         raise ValueError(f"{key}: {problem}")
-    if not all(each_ok(item) for item in items):
-        raise ValueError(f"{key}: {each_rule}")
-    cleaned[key] = list(items)
-    return cleaned
+    return {"enable": bool(enable), key: list(value[key])}
 
 
 #: What one payment may choose (``payments.begin_payment(options=...)``, or staff through the
@@ -414,10 +380,7 @@ PAYMENT_OPTIONS: dict[str, PaymentOption] = {
 
 class PortPosGateway(BaseGateway):
     """PortPos API v2: hosted payment page, IPN confirmed with IPN validate, up to 5 partial
-    refunds; BDT, USD, GBP, EUR.
-
-    Options: ``app_key``, ``secret_key``, ``sandbox``, ``base_url`` and the invoice options
-    described in docs/gateways/portpos.md."""
+    refunds. Options: docs/gateways/portpos.md."""
 
     display_name = "PortPos"
     emulator = ("django_multipay.sandbox.portpos", "invoice")
@@ -427,11 +390,9 @@ class PortPosGateway(BaseGateway):
         max_refunds=MAX_REFUNDS,
         # No idempotency key in the API: a refund whose answer was lost is never resent.
         idempotent_refunds=False,
-        capture=False,
         # POST /invoice/cancel appears only in a third-party client, not in the vendor's
         # documents: not offered (an unpaid invoice expires after its validity).
         cancel=False,
-        fetch_status=True,
         list_refunds=True,
         # IPN: invoice, amount, status, reference, unsigned.
         signed_notifications=False,
@@ -474,28 +435,13 @@ class PortPosGateway(BaseGateway):
 
     def request_headers(self, call: ApiCall) -> dict[str, str]:
         """Fresh headers: the token is rebuilt from the current time for every request."""
-        timestamp = portwallet_common.unix_time()
-        return {
-            "Authorization": authorization(
-                str(self.options["app_key"]), str(self.options["secret_key"]), timestamp
-            ),
-            "Accept": "application/json",
-        }
-
-    def _fail(
-        self, message: str, *, response: Any = None, status: int | None = None
-    ) -> GatewayAPIError:
-        return GatewayAPIError(
-            self.redactor.text(message),
-            gateway=self.alias,
-            http_status=status,
-            response=self.redact(response),
-        )
+        app_key, secret_key = str(self.options["app_key"]), str(self.options["secret_key"])
+        token = authorization(app_key, secret_key, portwallet_common.unix_time())
+        return {"Authorization": token, "Accept": "application/json"}
 
     def error_for(self, error: GatewayAPIError, call: ApiCall) -> GatewayAPIError:
         """The gateway's own message from its error envelope (cause, explanation, property)."""
-        status = error.http_status
-        answer = error.response
+        status, answer = error.http_status, error.response
         details = answer.get("error") if isinstance(answer, Mapping) else None
         where = f"{call.method} {call.path}"
         if isinstance(details, Mapping):
@@ -503,8 +449,7 @@ class PortPosGateway(BaseGateway):
             prop = str(details.get("property") or "").strip()
             cause = str(details.get("cause") or "").strip()
             detail = explanation or cause or "no explanation"
-            if prop:
-                detail = f"{prop}: {detail}"
+            detail = f"{prop}: {detail}" if prop else detail
             message = f"PortPos refused {where} (HTTP {status}): {detail}"
             code = re.sub(r"[^a-z0-9_]+", "_", cause.lower()).strip("_") or None
         else:
@@ -527,33 +472,22 @@ class PortPosGateway(BaseGateway):
         # Response format: {"result": "success", "data": {...}} (the refund sample says
         # "SUCCESS"); errors: {"result": ..., "error": {cause, explanation, property}}.
         where = f"{call.method} {call.path}"
+        status = response.status_code
         try:
             payload = response.json()
         except ValueError:
-            raise self._fail(
-                f"PortPos answered {where} (HTTP {response.status_code}) with a body that is "
-                "not JSON",
-                response=response.text[:500],
-                status=response.status_code,
-            ) from None
+            message = f"PortPos answered {where} (HTTP {status}) with a body that is not JSON"
+            raise self.answer_error(message, response.text[:500], http_status=status) from None
         if not isinstance(payload, dict):
-            raise self._fail(
-                f"PortPos answered {where} with JSON that is not an object",
-                response=payload,
-                status=response.status_code,
-            )
+            message = f"PortPos answered {where} with JSON that is not an object"
+            raise self.answer_error(message, payload, http_status=status)
         if payload.get("error") or str(payload.get("result", "")).lower() != "success":
-            refused = GatewayAPIError(
-                http_status=response.status_code, response=self.redact(payload)
-            )
+            refused = GatewayAPIError(http_status=status, response=self.redact(payload))
             raise self.error_for(refused, call)
         data = payload.get("data")
         if not isinstance(data, dict):
-            raise self._fail(
-                f"PortPos answered {where} without a data object",
-                response=payload,
-                status=response.status_code,
-            )
+            message = f"PortPos answered {where} without a data object"
+            raise self.answer_error(message, payload, http_status=status)
         return data
 
     # -- create invoice ----------------------------------------------------------------------
@@ -584,18 +518,12 @@ class PortPosGateway(BaseGateway):
         items = list(order.items.all())
         if self.option("product_name"):
             name = str(self.option("product_name"))
-        elif len(items) == 1:
-            name = items[0].name
         elif items:
-            name = f"{items[0].name} and {len(items) - 1} more"
+            name = items[0].name + (f" and {len(items) - 1} more" if len(items) > 1 else "")
         else:
             name = order.description or f"Order {order.reference}"
-        if order.description:
-            description = order.description
-        elif items:
-            description = ", ".join(f"{i.quantity} x {i.name}" for i in items)
-        else:
-            description = f"Order {order.reference}"
+        listed = ", ".join(f"{i.quantity} x {i.name}" for i in items)
+        description = order.description or listed or f"Order {order.reference}"
         return {"name": _shorten(name, 150), "description": _shorten(description, 300)}
 
     def invoice_request(self, invoice: Invoice, urls: PaymentUrls) -> dict[str, Any]:
@@ -617,12 +545,10 @@ class PortPosGateway(BaseGateway):
             body["order"]["validity"] = self.option("validity")
         billing = order.billing_address or {}
         # Both customers are compulsory; an order without a shipping address ships to billing.
-        shipping = order.shipping_address or billing
         body["billing"] = {"customer": self._customer(order, billing)}
-        body["shipping"] = {"customer": self._customer(order, shipping)}
+        body["shipping"] = {"customer": self._customer(order, order.shipping_address or billing)}
         for section, key in (("discount", "codes"), ("emi", "tenures")):
-            offer = self._offer(invoice, section, key)
-            if offer is not None:
+            if (offer := self._offer(invoice, section, key)) is not None:
                 body[section] = offer
         customs = _customs(self.option("customs"))
         # The payment's own, chosen by the shop or its staff; never the order's metadata.
@@ -636,8 +562,7 @@ class PortPosGateway(BaseGateway):
         ``enable`` 1 or 0, the list when there is one): the payment's own option, which
         replaces the alias's for that payment, else the alias's ``discount``/``emi`` and
         ``discount_codes``/``emi_tenures`` (the list enables it unless the flag is false)."""
-        chosen = (invoice.gateway_options or {}).get(section)
-        if chosen is not None:
+        if (chosen := (invoice.gateway_options or {}).get(section)) is not None:
             offer = _clean_offer(chosen, key)
         else:
             flag = self.options.get(section)
@@ -664,8 +589,7 @@ class PortPosGateway(BaseGateway):
 
     def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
         body = self.invoice_request(invoice, urls)
-        errors = request_errors(body)
-        if errors:
+        if errors := request_errors(body):
             # Nothing is sent: the gateway would refuse it anyway, one field at a time.
             raise InvalidRequest(
                 _("PortPos cannot take this order: %(problems)s")
@@ -677,9 +601,7 @@ class PortPosGateway(BaseGateway):
         data = self.call("POST", "invoice", body, expected=(200, 201))
         invoice_id = data.get("invoice_id")
         if not isinstance(invoice_id, str) or not INVOICE_ID_RX.match(invoice_id):
-            raise self._fail(
-                "PortPos created an invoice without a usable invoice_id", response=data
-            )
+            raise self.answer_error("PortPos created an invoice without a usable invoice_id", data)
         order = data.get("order")
         if isinstance(order, Mapping) and order.get("amount") is not None:
             try:
@@ -692,13 +614,12 @@ class PortPosGateway(BaseGateway):
             except ValidationError:
                 same = False
             if not same:
-                raise self._fail(
+                raise self.answer_error(
                     f"PortPos created invoice {invoice_id} for {order.get('amount')} "
                     f"{order.get('currency')}, not {invoice.amount} {invoice.currency}",
-                    response=data,
+                    data,
                 )
-        action = data.get("action")
-        url = action.get("url") if isinstance(action, Mapping) else None
+        url = _get(data, "action.url")
         if not (isinstance(url, str) and url.startswith(("https://", "http://"))):
             url = self.payment_page(invoice_id)
         validity = self.option("validity")
@@ -721,9 +642,9 @@ class PortPosGateway(BaseGateway):
             if not isinstance(transactions, list):
                 raise TypeError("transactions is not a list")
         if gateway_id != invoice.gateway_id and invoice.gateway_id:
-            raise self._fail(
+            raise self.answer_error(
                 f"PortPos answered invoice {gateway_id} when {invoice.gateway_id} was asked for",
-                response=data,
+                data,
             )
         status = portwallet_common.invoice_status(name)
         if status is None:
@@ -734,23 +655,15 @@ class PortPosGateway(BaseGateway):
                 invoice.pk,
                 invoice.status,
             )
-            return StatusResult(
-                status=invoice.status,
-                gateway_id=gateway_id,
-                amount=amount,
-                currency=currency,
-                raw=data,
-            )
         captured = None
         if status == InvoiceStatus.PAID:
             captured = self._captured(transactions, currency, amount)
         reason = ""
         if status == InvoiceStatus.FAILED:
-            gateway = _get(data, "billing.gateway")
-            detail = gateway.get("reason") if isinstance(gateway, Mapping) else None
+            detail = _get(data, "billing.gateway.reason", None)
             reason = f"PortPos: {name}" + (f" ({str(detail).strip()})" if detail else "")
         return StatusResult(
-            status=status,
+            status=invoice.status if status is None else status,
             gateway_id=gateway_id,
             amount=amount,
             currency=currency,
@@ -763,8 +676,7 @@ class PortPosGateway(BaseGateway):
     def _captured(transactions: list[Any], currency: str, amount: Decimal) -> Decimal | None:
         """What the accepted purchase lines add up to (the negative fee line is the gateway's
         charge to the shop, not money back to the customer). ``None`` when there are none."""
-        total = Decimal(0)
-        found = False
+        found: list[Decimal] = []
         for line in transactions:
             if not isinstance(line, Mapping):
                 continue
@@ -776,9 +688,8 @@ class PortPosGateway(BaseGateway):
             except ValidationError:
                 continue
             if value > 0 and str(line.get("currency") or currency).upper() == currency:
-                total += value
-                found = True
-        return min(total, amount) if found else None
+                found.append(value)
+        return min(sum(found, Decimal(0)), amount) if found else None
 
     def fetch_status(self, invoice: Invoice) -> StatusResult:
         # Retrieving an invoice: GET /invoice/{id}.
@@ -788,16 +699,14 @@ class PortPosGateway(BaseGateway):
     # -- IPN ---------------------------------------------------------------------------------
 
     def parse_notification(self, request: InboundRequest) -> NotificationEvent:
-        """Instant Payment Notification: POST with invoice, amount, status and reference.
-
-        Unsigned, so only a hint: :meth:`verify_notification` asks IPN validate."""
+        """Instant Payment Notification: POST with invoice, amount, status and reference;
+        unsigned, so only a hint: :meth:`verify_notification` asks IPN validate."""
         try:
             fields: dict[str, Any] = {}
             if request.content_type == "application/json":
-                payload = request.json()
-                if not isinstance(payload, dict):
+                fields = request.json()
+                if not isinstance(fields, dict):
                     raise ValueError("not an object")
-                fields = payload
             elif request.body:
                 fields = request.form()
             if not fields.get("invoice"):
@@ -819,11 +728,9 @@ class PortPosGateway(BaseGateway):
                 invoice_id=reference, gateway_id=invoice_id, kind="refund", raw=raw
             )
         mapped = portwallet_common.invoice_status(name) if name else None
-        claim = (
-            StatusResult(status=mapped, gateway_id=invoice_id, amount=Decimal(amount_text))
-            if mapped is not None
-            else None
-        )
+        claim = None
+        if mapped is not None:
+            claim = StatusResult(status=mapped, gateway_id=invoice_id, amount=Decimal(amount_text))
         return NotificationEvent(
             invoice_id=reference,
             gateway_id=invoice_id,
@@ -846,9 +753,8 @@ class PortPosGateway(BaseGateway):
         # The amount is echoed as it came (PHP may send "100" for 100.00), once checked.
         if not (DECIMAL_RX.match(claimed) and Decimal(claimed) == invoice.amount):
             claimed = money.format_decimal(invoice.amount, invoice.currency)
-        path = f"invoice/ipn/{invoice.gateway_id}/{claimed}"
         try:
-            data = self.call("GET", path, expected=(200,))
+            data = self.call("GET", f"invoice/ipn/{invoice.gateway_id}/{claimed}", expected=(200,))
         except GatewayAPIError as exc:
             if exc.http_status in (400, 404):
                 raise NotificationRejected(
@@ -860,7 +766,7 @@ class PortPosGateway(BaseGateway):
     # -- refunds -----------------------------------------------------------------------------
 
     def refund(self, refund: Refund) -> RefundResult:
-        invoice = refund.invoice
+        path = f"invoice/refund/{refund.invoice.gateway_id}"
         amount = money.to_decimal(refund.amount)
         if not MIN_AMOUNT <= amount <= MAX_AMOUNT:
             # Refund Request: refund.amount 0.1 to 99999999; nothing is sent.
@@ -870,17 +776,13 @@ class PortPosGateway(BaseGateway):
                 gateway=self.alias,
                 code="refund_amount",
             )
-        body = {
-            "refund": {
-                "amount": money.format_decimal(amount, refund.currency),
-                "currency": refund.currency,
-            }
+        wire = {
+            "amount": money.format_decimal(amount, refund.currency),
+            "currency": refund.currency,
         }
         try:
             # Refund Request: POST /invoice/refund/{id}, answered 202.
-            data = self.call(
-                "POST", f"invoice/refund/{invoice.gateway_id}", body, expected=(200, 201, 202)
-            )
+            data = self.call("POST", path, {"refund": wire}, expected=(200, 201, 202))
         except GatewayAPIError as exc:
             if exc.http_status is not None and 400 <= exc.http_status < 500:
                 raise RefundError(
@@ -894,30 +796,28 @@ class PortPosGateway(BaseGateway):
 
         ``refund.status`` APPROVED with the invoice in REFUND_PENDING is a refund under way;
         once the invoice says REFUNDED or PARTIALLY_REFUNDED the money has gone back."""
-        part = data.get("refund")
-        order = data.get("order")
+        part, order = data.get("refund"), data.get("order")
         if not isinstance(part, Mapping) or not isinstance(order, Mapping):
-            raise self._fail("PortPos answered a refund without refund and order", response=data)
+            raise self.answer_error("PortPos answered a refund without refund and order", data)
         refund_name = str(part.get("status") or "").strip().upper()
         order_name = str(order.get("status") or "").strip().upper()
         status = portwallet_common.refund_status(refund_name)
         if status is None:
-            raise self._fail(
-                f"PortPos answered a refund with unknown status {refund_name!r}", response=data
+            raise self.answer_error(
+                f"PortPos answered a refund with unknown status {refund_name!r}", data
             )
         if status == RefundStatus.PENDING and order_name in ("REFUNDED", "PARTIALLY_REFUNDED"):
             status = RefundStatus.SUCCEEDED
         try:
             amount = money.to_decimal(part.get("amount", refund.amount))
         except ValidationError:
-            raise self._fail(
-                "PortPos answered a refund without a readable amount", response=data
+            raise self.answer_error(
+                "PortPos answered a refund without a readable amount", data
             ) from None
-        currency = str(order.get("currency") or refund.currency).upper()
         return RefundResult(
             status=status,
             amount=amount,
-            currency=currency,
+            currency=str(order.get("currency") or refund.currency).upper(),
             failure_reason=f"PortPos: {refund_name}" if status == RefundStatus.FAILED else "",
             idempotency_key=refund.idempotency_key,
             raw=data,
@@ -929,7 +829,7 @@ class PortPosGateway(BaseGateway):
         be none; our refunds are never assigned to them here."""
         transactions = data.get("transactions") or []
         if not isinstance(transactions, list):
-            raise self._fail("PortPos answered transactions that are not a list", response=data)
+            raise self.answer_error("PortPos answered transactions that are not a list", data)
         found: list[RefundResult] = []
         for line in transactions:
             if not isinstance(line, Mapping) or str(line.get("type", "")).lower() != "refund":
@@ -938,8 +838,8 @@ class PortPosGateway(BaseGateway):
                 amount = abs(money.to_decimal(line.get("amount")))
                 currency = money.normalize_currency(line.get("currency") or invoice.currency)
             except ValidationError:
-                raise self._fail(
-                    "PortPos answered a refund line without a readable amount", response=data
+                raise self.answer_error(
+                    "PortPos answered a refund line without a readable amount", data
                 ) from None
             name = str(line.get("status") or "").strip().upper()
             status = portwallet_common.refund_status(name)
@@ -969,13 +869,10 @@ class PortPosGateway(BaseGateway):
         no id and takes no key of ours, so the core ties them only to refunds it answered."""
         data = self.call("GET", f"invoice/{invoice.gateway_id}", expected=(200,))
         lines = self._refund_lines(data, invoice)
-        order = data.get("order")
-        name = str(order.get("status") if isinstance(order, Mapping) else "").strip().upper()
+        name = str(_get(data, "order.status", "")).strip().upper()
         state = REFUND_STATES.get(name, RefundState.UNKNOWN)
         if state == RefundState.PARTIAL and not self.option("settle_refunds_from_state", True):
             # The document shows no refusal of an approved refund; a shop that has seen one
             # can have "partially refunded" settle nothing (a person resolves instead).
             state = RefundState.UNKNOWN
-        if lines:
-            return RefundReport(lines=tuple(lines), complete=True, state=state, raw=data)
-        return RefundReport(state=state, raw=data)
+        return RefundReport(lines=tuple(lines), complete=bool(lines), state=state, raw=data)
