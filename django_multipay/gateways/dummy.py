@@ -147,11 +147,10 @@ class DummyGateway(BaseGateway):
         headers = {"Idempotency-Key": str(invoice.pk)}
         data = self.call("POST", "api/payments", body, headers=headers, expected=(200, 201))
         with self.reading("payment", data):
-            expires = parse_datetime(data["expires_at"]) if data.get("expires_at") else None
             return PaymentStart(
+                expires_at=parse_datetime(data["expires_at"]) if data.get("expires_at") else None,
                 action=PaymentAction(url=str(data["url"])),
                 gateway_id=str(data["id"]),
-                expires_at=expires,
                 raw=data,
             )
 
@@ -172,12 +171,11 @@ class DummyGateway(BaseGateway):
             kind = str(payload["type"]).partition(".")[0]
             claim = None
             if kind == "payment" and data.get("status") in STATUS_MAP:
-                currency = money.normalize_currency(data["currency"])
                 claim = StatusResult(
                     status=STATUS_MAP[data["status"]],
                     gateway_id=str(data["payment_id"]),
                     amount=money.to_decimal(data["amount"]),
-                    currency=currency,
+                    currency=money.normalize_currency(data["currency"]),
                 )
             return NotificationEvent(
                 invoice_id=str(data["reference"]),
@@ -222,11 +220,10 @@ class DummyGateway(BaseGateway):
             )
 
     def refund(self, refund: Refund) -> RefundResult:
-        invoice = refund.invoice
         try:
             data = self.call(
                 "POST",
-                f"api/payments/{invoice.gateway_id}/refunds",
+                f"api/payments/{refund.invoice.gateway_id}/refunds",
                 {
                     "amount": money.format_decimal(refund.amount, refund.currency),
                     "currency": refund.currency,

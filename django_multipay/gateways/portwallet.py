@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -29,7 +29,7 @@ from django_multipay.exceptions import (
 )
 from django_multipay.gateways.base import ApiCall, BaseGateway, Capabilities, GatewayOption
 from django_multipay.gateways.contact import InvalidPhone, country_alpha2, parse_phone
-from django_multipay.gateways.portwallet_common import md5_token, unix_time
+from django_multipay.gateways.portwallet_common import is_refund_state, md5_token, unix_time
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -110,50 +110,33 @@ REFUND_STATES = {
     220: RefundState.FULL,
     230: RefundState.PARTIAL,
 }
-CODES_BY_NAME: dict[str, int] = {entry.name: code for code, entry in STATUS_CODES.items()}
+ENTRIES_BY_NAME: dict[str, StatusCode] = {entry.name: entry for entry in STATUS_CODES.values()}
 ERROR_CODES = frozenset({400, 500})
-#: IPN statuses about refunds: the IPN "will notify only on success/failed/refund payment".
-REFUND_NAMES = frozenset({"REFUND_PENDING", "REFUND_PROCESSING", "REFUNDED", "PARTIALLY_REFUNDED"})
 
-#: "Character limit (Max)" of each Create Invoice field.
+#: "Character limit (Max)" of each Create Invoice field: a ``ship_to_`` field has that of its
+#: customer field, and ``ship_to_zipcode`` one (8) where ``zipcode`` has none.
+_ADDRESS_LIMITS = {"name": 50, "email": 50, "phone": 15, "address": 200, "city": 50, "state": 50}
 FIELD_LIMITS: dict[str, int] = {
     "product_name": 150,
     "product_description": 300,
-    "name": 50,
-    "email": 50,
-    "phone": 15,
-    "address": 200,
-    "city": 50,
-    "state": 50,
+    **_ADDRESS_LIMITS,
     "country": 3,
     "ipn_url": 250,
-    "ship_to_name": 50,
-    "ship_to_email": 50,
-    "ship_to_phone": 15,
-    "ship_to_address": 200,
-    "ship_to_city": 50,
-    "ship_to_state": 50,
+    **{f"ship_to_{name}": limit for name, limit in _ADDRESS_LIMITS.items()},
     "ship_to_zipcode": 8,
     "ship_to_country": 3,
 }
+#: Customer fields the ``defaults`` option may fill in (and their ``ship_to_`` forms).
+CUSTOMER_FIELDS = ("name", "email", "phone", "address", "city", "state", "zipcode", "country")
 #: Create Invoice fields marked "(required)" besides the four every call carries.
 REQUIRED_FIELDS = (
     "amount",
     "currency",
     "product_name",
     "product_description",
-    "name",
-    "email",
-    "phone",
-    "address",
-    "city",
-    "state",
-    "zipcode",
-    "country",
+    *CUSTOMER_FIELDS,
     "redirect_url",
 )
-#: Customer fields the ``defaults`` option may fill in (and their ``ship_to_`` forms).
-CUSTOMER_FIELDS = ("name", "email", "phone", "address", "city", "state", "zipcode", "country")
 #: Where a phone number written without its country code is read as being from, when its
 #: address names no country: PortWallet takes only BDT, from customers in Bangladesh.
 HOME_REGION = "BD"
@@ -206,15 +189,32 @@ def _is_web_url(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-def _phone(value: str | None, *countries: str | None) -> str:
+def _phone(errors: dict[str, str], field: str, value: str | None, *countries: str | None) -> str:
     """A phone number in the form of the document's example (Create Invoice, ``phone``:
     ``+880123456789``): ``+``, country code and number, at most 15 characters. A national
     number is read as one of the first of ``countries`` that is an ISO code, else of
-    Bangladesh. ``""`` for no number; :class:`InvalidPhone` for one that cannot be read."""
+    Bangladesh. ``""`` for no number, and for one that cannot be read (why: ``errors[field]``)."""
     if not (value or "").strip():
         return ""
     region = next((c for c in map(country_alpha2, countries) if c), HOME_REGION)
-    return parse_phone(str(value), region).e164
+    try:
+        return parse_phone(str(value), region).e164
+    except InvalidPhone as exc:
+        errors[field] = str(exc)
+        return ""
+
+
+def _address(address: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """The Create Invoice address fields of an order's address (``ship_to_`` ones: ``prefix``)."""
+    city = address.get("city", "")
+    return {
+        f"{prefix}address": _join(address.get("line1"), address.get("line2")),
+        f"{prefix}city": city,
+        # "If there is no state, re-enter city."
+        f"{prefix}state": address.get("state") or city,
+        f"{prefix}zipcode": address.get("postal_code", ""),
+        f"{prefix}country": address.get("country", "").upper(),
+    }
 
 
 class PortWalletGateway(BaseGateway):
@@ -263,9 +263,7 @@ class PortWalletGateway(BaseGateway):
         derived from ``base_url``: the API and the page are different hosts, and a proxy or
         an emulator of the API says nothing about where the page is."""
         page = self.option("payment_url")
-        if page:
-            return str(page)
-        return SANDBOX_PAYMENT_URL if self.sandbox else LIVE_PAYMENT_URL
+        return str(page) if page else (SANDBOX_PAYMENT_URL if self.sandbox else LIVE_PAYMENT_URL)
 
     def payment_page(self, invoice_id: str) -> str:
         """The hosted payment page of an invoice, ``…/payment/?invoice=<id>`` (Introduction:
@@ -305,8 +303,7 @@ class PortWalletGateway(BaseGateway):
         raises :class:`PortWalletError` with the gateway's message; an answer that is not a
         ``{"status": <code>}`` object raises ``GatewayAPIError`` (with no HTTP status when the
         HTTP status was 2xx, so a refund's outcome counts as unknown)."""
-        envelope: dict[str, Any] = self.call("POST", "", fields, name=name)
-        return envelope
+        return cast(dict[str, Any], self.call("POST", "", fields, name=name))
 
     def request_kwargs(self, body: Any, call: ApiCall) -> dict[str, Any]:
         """A form: the four signed fields every call starts with, then the call's own."""
@@ -333,10 +330,8 @@ class PortWalletGateway(BaseGateway):
         try:
             envelope = response.json()
         except ValueError:
-            raise GatewayAPIError(
-                f"PortWallet {name} answered a body that is not JSON",
-                gateway=self.alias,
-                response=self.redactor.text(response.text[:500]),
+            raise self.answer_error(
+                f"PortWallet {name} answered a body that is not JSON", response.text[:500]
             ) from None
         return self.envelope(envelope, name, response.status_code)
 
@@ -344,12 +339,24 @@ class PortWalletGateway(BaseGateway):
         """The answer's envelope, once its status code is known and not an error ("Status
         codes")."""
         if not isinstance(envelope, dict):
-            raise GatewayAPIError(
-                f"PortWallet {call} answered JSON that is not an object",
-                gateway=self.alias,
-                response=self.redact(envelope),
+            raise self.answer_error(
+                f"PortWallet {call} answered JSON that is not an object", envelope
             )
-        code = self._code(envelope, call)
+        raw = envelope.get("status")
+        if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdecimal():
+            raise self.answer_error(
+                f"PortWallet {call} answered without a numeric status", envelope
+            )
+        code = int(raw)
+        if code not in STATUS_CODES:
+            logger.warning(
+                "PortWallet %s answered unknown status code %s [%s]", call, code, self.alias
+            )
+            raise self.answer_error(
+                f"PortWallet {call} answered unknown status code {code}; nothing was changed",
+                envelope,
+                code="unknown_status",
+            )
         if code in ERROR_CODES:
             text, field_messages = describe_message(envelope.get("message"))
             text = self.redactor.text(text)
@@ -364,41 +371,19 @@ class PortWalletGateway(BaseGateway):
             )
         return envelope
 
-    def _code(self, envelope: Mapping[str, Any], call: str) -> int:
-        raw = envelope.get("status")
-        if isinstance(raw, bool) or not isinstance(raw, (int, str)) or not str(raw).isdecimal():
-            raise GatewayAPIError(
-                f"PortWallet {call} answered without a numeric status",
-                gateway=self.alias,
-                response=self.redact(dict(envelope)),
-            )
-        code = int(raw)
-        if code not in STATUS_CODES:
-            logger.warning(
-                "PortWallet %s answered unknown status code %s [%s]", call, code, self.alias
-            )
-            raise GatewayAPIError(
-                f"PortWallet {call} answered unknown status code {code}; nothing was changed",
-                gateway=self.alias,
-                response=self.redact(dict(envelope)),
-                code="unknown_status",
-            )
-        return code
-
     def _data(self, envelope: Mapping[str, Any], call: str, invoice_id: str) -> dict[str, Any]:
         """The answer's ``data``, checked to be about ``invoice_id`` and to agree with itself."""
         data = envelope.get("data")
+        if not isinstance(data, dict):
+            raise self.unreadable(f"{call} answer", envelope, "no data object")
         code = int(envelope["status"])
         problem = ""
-        if not isinstance(data, dict):
-            problem = "no data object"
-        elif str(data.get("invoice_id") or "") != invoice_id:
+        if str(data.get("invoice_id") or "") != invoice_id:
             problem = f"data for invoice {data.get('invoice_id')!r}, not {invoice_id!r}"
         elif data.get("status") not in (None, "") and data["status"] != STATUS_CODES[code].name:
             problem = f"status {code} but data.status {data['status']!r}"
         if problem:
             raise self.unreadable(f"{call} answer", envelope, problem)
-        assert isinstance(data, dict)
         return data
 
     def _status(self, envelope: Mapping[str, Any], call: str, invoice_id: str) -> StatusResult:
@@ -409,15 +394,13 @@ class PortWalletGateway(BaseGateway):
             # The PENDING sample of ipn_validate has no currency: absent means not reported.
             currency = money.normalize_currency(data["currency"]) if data.get("currency") else None
             amount = money.validate_amount(data["amount"], currency or CURRENCY)
-        reason = ""
-        if entry.invoice in (InvoiceStatus.FAILED, InvoiceStatus.CANCELLED):
-            reason = str(data.get("reason") or entry.name.capitalize())
+        failed = entry.invoice in (InvoiceStatus.FAILED, InvoiceStatus.CANCELLED)
         return StatusResult(
             status=entry.invoice,
             gateway_id=invoice_id,
             amount=amount,
             currency=currency,
-            failure_reason=reason,
+            failure_reason=str(data.get("reason") or entry.name.capitalize()) if failed else "",
             raw=dict(envelope),
         )
 
@@ -428,76 +411,49 @@ class PortWalletGateway(BaseGateway):
         that is missing or over its documented limit (nothing is sent then)."""
         order: Order = invoice.order
         errors: dict[str, str] = {}
+        limits = dict(
+            currency=CURRENCY, given=invoice.currency, minimum=MIN_AMOUNT, maximum=MAX_AMOUNT
+        )
         if invoice.currency != CURRENCY:
-            errors["currency"] = _("PortWallet takes only %(currency)s, not %(given)s.") % {
-                "currency": CURRENCY,
-                "given": invoice.currency,
-            }
+            errors["currency"] = _("PortWallet takes only %(currency)s, not %(given)s.") % limits
         if invoice.amount < MIN_AMOUNT:
-            errors["amount"] = _("PortWallet takes at least %(minimum)s %(currency)s.") % {
-                "minimum": MIN_AMOUNT,
-                "currency": CURRENCY,
-            }
+            errors["amount"] = _("PortWallet takes at least %(minimum)s %(currency)s.") % limits
         elif invoice.amount > MAX_AMOUNT:
-            errors["amount"] = _("PortWallet takes at most %(maximum)s %(currency)s.") % {
-                "maximum": MAX_AMOUNT,
-                "currency": CURRENCY,
-            }
+            errors["amount"] = _("PortWallet takes at most %(maximum)s %(currency)s.") % limits
         amount = money.format_decimal(invoice.amount, invoice.currency)
         billing = dict(order.billing_address or {})
         shipping = dict(order.shipping_address or {})
-        name = billing.get("name") or order.customer_name
-        email = order.customer_email or billing.get("email", "")
         defaults = self.defaults()
         home = (billing.get("country"), defaults.get("country"))
         phone_errors: dict[str, str] = {}
-        try:
-            phone = _phone(order.customer_phone or billing.get("phone"), *home)
-        except InvalidPhone as exc:
-            phone, phone_errors["phone"] = "", str(exc)
-        city = billing.get("city", "")
+        phone = _phone(phone_errors, "phone", order.customer_phone or billing.get("phone"), *home)
         product_name, product_description = self.product(order)
         fields: dict[str, str] = {
             "amount": amount,
             "currency": invoice.currency,
             "product_name": product_name,
             "product_description": product_description,
-            "name": name,
-            "email": email,
+            "name": billing.get("name") or order.customer_name,
+            "email": order.customer_email or billing.get("email", ""),
             "phone": phone,
-            "address": _join(billing.get("line1"), billing.get("line2")),
-            "city": city,
-            # "If there is no state, re-enter city."
-            "state": billing.get("state") or city,
-            "zipcode": billing.get("postal_code", ""),
-            "country": billing.get("country", "").upper(),
+            **_address(billing),
             "redirect_url": urls.return_url,
             "ipn_url": urls.notify_url,
         }
         if shipping:
-            ship_city = shipping.get("city", "")
-            try:
-                ship_phone = _phone(shipping.get("phone"), shipping.get("country"), *home)
-            except InvalidPhone as exc:
-                ship_phone, phone_errors["ship_to_phone"] = "", str(exc)
-            fields.update(
-                {
-                    "ship_to_name": shipping.get("name") or name,
-                    "ship_to_email": shipping.get("email") or email,
-                    "ship_to_phone": ship_phone or phone,
-                    "ship_to_address": _join(shipping.get("line1"), shipping.get("line2")),
-                    "ship_to_city": ship_city,
-                    "ship_to_state": shipping.get("state") or ship_city,
-                    "ship_to_zipcode": shipping.get("postal_code", ""),
-                    "ship_to_country": shipping.get("country", "").upper(),
-                }
+            ship_phone = _phone(
+                phone_errors, "ship_to_phone", shipping.get("phone"), shipping.get("country"), *home
             )
+            fields |= {
+                "ship_to_name": shipping.get("name") or fields["name"],
+                "ship_to_email": shipping.get("email") or fields["email"],
+                "ship_to_phone": ship_phone or phone,
+                **_address(shipping, "ship_to_"),
+            }
         fields = {k: v.strip() for k, v in fields.items() if v and v.strip()}
-        for name, value in defaults.items():
-            fields.setdefault(name, value)
-        errors.update(self.field_errors(fields))
+        fields |= {k: v for k, v in defaults.items() if k not in fields}
         # A number given but unreadable is that, not "is required" (the default may not fill it).
-        errors.update(phone_errors)
+        errors |= self.field_errors(fields) | phone_errors
         if errors:
             raise InvalidRequest(
                 _("PortWallet cannot take this order: %(problems)s")
@@ -530,19 +486,16 @@ class PortWalletGateway(BaseGateway):
     @staticmethod
     def field_errors(fields: Mapping[str, str]) -> dict[str, str]:
         """Every Create Invoice field that is missing or breaks its documented limit."""
-        errors: dict[str, str] = {}
-        for name in REQUIRED_FIELDS:
-            if not fields.get(name):
-                # Translators: said of a field, after its name ("email: is required").
-                errors[name] = _("is required")
+        # Translators: said of a field, after its name ("email: is required").
+        errors = {name: _("is required") for name in REQUIRED_FIELDS if not fields.get(name)}
         for name, limit in FIELD_LIMITS.items():
-            value = fields.get(name, "")
-            if len(value) > limit:
+            length = len(fields.get(name, ""))
+            if length > limit:
                 errors[name] = ngettext(
                     "is %(length)s character; at most %(limit)s",
                     "is %(length)s characters; at most %(limit)s",
-                    len(value),
-                ) % {"length": len(value), "limit": limit}
+                    length,
+                ) % {"length": length, "limit": limit}
         for name in ("country", "ship_to_country"):
             # "It is 2 or 3 digit iso code.": either form, as given, if ISO 3166-1 has it.
             if fields.get(name) and not country_alpha2(fields[name]):
@@ -575,15 +528,13 @@ class PortWalletGateway(BaseGateway):
         )
 
     def start_payment(self, invoice: Invoice, urls: PaymentUrls) -> PaymentStart:
-        fields = self.invoice_fields(invoice, urls)
-        envelope = self.api_call("gen_invoice", fields)
+        envelope = self.api_call("gen_invoice", self.invoice_fields(invoice, urls))
         data = envelope.get("data")
         gateway_id = str(data.get("invoice_id") or "") if isinstance(data, dict) else ""
         if int(envelope["status"]) != 200 or not gateway_id:
-            raise GatewayAPIError(
+            raise self.answer_error(
                 f"PortWallet gen_invoice answered {envelope['status']} without an invoice_id",
-                gateway=self.alias,
-                response=self.redact(envelope),
+                envelope,
             )
         # The answer names the invoice; its page is the documented payment URL for it
         # (Introduction), or the payment_url option.
@@ -610,14 +561,10 @@ class PortWalletGateway(BaseGateway):
     def verify_notification(self, invoice: Invoice, event: NotificationEvent) -> StatusResult:
         """``ipn_validate`` with our invoice's id and amount; a 400 ("Invalid IPN Request")
         means PortWallet disowns the IPN."""
+        amount = money.format_decimal(invoice.amount, invoice.currency)
+        fields = {"amount": amount, "invoice": invoice.gateway_id}
         try:
-            envelope = self.api_call(
-                "ipn_validate",
-                {
-                    "amount": money.format_decimal(invoice.amount, invoice.currency),
-                    "invoice": invoice.gateway_id,
-                },
-            )
+            envelope = self.api_call("ipn_validate", fields)
         except PortWalletError as exc:
             if exc.gateway_status == 400:
                 raise NotificationRejected(
@@ -655,12 +602,12 @@ class PortWalletGateway(BaseGateway):
                 raise NotificationRejected(
                     "IPN amount is not an amount", code="malformed"
                 ) from None
-        if name in REFUND_NAMES:
-            # Settled from get_invoice through list_refunds; the claim is not needed.
+        if is_refund_state(name):
+            # The IPN "will notify only on success/failed/refund payment": a refund is settled
+            # from get_invoice through list_refunds; the claim is not needed.
             return NotificationEvent(gateway_id=gateway_id, kind="refund", raw=data)
         claim = None
-        code = CODES_BY_NAME.get(name)
-        entry = STATUS_CODES.get(code) if code is not None else None
+        entry = ENTRIES_BY_NAME.get(name)
         if entry is not None and entry.invoice is not None:
             claim = StatusResult(
                 status=entry.invoice,
@@ -687,14 +634,10 @@ class PortWalletGateway(BaseGateway):
                 _("PortWallet refunds only %(currency)s.") % {"currency": CURRENCY},
                 gateway=self.alias,
             )
+        amount = money.format_decimal(refund.amount, refund.currency)
+        fields = {"invoice": invoice.gateway_id, "amount": amount}
         try:
-            envelope = self.api_call(
-                "refund_request",
-                {
-                    "invoice": invoice.gateway_id,
-                    "amount": money.format_decimal(refund.amount, refund.currency),
-                },
-            )
+            envelope = self.api_call("refund_request", fields)
         except PortWalletError as exc:
             # A definite refusal: "Refund amount exceeded. Refundable amount is 19.00".
             raise RefundError(
@@ -706,10 +649,8 @@ class PortWalletGateway(BaseGateway):
         code = int(envelope["status"])
         status = STATUS_CODES[code].refund
         if status is None:
-            raise GatewayAPIError(
-                f"PortWallet refund_request answered {code} {STATUS_CODES[code].name}",
-                gateway=self.alias,
-                response=self.redact(envelope),
+            raise self.answer_error(
+                f"PortWallet refund_request answered {code} {STATUS_CODES[code].name}", envelope
             )
         return RefundResult(
             status=status,

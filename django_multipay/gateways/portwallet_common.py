@@ -34,9 +34,7 @@ _STATUS_NAMES: dict[int, str] = {
 }
 
 #: Invoice status names that describe a refund of a payment that was taken.
-_REFUND_STATE_NAMES = frozenset(
-    {"REFUND_PENDING", "REFUND_PROCESSING", "REFUNDED", "PARTIALLY_REFUNDED"}
-)
+_REFUND_STATE_NAMES = frozenset(_STATUS_NAMES[code] for code in (210, 215, 220, 230))
 
 
 def status_name(code: int | str) -> str:
@@ -60,17 +58,15 @@ def invoice_status(name: str) -> str | None:
     the invoice's refunded total is never counted twice."""
     from django_multipay.status import InvoiceStatus
 
-    wanted = str(name).strip().upper()
-    if wanted in _REFUND_STATE_NAMES:
-        return str(InvoiceStatus.PAID)
     return {
+        **dict.fromkeys(_REFUND_STATE_NAMES, str(InvoiceStatus.PAID)),
         "PENDING": str(InvoiceStatus.PENDING),
         "ACCEPTED": str(InvoiceStatus.PAID),
         "REJECTED": str(InvoiceStatus.FAILED),
         "CANCELLED": str(InvoiceStatus.CANCELLED),
         "EXPIRED": str(InvoiceStatus.EXPIRED),
         "CHARGED_BACK": str(InvoiceStatus.CHARGED_BACK),
-    }.get(wanted)
+    }.get(str(name).strip().upper())
 
 
 def refund_status(name: str) -> str | None:
