@@ -10,7 +10,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
@@ -31,7 +30,7 @@ from django_multipay.gateways.results import (
     RefundResult,
     StatusResult,
 )
-from django_multipay.gateways.webhooks import TimestampedHmac, required_header
+from django_multipay.gateways.webhooks import TimestampedHmac, malformed, required_header
 from django_multipay.models import Invoice, Refund
 from django_multipay.status import InvoiceStatus, RefundStatus
 
@@ -165,7 +164,7 @@ class DummyGateway(BaseGateway):
             request.body,
             tolerance=int(self.option("signature_tolerance", 300)),
         )
-        try:
+        with malformed():
             payload = request.json()
             data = payload["data"]
             kind = str(payload["type"]).partition(".")[0]
@@ -188,8 +187,6 @@ class DummyGateway(BaseGateway):
                 kind=kind if kind in ("payment", "refund") else str(payload["type"]),
                 raw=payload,
             )
-        except (ValueError, KeyError, TypeError, ValidationError):
-            raise NotificationRejected("malformed notification body", code="malformed") from None
 
     def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:
         body = {"amount": money.format_decimal(amount, invoice.currency)}

@@ -58,6 +58,7 @@ from django_multipay.gateways.results import (
     RefundResult,
     StatusResult,
 )
+from django_multipay.gateways.webhooks import malformed
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import CAPTURED, InvoiceStatus, RefundStatus
 
@@ -1103,13 +1104,11 @@ class PaylandsGateway(BaseGateway):
         hint. The order is read back before any change, and what it claims is compared with
         that read."""
         self.check_source(request)
-        try:
+        with malformed():
             payload = json.loads(request.body.decode("utf-8"))
             order = payload["order"]
             order_uuid = str(order["uuid"])
             wire_status = str(order.get("status") or "").upper()
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-            raise NotificationRejected("malformed notification body", code="malformed") from None
         self.check_validation_hash(payload)
         claim = None
         if wire_status in ORDER_STATUS_MAP and order.get("currency") and "amount" in order:

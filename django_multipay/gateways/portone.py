@@ -56,6 +56,7 @@ from django_multipay.gateways.results import (
     RefundResult,
     StatusResult,
 )
+from django_multipay.gateways.webhooks import malformed
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.redaction import MASK, Redactor
 from django_multipay.status import CAPTURED, InvoiceStatus, RefundStatus
@@ -1566,15 +1567,13 @@ class PortOneGateway(BaseGateway):
             raise NotificationRejected("body is not a JSON object", code="malformed")
         if "refund_status" in data or "refund_id" in data:
             return self.refund_event(data)
-        try:
+        with malformed():
             link = "link_ref" in data and "order_ref" not in data
             fields = signing.LINK_WEBHOOK_FIELDS if link else signing.PAYMENT_WEBHOOK_FIELDS
             amount, currency = self.notification_amount(data)
             params = {name: data.get(name) for name in fields}
             params["amount"] = money.format_trimmed(amount, currency)
             signature = str(data.get("signature_hash") or "")
-        except (KeyError, TypeError, ValueError, ValidationError):
-            raise NotificationRejected("malformed notification body", code="malformed") from None
         if not signature:
             raise NotificationRejected("missing signature_hash", code="signature")
         if not self.verify(params, fields, signature):

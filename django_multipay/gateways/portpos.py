@@ -48,6 +48,7 @@ from django_multipay.gateways.results import (
     RefundState,
     StatusResult,
 )
+from django_multipay.gateways.webhooks import malformed
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import InvoiceStatus, RefundStatus
 
@@ -701,7 +702,7 @@ class PortPosGateway(BaseGateway):
     def parse_notification(self, request: InboundRequest) -> NotificationEvent:
         """Instant Payment Notification: POST with invoice, amount, status and reference;
         unsigned, so only a hint: :meth:`verify_notification` asks IPN validate."""
-        try:
+        with malformed("malformed IPN body"):
             fields: dict[str, Any] = {}
             if request.content_type == "application/json":
                 fields = request.json()
@@ -711,8 +712,6 @@ class PortPosGateway(BaseGateway):
                 fields = request.form()
             if not fields.get("invoice"):
                 fields = {**request.query.dict(), **fields}
-        except (ValueError, UnicodeDecodeError):
-            raise NotificationRejected("malformed IPN body", code="malformed") from None
         invoice_id = str(fields.get("invoice") or "").strip()
         if not INVOICE_ID_RX.match(invoice_id):
             raise NotificationRejected("IPN without a valid invoice", code="malformed")

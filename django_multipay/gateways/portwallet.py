@@ -41,6 +41,7 @@ from django_multipay.gateways.results import (
     RefundState,
     StatusResult,
 )
+from django_multipay.gateways.webhooks import malformed
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import InvoiceStatus, RefundStatus
 
@@ -576,7 +577,7 @@ class PortWalletGateway(BaseGateway):
     def parse_notification(self, request: InboundRequest) -> NotificationEvent:
         """The IPN names the invoice (``invoice``) and says ``amount`` and ``status``; none of
         it is trusted: it is the claim that ipn_validate must confirm."""
-        try:
+        with malformed("malformed IPN body"):
             if request.content_type == "application/json":
                 payload = request.json()
                 if not isinstance(payload, dict):
@@ -586,8 +587,6 @@ class PortWalletGateway(BaseGateway):
                 data = request.form()
             else:
                 data = {k: request.query.get(k, "") for k in request.query}
-        except (ValueError, UnicodeDecodeError):
-            raise NotificationRejected("malformed IPN body", code="malformed") from None
         gateway_id = data.get("invoice", "").strip()
         if not gateway_id:
             raise NotificationRejected("IPN without an invoice", code="malformed")

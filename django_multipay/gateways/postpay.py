@@ -48,7 +48,7 @@ from django_multipay.gateways.results import (
     SettlementLine,
     StatusResult,
 )
-from django_multipay.gateways.webhooks import TimestampedHmac
+from django_multipay.gateways.webhooks import TimestampedHmac, malformed
 from django_multipay.models import Invoice, Order, Refund
 from django_multipay.status import InvoiceStatus, RefundStatus
 
@@ -1090,7 +1090,7 @@ class PostpayGateway(BaseGateway):
             request.body,
             tolerance=int(self.option("signature_tolerance", 300)),
         )
-        try:
+        with malformed(also=(GatewayAPIError,)):
             payload = request.json()
             if not isinstance(payload, dict):
                 raise TypeError("payload is not an object")
@@ -1126,8 +1126,6 @@ class PostpayGateway(BaseGateway):
                 kind=kind,
                 raw=payload,
             )
-        except (ValueError, KeyError, TypeError, AttributeError, GatewayAPIError):
-            raise NotificationRejected("malformed notification body", code="malformed") from None
 
 
 CHECKOUT_REQUIRED = (

@@ -1,15 +1,32 @@
-"""Checks backends compose to authenticate a webhook: a header, a timestamped HMAC, its age."""
+"""Checks backends compose to read and authenticate a webhook: its body, a header, a
+timestamped HMAC and its age."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django_multipay.exceptions import NotificationRejected
+from django_multipay.gateways.base import UNREADABLE
 from django_multipay.gateways.results import InboundRequest
+
+
+@contextmanager
+def malformed(
+    reason: str = "malformed notification body", also: tuple[type[Exception], ...] = ()
+) -> Iterator[None]:
+    """Read a notification within the block: whatever :data:`UNREADABLE` (or ``also``) its
+    reading raises refuses it as malformed, a 400 with ``reason`` (the notification's
+    counterpart of :meth:`BaseGateway.reading`)."""
+    refused: tuple[type[Exception], ...] = (*UNREADABLE, *also)
+    try:
+        yield
+    except refused:
+        raise NotificationRejected(reason, code="malformed") from None
 
 
 def required_header(request: InboundRequest, name: str, reason: str = "") -> str:
