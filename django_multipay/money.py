@@ -76,6 +76,24 @@ def to_decimal(value: object) -> Decimal:
         raise ValidationError(
             _("%(value)s is not an amount."), code="amount", params={"value": repr(value)}
         )
+    return _held(amount, value)
+
+
+#: Digits before the point of the largest amount we keep: the amount columns hold 18 digits,
+#: 4 of them decimals. Larger is no payment; refused here, it never reaches a quantize (whose
+#: 28-digit context would raise ``InvalidOperation``) nor a column.
+MAX_INTEGER_DIGITS = 14
+
+
+def _held(amount: Decimal, value: object) -> Decimal:
+    """``amount``, or ``ValidationError`` if it has more integer digits than we keep."""
+    if amount and amount.adjusted() >= MAX_INTEGER_DIGITS:
+        raise ValidationError(
+            # Translators: %(digits)s is a number of digits (14).
+            _("%(value)s is too large an amount (at most %(digits)s digits before the point)."),
+            code="amount",
+            params={"value": repr(value), "digits": MAX_INTEGER_DIGITS},
+        )
     return amount
 
 
@@ -131,7 +149,8 @@ def from_minor_units(value: object, currency: str) -> Decimal:
             _("%(value)s is not an integer amount."), code="amount", params={"value": repr(value)}
         ) from None
     exponent = currency_exponent(currency)
-    return Decimal(units).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+    amount = _held(Decimal(units).scaleb(-exponent), value)
+    return amount.quantize(Decimal(1).scaleb(-exponent))
 
 
 def same_money(a: Decimal, a_currency: str, b: Decimal, b_currency: str) -> bool:

@@ -171,3 +171,26 @@ def test_withdrawn_currencies_refused(code: str) -> None:
     with pytest.raises(ValidationError) as info:
         money.normalize_currency(code)
     assert info.value.code == "currency"
+
+
+@pytest.mark.parametrize("value", [10**30, "1" + "0" * 20, -(10**17), "100000000000000000"])
+def test_minor_units_beyond_what_an_amount_column_holds_are_refused(value: object) -> None:
+    """Reported defect: 10**30 minor units raised decimal.InvalidOperation, not the
+    ValidationError every other unreadable amount gives."""
+    with pytest.raises(ValidationError):
+        money.from_minor_units(value, "EUR")
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 30, Decimal("1E+30"), 10**20, "-1E+15"])
+def test_amounts_beyond_what_an_amount_column_holds_are_refused(value: object) -> None:
+    with pytest.raises(ValidationError):
+        money.validate_amount(value, "EUR")
+    with pytest.raises(ValidationError):
+        money.to_decimal(value)
+
+
+def test_the_largest_amount_a_column_holds_is_an_amount() -> None:
+    largest = Decimal("99999999999999.99")  # 14 digits before the point, as the columns hold
+    assert money.validate_amount(largest, "EUR") == largest
+    assert money.from_minor_units(9999999999999999, "EUR") == largest
+    assert money.to_minor_units(largest, "EUR") == 9999999999999999

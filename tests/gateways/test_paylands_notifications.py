@@ -489,6 +489,23 @@ def test_unreadable_currency_is_rejected(router: EmulatorRouter) -> None:
     assert post_notification(body).status_code == 400
 
 
+def test_an_amount_too_large_for_any_ledger_is_refused_and_stored_rejected(
+    router: EmulatorRouter,
+) -> None:
+    """Reported defect: 10**30 minor units made reading the claim raise InvalidOperation, so a
+    signed notification was answered 503 and kept to be retried instead of refused."""
+    body = {
+        "order": {"uuid": "X", "status": "SUCCESS", "amount": 10**30, "currency": "978"},
+        "client": {},
+    }
+    body["validation_hash"] = validation_hash(body, SIGNATURE)
+    response = post_notification(body)
+    assert response.status_code == 400
+    stored = Notification.objects.get()
+    assert stored.result == NotificationResult.REJECTED
+    assert "amount" in stored.reason
+
+
 def test_read_back_without_a_reference_must_be_our_order(router: EmulatorRouter) -> None:
     invoice = start_order(make_order())
     pay_by_card(router, invoice, KO)
