@@ -144,47 +144,32 @@ class PaymentOption:
         problem = json_problem(value, self.max_depth)
         if problem:
             raise ValueError(problem)
-        if self.type is int:
-            right = isinstance(value, int) and not isinstance(value, bool)
-        elif self.type is list:
-            right = isinstance(value, (list, tuple))
-        elif self.type is dict:
-            right = isinstance(value, Mapping)
-        else:
-            right = isinstance(value, self.type)
-        if not right:
-            wrong_type = OPTION_TYPES.get(self.type)
-            if wrong_type is not None:
-                raise ValueError(_(wrong_type))
+        accepted: dict[type, tuple[type, ...]] = {list: (list, tuple), dict: (Mapping,)}
+        right = isinstance(value, accepted.get(self.type, self.type))
+        if not right or (self.type is int and isinstance(value, bool)):
+            if self.type in OPTION_TYPES:
+                raise ValueError(_(OPTION_TYPES[self.type]))
             # Translators: %(type)s is a Python type name (float, tuple).
             raise ValueError(_("must be %(type)s") % {"type": self.type.__name__})
-        if self.type is list:
-            value = list(value)
-        elif self.type is dict:
-            value = dict(value)
+        if self.type in (list, dict):
+            value = self.type(value)
         if self.normalize is not None:
             value = self.normalize(value)
         if self.choices is not None and value not in self.choices:
-            raise ValueError(
-                _("must be one of %(choices)s")
-                % {"choices": ", ".join(str(c) for c in self.choices)}
-            )
+            choices = ", ".join(str(c) for c in self.choices)
+            raise ValueError(_("must be one of %(choices)s") % {"choices": choices})
         if self.min_value is not None and value < self.min_value:
             raise ValueError(_("must be at least %(minimum)s") % {"minimum": self.min_value})
         if self.max_value is not None and value > self.max_value:
             raise ValueError(_("must be at most %(maximum)s") % {"maximum": self.max_value})
         if self.min_length is not None and len(value) < self.min_length:
-            raise ValueError(
-                # Translators: the value is a string (characters) or a list (items).
-                _("must have at least %(minimum)s characters or items")
-                % {"minimum": self.min_length}
-            )
+            # Translators: the value is a string (characters) or a list (items).
+            message = _("must have at least %(minimum)s characters or items")
+            raise ValueError(message % {"minimum": self.min_length})
         if self.max_length is not None and len(value) > self.max_length:
-            raise ValueError(
-                # Translators: the value is a string (characters) or a list (items).
-                _("must have at most %(maximum)s characters or items")
-                % {"maximum": self.max_length}
-            )
+            # Translators: the value is a string (characters) or a list (items).
+            message = _("must have at most %(maximum)s characters or items")
+            raise ValueError(message % {"maximum": self.max_length})
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
             # Translators: %(pattern)s is a regular expression, shown as it is.
             raise ValueError(_("must match %(pattern)s") % {"pattern": self.pattern})
@@ -216,53 +201,47 @@ def json_problem(value: Any, max_depth: int = MAX_OPTION_DEPTH) -> str | None:
         if item is None or isinstance(item, (str, bool)):
             continue
         if isinstance(item, int):
-            if abs(item) > MAX_OPTION_INTEGER:
-                problem = (
-                    # Translators: %(where)s is a path inside the value (customer.age, items[2]).
-                    _("holds a number too large at %(where)s (at most %(maximum)s)")
-                    if where
-                    else _("holds a number too large (at most %(maximum)s)")
-                )
-                return problem % {"where": where, "maximum": MAX_OPTION_INTEGER}
+            if abs(item) <= MAX_OPTION_INTEGER:
+                continue
+            problems = (
+                # Translators: %(where)s is a path inside the value (customer.age, items[2]).
+                _("holds a number too large at %(where)s (at most %(maximum)s)"),
+                _("holds a number too large (at most %(maximum)s)"),
+            )
+        elif isinstance(item, float):
+            if math.isfinite(item):
+                continue
+            problems = (
+                _("holds a number that is not finite at %(where)s"),
+                _("holds a number that is not finite"),
+            )
+        elif isinstance(item, (Mapping, list, tuple)) and depth >= max_depth:
+            problems = (
+                _("nests deeper than %(depth)s levels at %(where)s"),
+                _("nests deeper than %(depth)s levels"),
+            )
+        elif isinstance(item, Mapping) and not all(isinstance(key, str) for key in item):
+            problems = (
+                _("has a key that is not a string at %(where)s"),
+                _("has a key that is not a string"),
+            )
+        elif isinstance(item, Mapping):
+            stack.extend(
+                (v, depth + 1, f"{where}.{k}" if where else str(k)) for k, v in item.items()
+            )
             continue
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                problem = (
-                    _("holds a number that is not finite at %(where)s")
-                    if where
-                    else _("holds a number that is not finite")
-                )
-                return problem % {"where": where}
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(item))
             continue
-        if isinstance(item, (Mapping, list, tuple)):
-            if depth >= max_depth:
-                problem = (
-                    _("nests deeper than %(depth)s levels at %(where)s")
-                    if where
-                    else _("nests deeper than %(depth)s levels")
-                )
-                return problem % {"where": where, "depth": max_depth}
-            if isinstance(item, Mapping):
-                if not all(isinstance(key, str) for key in item):
-                    problem = (
-                        _("has a key that is not a string at %(where)s")
-                        if where
-                        else _("has a key that is not a string")
-                    )
-                    return problem % {"where": where}
-                children = [(v, f"{where}.{k}" if where else str(k)) for k, v in item.items()]
-            else:
-                children = [(v, f"{where}[{i}]") for i, v in enumerate(item)]
-            stack.extend((child, depth + 1, name) for child, name in children)
-            continue
-        problem = (
-            # Translators: %(type)s is a Python type name (set, bytes, Decimal).
-            _("holds a %(type)s at %(where)s, which is not JSON")
-            if where
-            # Translators: %(type)s is a Python type name (set, bytes, Decimal).
-            else _("holds a %(type)s, which is not JSON")
-        )
-        return problem % {"where": where, "type": type(item).__name__}
+        else:
+            problems = (
+                # Translators: %(type)s is a Python type name (set, bytes, Decimal).
+                _("holds a %(type)s at %(where)s, which is not JSON"),
+                # Translators: %(type)s is a Python type name (set, bytes, Decimal).
+                _("holds a %(type)s, which is not JSON"),
+            )
+        params = {"where": where, "maximum": MAX_OPTION_INTEGER, "depth": max_depth}
+        return problems[0 if where else 1] % {**params, "type": type(item).__name__}
     return None
 
 
@@ -708,12 +687,10 @@ class BaseGateway:
         configuration is its own choice: its sensitive defaults need no opt-in."""
         errors: dict[str, str] = {}
         for name in self.config_options or ():
-            declared = self.payment_options.get(name)
-            value = self.options.get(name)
-            if declared is None or value is None:
-                continue
+            declared, value = self.payment_options.get(name), self.options.get(name)
             try:
-                declared.check(value)
+                if declared is not None and value is not None:
+                    declared.check(value)
             except ValueError as exc:
                 errors[f"OPTIONS.{name}"] = str(exc)
         return errors
@@ -945,8 +922,7 @@ class BaseGateway:
         """What the gateway says of the invoice's refunds. By default its refund list, read in
         full (:meth:`list_refunds`); a gateway that lists no refunds reports its refunded
         total or refund state instead."""
-        lines = tuple(self.list_refunds(invoice))
-        return RefundReport(lines=lines, complete=True)
+        return RefundReport(lines=tuple(self.list_refunds(invoice)), complete=True)
 
     # -- answers to notifications ------------------------------------------------------------
 

@@ -18,17 +18,13 @@ def country_alpha3(code: str | None) -> str | None:
     """The ISO 3166-1 alpha-3 code for an alpha-2 or alpha-3 code (``"SS"`` → ``"SSD"``),
     any case; ``None`` when it is neither."""
     text = str(code or "").strip().upper()
-    if text in _ALPHA2_BY_ALPHA3:
-        return text
-    return _ALPHA3_BY_ALPHA2.get(text)
+    return text if text in _ALPHA2_BY_ALPHA3 else _ALPHA3_BY_ALPHA2.get(text)
 
 
 def country_alpha2(code: str | None) -> str | None:
     """The ISO 3166-1 alpha-2 code for an alpha-2 or alpha-3 code; ``None`` when neither."""
     text = str(code or "").strip().upper()
-    if text in _ALPHA3_BY_ALPHA2:
-        return text
-    return _ALPHA2_BY_ALPHA3.get(text)
+    return text if text in _ALPHA3_BY_ALPHA2 else _ALPHA2_BY_ALPHA3.get(text)
 
 
 class InvalidPhone(ValueError):

@@ -73,14 +73,6 @@ def deadline() -> float | None:
     return open_scopes[-1] if open_scopes else None
 
 
-def _push(until: float) -> None:
-    _deadlines.set((*_deadlines.get()[-(_MAX_OPEN_SCOPES - 1) :], until))
-
-
-def _pop() -> None:
-    _deadlines.set(_deadlines.get()[:-1])
-
-
 @contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
     """Within the block, every gateway call together (attempts, pauses between them) waits at
@@ -101,11 +93,12 @@ def _request_started(**kwargs: Any) -> None:
     # the worker answers before the server's own worker timeout kills it. A fresh budget per
     # request: a request served inside another (the test client) does not share its parent's.
     budget = request_budget()
-    _push(math.inf if budget is None else _clock() + budget)
+    until = math.inf if budget is None else _clock() + budget
+    _deadlines.set((*_deadlines.get()[-(_MAX_OPEN_SCOPES - 1) :], until))
 
 
 def _request_finished(**kwargs: Any) -> None:
-    _pop()
+    _deadlines.set(_deadlines.get()[:-1])
 
 
 request_started.connect(_request_started, dispatch_uid="django_multipay.http.request_started")
@@ -266,19 +259,16 @@ class HttpClient:
                 response = self.session.request(
                     method, url, headers=dict(headers or {}), timeout=timeouts, **kwargs
                 )
-            except requests.Timeout as exc:
-                failed_by = "timeout"
-                logger.warning("%s %s timed out [%s]", method, safe_url, self.gateway)
-                failure = GatewayConnectionError(
-                    f"{method} {safe_url} timed out ({type(exc).__name__})", gateway=self.gateway
-                )
             except requests.RequestException as exc:
-                failed_by = "connection_error"
-                logger.warning(
-                    "%s %s failed: %s [%s]", method, safe_url, type(exc).__name__, self.gateway
-                )
+                kind = type(exc).__name__
+                if isinstance(exc, requests.Timeout):
+                    failed_by, said = "timeout", f"timed out ({kind})"
+                    logger.warning("%s %s timed out [%s]", method, safe_url, self.gateway)
+                else:
+                    failed_by, said = "connection_error", f"failed: {kind}"
+                    logger.warning("%s %s failed: %s [%s]", method, safe_url, kind, self.gateway)
                 failure = GatewayConnectionError(
-                    f"{method} {safe_url} failed: {type(exc).__name__}", gateway=self.gateway
+                    f"{method} {safe_url} {said}", gateway=self.gateway
                 )
             status = response.status_code if response is not None else None
             asked = _retry_after(response) if response is not None else None
@@ -302,28 +292,20 @@ class HttpClient:
             # Raised outside the except block: no chained exception carries the raw URL.
             raise failure
         elapsed_ms = (_clock() - started) * 1000
+        status = response.status_code
         logger.info(
-            "%s %s -> %s in %.0f ms [%s]",
-            method,
-            safe_url,
-            response.status_code,
-            elapsed_ms,
-            self.gateway,
+            "%s %s -> %s in %.0f ms [%s]", method, safe_url, status, elapsed_ms, self.gateway
         )
-        ok = (
-            response.status_code in set(expected)
-            if expected is not None
-            else 200 <= response.status_code < 300
-        )
+        ok = status in set(expected) if expected is not None else 200 <= status < 300
         metrics.gateway_call(self.gateway, "ok" if ok else "error", elapsed_ms / 1000)
         if not ok:
             answer = self.redactor.data(_json_or_text(response))
             # Secret-looking keys (token, api_key…) are masked in the message too.
             body = answer if isinstance(answer, str) else json.dumps(answer)[:2000]
             raise GatewayAPIError(
-                f"{method} {safe_url} answered HTTP {response.status_code}: {body}",
+                f"{method} {safe_url} answered HTTP {status}: {body}",
                 gateway=self.gateway,
-                http_status=response.status_code,
+                http_status=status,
                 response=answer,
             )
         return response
