@@ -641,6 +641,11 @@ class PortOneGateway(BaseGateway):
         return str(self.options["secret_key"])
 
     @property
+    def quoted_key(self) -> str:
+        """The client key as it is written in a path (``api/merchant/{key}/...``)."""
+        return quote(self.client_key, safe="")
+
+    @property
     def environment(self) -> str:
         """``environment`` in every body: the option, else from ``sandbox``; unknown values
         fall back on ``sandbox`` (never live money by mistake)."""
@@ -723,11 +728,7 @@ class PortOneGateway(BaseGateway):
     # -- authentication ----------------------------------------------------------------------
 
     def headers(
-        self,
-        *,
-        token: bool = True,
-        client_key: bool = True,
-        sub_merchant_key: str | None = None,
+        self, *, token: bool = True, client_key: bool = True, sub_merchant_key: str | None = None
     ) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if client_key:
@@ -779,8 +780,8 @@ class PortOneGateway(BaseGateway):
             client_key=False,
         )
         content = data.get("content")
-        token = content.get("token") if isinstance(content, Mapping) else None
-        lifetime = content.get("expires_in") if isinstance(content, Mapping) else None
+        content = content if isinstance(content, Mapping) else {}
+        token, lifetime = content.get("token"), content.get("expires_in")
         if not isinstance(token, str) or token.count(".") != 2:
             raise self.unreadable("auth token", data, KeyError("content.token"))
         if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime <= 0:
@@ -793,11 +794,7 @@ class PortOneGateway(BaseGateway):
     # out of any error too); ``empty`` (an answer with no body is ``{}``).
 
     def request_headers(self, call: ApiCall) -> dict[str, str]:
-        return self.headers(
-            token=call.options.get("token", True),
-            client_key=call.options.get("client_key", True),
-            sub_merchant_key=call.options.get("sub_merchant_key"),
-        )
+        return self.headers(**picked(call.options, ("token", "client_key", "sub_merchant_key")))
 
     def request_kwargs(self, body: Any, call: ApiCall) -> dict[str, Any]:
         # Our own JSON: amounts as the exact numbers PortOne signs (_Number).
@@ -983,8 +980,7 @@ class PortOneGateway(BaseGateway):
         body: dict[str, Any] = {}
         for kind in ("billing", "shipping"):
             address = getattr(order, f"{kind}_address") or {}
-            name = address.get("name") or order.customer_name
-            first, _, last = str(name or "").partition(" ")
+            first, _, last = str(address.get("name") or order.customer_name or "").partition(" ")
             details = {
                 f"{kind}_name": first,
                 f"{kind}_surname": last,
@@ -1084,12 +1080,9 @@ class PortOneGateway(BaseGateway):
         with self.reading("payment", data):
             redirect = str(data["redirect_url"])
             order_ref = str(data["order_ref"])
-            minutes = data.get("expiry_in_minutes")
-            expires = (
-                timezone.now() + timedelta(minutes=int(str(minutes)))
-                if str(minutes or "").strip().isdigit() and int(str(minutes)) > 0
-                else None
-            )
+            minutes = str(data.get("expiry_in_minutes") or "").strip()
+            lifetime = int(minutes) if minutes.isdigit() else 0
+            expires = timezone.now() + timedelta(minutes=lifetime) if lifetime > 0 else None
         if not redirect.startswith(("http://", "https://")):
             raise self.unreadable("payment", data, ValueError("no redirect_url"))
         return PaymentStart(
@@ -1342,7 +1335,7 @@ class PortOneGateway(BaseGateway):
         # Transactions").
         data = self.call(
             "POST",
-            f"api/merchant/{quote(self.client_key, safe='')}/fetch-all-payments",
+            f"api/merchant/{self.quoted_key}/fetch-all-payments",
             {
                 "page": page,
                 "size": size,
@@ -1449,9 +1442,7 @@ class PortOneGateway(BaseGateway):
         """What PortOne holds of one transaction (``TransactionDetailsContent``)."""
         # payment-openapi POST /api/{key}/transaction-details ("Get Transaction Details").
         data = self.call(
-            "POST",
-            f"api/{quote(self.client_key, safe='')}/transaction-details",
-            {"order_ref": order_ref},
+            "POST", f"api/{self.quoted_key}/transaction-details", {"order_ref": order_ref}
         )
         return self.content_of("transaction details", data)
 
@@ -1492,12 +1483,10 @@ class PortOneGateway(BaseGateway):
         with self.reading("payment link", content):
             status = self.map_status(content["status"], link=True)
             order_ref = self.paid_link_transaction(content)
-        amount: Decimal | None = None
-        currency: str | None = None
         if order_ref:
             status = InvoiceStatus.PAID
-            # fetch-status lists no amounts: the paid transaction's are read from its details.
-            amount, currency = self.transaction_money(order_ref)
+        # fetch-status lists no amounts: the paid transaction's are read from its details.
+        amount, currency = self.transaction_money(order_ref) if order_ref else (None, None)
         return StatusResult(
             status=status,
             gateway_id=invoice.gateway_id,
@@ -1518,14 +1507,10 @@ class PortOneGateway(BaseGateway):
             with self.reading("payment link", {}):
                 order_ref = self.paid_link_transaction(self.link_content(invoice))
             if not order_ref:
-                raise GatewayAPIError(
-                    "The payment link has no paid transaction.", gateway=self.alias
-                )
+                raise self.answer_error("The payment link has no paid transaction.", None)
         channel = str(self.transaction_details(order_ref).get("channel_key") or "")
         if not order_ref or not channel:
-            raise GatewayAPIError(
-                "PortOne did not name the transaction's channel.", gateway=self.alias
-            )
+            raise self.answer_error("PortOne did not name the transaction's channel.", None)
         return order_ref, channel
 
     # -- return and notifications ------------------------------------------------------------
@@ -1543,9 +1528,8 @@ class PortOneGateway(BaseGateway):
                     gateway=self.alias,
                     code="signature",
                 )
-            ours = self.merchant_order_id(invoice)
             named = {query.get("merchant_order_ref", ""), query.get("link_order_ref", "")}
-            if not self.is_link(invoice) and ours not in named:
+            if not self.is_link(invoice) and self.merchant_order_id(invoice) not in named:
                 raise InvalidRequest(
                     # Translators: the query string PortOne adds to the customer's return.
                     gettext("The return query names another payment."),
@@ -1559,10 +1543,8 @@ class PortOneGateway(BaseGateway):
         return money.validate_amount(data["amount"], currency), currency
 
     def parse_notification(self, request: InboundRequest) -> NotificationEvent:
-        try:
+        with malformed("body is not JSON"):
             data = loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise NotificationRejected("body is not JSON", code="malformed") from None
         if not isinstance(data, dict):
             raise NotificationRejected("body is not a JSON object", code="malformed")
         if "refund_status" in data or "refund_id" in data:
@@ -1624,8 +1606,7 @@ class PortOneGateway(BaseGateway):
     # -- capture and cancel ------------------------------------------------------------------
 
     def capture(self, invoice: Invoice, amount: Decimal) -> StatusResult:
-        """Capture a PREAUTH transaction (``POST /api/transaction/{order_ref}/capture``).
-        The call takes no amount: PortOne captures what was authorized."""
+        """Capture a PREAUTH: the call takes no amount, PortOne captures what was authorized."""
         if amount != invoice.amount:
             raise InvalidRequest(
                 gettext("PortOne captures the whole authorized amount only."), gateway=self.alias
@@ -1763,7 +1744,7 @@ class PortOneGateway(BaseGateway):
         # payment-openapi POST /api/merchant/{key}/webhook ("Add Webhook Endpoint").
         data = self.call(
             "POST",
-            f"api/merchant/{quote(self.client_key, safe='')}/webhook",
+            f"api/merchant/{self.quoted_key}/webhook",
             {
                 "name": name,
                 "url": url,
@@ -1778,7 +1759,7 @@ class PortOneGateway(BaseGateway):
         # payment-openapi GET /api/merchant/{key}/webhook ("Fetch All Webhook Endpoints").
         data = self.call(
             "GET",
-            f"api/merchant/{quote(self.client_key, safe='')}/webhook",
+            f"api/merchant/{self.quoted_key}/webhook",
             params={"environment": environment or self.environment},
         )
         return [self.read_webhook(item) for item in self.content_list("webhook list", data, data)]
@@ -1847,7 +1828,7 @@ class PortOneGateway(BaseGateway):
         # /api/merchant/{key}/add-pay-channel/{pckey}.
         data = self.call(
             method,
-            f"api/merchant/{quote(self.client_key, safe='')}/add-pay-channel/{key}",
+            f"api/merchant/{self.quoted_key}/add-pay-channel/{key}",
             {
                 "creds": dict(creds),
                 "country": place,
@@ -1902,26 +1883,23 @@ class PortOneGateway(BaseGateway):
         # payment-openapi GET /api/merchant/{key}/pay-channel/{pckey} ("Fetch PSP Credentials").
         data = self.call(
             "GET",
-            f"api/merchant/{quote(self.client_key, safe='')}/pay-channel/{key}",
+            f"api/merchant/{self.quoted_key}/pay-channel/{key}",
             params={"environment": environment or self.environment, "payType": kind},
         )
-        found = []
-        for item in self.content_list("payment channel", data, {}):
-            if not isinstance(item, Mapping):
-                raise self.unreadable("payment channel", {}, TypeError("an item is not an object"))
-            names = masked(item.get("creds"))
-            enabled = item.get("is_enabled")
-            found.append(
-                PayChannel(
-                    key=str(item.get("key") or key),
-                    country=str(item.get("country") or ""),
-                    pay_type=str(item.get("pay_type") or kind),
-                    enabled=enabled if isinstance(enabled, bool) else None,
-                    credential_names=tuple(names),
-                    raw={**self.redact(plain(item)), "creds": names},
-                )
+        items = self.content_list("payment channel", data, {})
+        if not all(isinstance(item, Mapping) for item in items):
+            raise self.unreadable("payment channel", {}, TypeError("an item is not an object"))
+        return [
+            PayChannel(
+                key=str(item.get("key") or key),
+                country=str(item.get("country") or ""),
+                pay_type=str(item.get("pay_type") or kind),
+                enabled=item["is_enabled"] if isinstance(item.get("is_enabled"), bool) else None,
+                credential_names=tuple(masked(item.get("creds"))),
+                raw={**self.redact(plain(item)), "creds": masked(item.get("creds"))},
             )
-        return found
+            for item in items
+        ]
 
     # -- after the payment: status (cash on delivery) and details ----------------------------
 
@@ -1967,8 +1945,6 @@ class PortOneGateway(BaseGateway):
         )
         ref = quote(self.merchant_order_id(invoice), safe="")
         # payment-openapi PUT /api/{portOneKey}/update-transaction-details/{merchant_order_ref}.
-        data = self.call(
-            "PUT", f"api/{quote(self.client_key, safe='')}/update-transaction-details/{ref}", body
-        )
+        data = self.call("PUT", f"api/{self.quoted_key}/update-transaction-details/{ref}", body)
         content = data.get("content")
         return dict(plain(content)) if isinstance(content, Mapping) else {}
