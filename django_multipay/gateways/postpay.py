@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import requests
@@ -37,7 +38,7 @@ from django_multipay.gateways.base import (
     PaymentOption,
 )
 from django_multipay.gateways.contact import InvalidPhone, parse_phone
-from django_multipay.gateways.postpay_lists import MAX_PAGE_SIZE, Page, iso, list_params, read_page
+from django_multipay.gateways.postpay_lists import MAX_PAGE_SIZE, Page, fetch_page, iso
 from django_multipay.gateways.results import (
     InboundRequest,
     NotificationEvent,
@@ -50,7 +51,7 @@ from django_multipay.gateways.results import (
 )
 from django_multipay.gateways.webhooks import TimestampedHmac, malformed
 from django_multipay.models import Invoice, Order, Refund
-from django_multipay.status import InvoiceStatus, RefundStatus
+from django_multipay.status import CAPTURED, InvoiceStatus, RefundStatus
 
 #: "Data types / Media types": the version is chosen by the Accept header.
 MEDIA_TYPE = "application/vnd.postpay+json; version=v1"
@@ -96,10 +97,8 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 def verify_signature(
     secret: str, header: str, body: bytes, *, tolerance: int = 300, now: float | None = None
 ) -> None:
-    """Raise ``NotificationRejected`` unless ``header`` signs ``body`` recently with ``secret``.
-
-    The timestamp is part of the signed message, so an old signature cannot be replayed with
-    a new timestamp; one more than ``tolerance`` seconds away is refused."""
+    """Raise ``NotificationRejected`` unless ``header`` signs ``body`` with ``secret``, its
+    timestamp (signed too, so never replayed under a new one) within ``tolerance`` seconds."""
     if not header:
         raise NotificationRejected("missing X-Postpay-Signature header", code="signature")
     value = header.strip()
@@ -246,9 +245,8 @@ def _clean_discounts(value: list[Any]) -> list[dict[str, str]]:
         if not isinstance(line, Mapping):
             # Translators: %(where)s names a discount line (discounts[0]).
             raise ValueError(gettext("%(where)s must be an object") % named)
-        unknown = sorted(str(k) for k in set(line) - {"code", "name", "amount"})
-        if unknown:
-            named["keys"] = ", ".join(unknown)
+        named["keys"] = ", ".join(sorted(str(k) for k in set(line) - {"code", "name", "amount"}))
+        if named["keys"]:
             raise ValueError(gettext("%(where)s has unknown keys %(keys)s") % named)
         if "code" not in line or "amount" not in line:
             # Translators: code and amount are the discount line's keys.
@@ -409,10 +407,8 @@ class PostpayGateway(BaseGateway):
         return str(address.get("country") or billing.get("country") or HOME_REGION)
 
     def _clean_alt_phones(self, options: dict[str, Any], order: Order | None) -> dict[str, str]:
-        """Each alternative phone read as the project reads every phone it sends
-        (``contact.parse_phone``: a length its country's numbering plan allows, national
-        numbers in the address's country, any script's digits) and kept as ``+<country
-        code><number>``, so Postpay gets one unambiguous form ("Address": ``alt_phone``)."""
+        """Each alternative phone read as every phone we send (``contact.parse_phone``, in its
+        address's country) and kept in E.164: one unambiguous form ("Address": ``alt_phone``)."""
         given = options.get("alt_phone")
         if not isinstance(given, dict):
             return {}
@@ -480,24 +476,20 @@ class PostpayGateway(BaseGateway):
         with Postpay's code and message: ``402`` is ``PaymentDeclined``, anything else a
         ``GatewayAPIError`` keeping the HTTP status."""
         status = error.http_status
-        answer = error.response if isinstance(error.response, dict) else {}
-        details = answer.get("error") if isinstance(answer.get("error"), dict) else None
-        if details is None:
+        details = _mapping(error.response).get("error")
+        if not isinstance(details, dict):
             if status is None:
                 return error
-            code, message, fields = ("error" if status >= 500 else f"http_{status}"), "", None
-        else:
-            code = str(details.get("code") or f"http_{status}")
-            message = str(details.get("message") or "")
-            fields = details.get("fields")
+            details = {"code": "error"} if status >= 500 else {}
+        code = str(details.get("code") or f"http_{status}")
+        message = str(details.get("message") or "")
+        fields = details.get("fields")
         text = f"Postpay answered HTTP {status} {code}" + (f": {message}" if message else "")
         if isinstance(fields, dict) and fields:
             text += " (" + "; ".join(f"{k}: {_join(v)}" for k, v in sorted(fields.items())) + ")"
         if status == 402:
             return PaymentDeclined(text, gateway=self.alias, response=error.response, code=code)
-        return GatewayAPIError(
-            text, gateway=self.alias, response=error.response, code=code, http_status=status
-        )
+        return self.answer_error(text, error.response, code=code, http_status=status)
 
     @staticmethod
     def order_id(invoice: Invoice) -> str:
@@ -747,8 +739,7 @@ class PostpayGateway(BaseGateway):
         """``GET /orders`` ("List orders") with the documented filters, e.g.
         ``status__in=["captured", "denied"]``, ``total_amount__gte=Decimal("100.50")`` (with
         ``currency="AED"``), ``created__date__gt=date(2020, 5, 20)``, ``ordering="-created"``."""
-        params = list_params(self.alias, "orders", filters, ordering, page, page_size)
-        return read_page(self.call("GET", "orders", params=params), self._order, self.reading)
+        return fetch_page(self, "orders", self._order, filters, ordering, page, page_size)
 
     def fetch_status(self, invoice: Invoice) -> StatusResult:
         """The order read back server-to-server: the truth behind a return or a webhook."""
@@ -772,10 +763,7 @@ class PostpayGateway(BaseGateway):
         except GatewayAPIError as exc:
             if exc.http_status == 409 and exc.code == "invalid_status":
                 current = self.fetch_status(invoice)
-                if current.status == InvoiceStatus.PAID or current.status in (
-                    InvoiceStatus.PARTIALLY_REFUNDED,
-                    InvoiceStatus.REFUNDED,
-                ):
+                if current.status in CAPTURED:
                     return current
             raise
         result = self._status(invoice, data)
@@ -905,11 +893,9 @@ class PostpayGateway(BaseGateway):
         **filters: Any,
     ) -> Page[RefundResult]:
         """``GET /orders/{order_id}/refunds`` ("List refunds") with the documented filters."""
-        params = list_params(
-            self.alias, "refunds", filters, ordering, page, page_size, invoice.currency
-        )
-        data = self.call("GET", f"orders/{self.order_id(invoice)}/refunds", params=params)
-        return read_page(data, lambda item: self._refund(item, invoice.currency), self.reading)
+        path = f"orders/{self.order_id(invoice)}/refunds"
+        parse = partial(self._refund, currency=invoice.currency)
+        return fetch_page(self, path, parse, filters, ordering, page, page_size, invoice.currency)
 
     def list_refunds(self, invoice: Invoice) -> list[RefundResult]:
         """Every refund of the invoice's order, all pages; ``idempotency_key`` is the
@@ -934,7 +920,6 @@ class PostpayGateway(BaseGateway):
             def amount(name: str) -> Decimal:
                 return money.from_minor_units(data.get(name) or 0, currency)
 
-            order = data.get("order")
             return PostpayTransaction(
                 id=str(data["id"]),
                 type=str(data["type"]),
@@ -947,7 +932,7 @@ class PostpayGateway(BaseGateway):
                 description=str(data.get("description") or ""),
                 created=_when(data.get("created")),
                 paid=_when(data.get("paid")),
-                order=self._order(order) if isinstance(order, dict) else None,
+                order=self._order(data["order"]) if isinstance(data.get("order"), dict) else None,
                 raw=data,
             )
 
@@ -961,9 +946,9 @@ class PostpayGateway(BaseGateway):
     ) -> Page[PostpayTransaction]:
         """``GET /transactions`` ("List transactions"), e.g. ``type__in=["order", "refund"]``,
         ``paid__isnull=True``, ``ordering="paid"``."""
-        params = list_params(self.alias, "transactions", filters, ordering, page, page_size)
-        data = self.call("GET", "transactions", params=params)
-        return read_page(data, self._transaction, self.reading)
+        return fetch_page(
+            self, "transactions", self._transaction, filters, ordering, page, page_size
+        )
 
     def get_transaction(self, transaction_id: str) -> PostpayTransaction:
         """``GET /transactions/{transaction_id}`` ("Get single transaction")."""
@@ -978,7 +963,6 @@ class PostpayGateway(BaseGateway):
         the invoice (less a day for clock differences) are paged through and matched on
         ``order.order_id``; at most ``max_pages`` pages (option ``transactions_max_pages``,
         default 20) of 50 are read."""
-        since = invoice.created_at - timedelta(days=1)
         wanted = self.order_id(invoice)
         found: list[PostpayTransaction] = []
         for number in range(1, int(max_pages or self.option("transactions_max_pages", 20)) + 1):
@@ -987,7 +971,7 @@ class PostpayGateway(BaseGateway):
                 page_size=MAX_PAGE_SIZE,
                 ordering="created",
                 currency=invoice.currency,
-                created__gte=since,
+                created__gte=invoice.created_at - timedelta(days=1),
             )
             found.extend(t for t in page.results if t.order and t.order.order_id == wanted)
             if not page.next:
@@ -1017,13 +1001,12 @@ class PostpayGateway(BaseGateway):
     def _hook(self, data: Any) -> PostpayHook:
         with self.reading("hook", data):
             last = data.get("last_response") or {}
-            code = last.get("code")
             return PostpayHook(
                 id=str(data["id"]),
                 active=bool(data.get("active", True)),
                 events=[str(e) for e in data.get("events") or []],
                 url=str(data["url"]),
-                last_response_code=int(code) if code is not None else None,
+                last_response_code=int(last["code"]) if last.get("code") is not None else None,
                 last_response_status=str(last.get("status") or ""),
                 created=_when(data.get("created")),
                 modified=_when(data.get("modified")),
@@ -1039,8 +1022,7 @@ class PostpayGateway(BaseGateway):
         **filters: Any,
     ) -> Page[PostpayHook]:
         """``GET /hooks`` ("List hooks"), e.g. ``url__startswith="https"``, ``active=True``."""
-        params = list_params(self.alias, "hooks", filters, ordering, page, page_size)
-        return read_page(self.call("GET", "hooks", params=params), self._hook, self.reading)
+        return fetch_page(self, "hooks", self._hook, filters, ordering, page, page_size)
 
     def get_hook(self, hook_id: str) -> PostpayHook:
         """``GET /hooks/{hook_id}`` ("Get single hook")."""
@@ -1063,10 +1045,9 @@ class PostpayGateway(BaseGateway):
         active: bool | None = None,
     ) -> PostpayHook:
         """``PATCH /hooks/{hook_id}`` ("Edit a hook"): only the fields given are sent."""
-        given = {"url": url, "secret": secret, "events": events, "active": active}
+        chosen = None if events is None else _events(events)
+        given = {"url": url, "secret": secret, "events": chosen, "active": active}
         body = {key: value for key, value in given.items() if value is not None}
-        if events is not None:
-            body["events"] = _events(events)
         return self._hook(self.call("PATCH", f"hooks/{hook_id}", body))
 
     def delete_hook(self, hook_id: str) -> None:
@@ -1084,12 +1065,9 @@ class PostpayGateway(BaseGateway):
         secret = str(self.options.get("webhook_secret") or "")
         if not secret:
             raise NotificationRejected("no webhook_secret configured", code="configuration")
-        verify_signature(
-            secret,
-            request.header(SIGNATURE_HEADER),
-            request.body,
-            tolerance=int(self.option("signature_tolerance", 300)),
-        )
+        header = request.header(SIGNATURE_HEADER)
+        tolerance = int(self.option("signature_tolerance", 300))
+        verify_signature(secret, header, request.body, tolerance=tolerance)
         with malformed(also=(GatewayAPIError,)):
             payload = request.json()
             if not isinstance(payload, dict):
@@ -1099,12 +1077,11 @@ class PostpayGateway(BaseGateway):
             event = str(payload.get("type") or payload.get("event") or "order")
             event = event.partition(".")[0].lower()
             order = data if event == "order" else _mapping(data.get("order"))
-            kind = "payment"
             if event == "transaction":
-                kind = {"order": "payment", "refund": "refund"}.get(str(data.get("type")), "")
-                kind = kind or f"transaction {data.get('type')}"
-            elif event != "order":
-                kind = event
+                sort = str(data.get("type"))
+                kind = {"order": "payment", "refund": "refund"}.get(sort, f"transaction {sort}")
+            else:
+                kind = "payment" if event == "order" else event
             order_id = str((order or {}).get("order_id") or payload.get("order_id") or "")
             if kind in ("payment", "refund") and not order_id:
                 raise KeyError("order_id")

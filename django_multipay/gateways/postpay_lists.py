@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import timezone as dt_timezone
@@ -14,6 +13,7 @@ from django.utils.translation import gettext
 
 from django_multipay import money
 from django_multipay.exceptions import InvalidRequest
+from django_multipay.gateways.base import BaseGateway
 
 #: "Pagination": at most 50 items per page.
 MAX_PAGE_SIZE = 50
@@ -90,18 +90,19 @@ def iso(value: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
-def list_params(
-    alias: str,
-    resource: str,
+def fetch_page(
+    gateway: BaseGateway,
+    path: str,
+    parse: Callable[[Any], T],
     filters: Mapping[str, Any],
     ordering: str | Iterable[str] | None,
     page: int | None,
     page_size: int | None,
     currency: str | None = None,
-) -> dict[str, str]:
-    """Query parameters for a list call, checked against the documented filters,
-    lookups and orderings (else ``InvalidRequest`` for the gateway ``alias``); amounts
-    become minor units, lists comma-separated."""
+) -> Page[T]:
+    """One page of ``GET <path>`` (its resource: the last segment), the query checked against
+    the documented filters, lookups and orderings (else ``InvalidRequest``), items by ``parse``."""
+    resource = path.rpartition("/")[2]
     allowed = FILTERS[resource]
     params: dict[str, str] = {}
     if currency is None and isinstance(filters.get("currency"), str):
@@ -114,9 +115,9 @@ def list_params(
                 # transactions, hooks); %(key)s a filter's name.
                 gettext("Postpay %(resource)s cannot be filtered by %(key)s.")
                 % {"resource": resource, "key": repr(key)},
-                gateway=alias,
+                gateway=gateway.alias,
             )
-        params[key] = filter_value(name, value, currency, alias)
+        params[key] = filter_value(name, value, currency, gateway.alias)
     if ordering:
         fields = [ordering] if isinstance(ordering, str) else list(ordering)
         for item in fields:
@@ -126,13 +127,13 @@ def list_params(
                     # transactions, hooks); %(field)s a field's name.
                     gettext("Postpay %(resource)s cannot be ordered by %(field)s.")
                     % {"resource": resource, "field": repr(item)},
-                    gateway=alias,
+                    gateway=gateway.alias,
                 )
         params["ordering"] = ",".join(fields)
     if page is not None:
         if int(page) < 1:
             # Translators: page is the list call's argument; keep it.
-            raise InvalidRequest(gettext("page starts at 1."), gateway=alias)
+            raise InvalidRequest(gettext("page starts at 1."), gateway=gateway.alias)
         params["page"] = str(int(page))
     if page_size is not None:
         if not 1 <= int(page_size) <= MAX_PAGE_SIZE:
@@ -140,10 +141,17 @@ def list_params(
                 # Translators: page_size is the list call's argument; keep it.
                 gettext("page_size is 1 to %(maximum)s (Postpay's limit).")
                 % {"maximum": MAX_PAGE_SIZE},
-                gateway=alias,
+                gateway=gateway.alias,
             )
         params["page_size"] = str(int(page_size))
-    return params
+    data = gateway.call("GET", path, params=params)
+    with gateway.reading("list", data):
+        return Page(
+            count=int(data.get("count") or 0),
+            next=data.get("next") or None,
+            previous=data.get("previous") or None,
+            results=[parse(item) for item in data["results"]],
+        )
 
 
 def filter_value(name: str, value: Any, currency: str | None, alias: str) -> str:
@@ -174,18 +182,3 @@ def filter_value(name: str, value: Any, currency: str | None, alias: str) -> str
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
-
-
-def read_page(
-    data: Any,
-    parse: Callable[[Any], T],
-    reading: Callable[[str, Any], AbstractContextManager[None]],
-) -> Page[T]:
-    """A list answer, each item read by ``parse``, within the gateway's ``reading``."""
-    with reading("list", data):
-        return Page(
-            count=int(data.get("count") or 0),
-            next=data.get("next") or None,
-            previous=data.get("previous") or None,
-            results=[parse(item) for item in data["results"]],
-        )
