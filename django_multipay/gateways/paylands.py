@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import requests
@@ -331,15 +331,9 @@ def _lisbon_end_of(day: date) -> datetime:
 def _sent_deadline(body: Mapping[str, Any], apm: str) -> date | None:
     """The reference's last day as the order sent asks for it ("Custom fields": Payshop's
     ``expiration_date`` in Ymd, Multibanco's ``deadline`` in Y-m-d), if it does."""
-    if apm not in REFERENCE_EXPIRY_FIELDS:
-        return None
-    name, fmt = REFERENCE_EXPIRY_FIELDS[apm]
-    extra = body.get("extra_data")
-    payment = extra.get("payment") if isinstance(extra, Mapping) else None
-    value = payment.get(name) if isinstance(payment, Mapping) else None
-    if value:
-        with suppress(ValueError):
-            return datetime.strptime(str(value), fmt).date()
+    with suppress(KeyError, TypeError, ValueError):
+        name, fmt = REFERENCE_EXPIRY_FIELDS[apm]
+        return datetime.strptime(str(body["extra_data"]["payment"][name]), fmt).date()
     return None
 
 
@@ -392,8 +386,7 @@ class PaylandsGateway(BaseGateway):
     # sets defaults for (ALIAS_DEFAULTS, typed by PAYMENT_OPTIONS; a saved card or the
     # customer's IP is per payment). The notification options are checked by their readers.
     declared_options = (
-        GatewayOption("api_key", required=True, secret=True),
-        GatewayOption("signature", required=True, secret=True),
+        *(GatewayOption(name, required=True, secret=True) for name in ("api_key", "signature")),
         *(GatewayOption(name) for name in ("service", "operative", "apm")),
         GatewayOption("services", dict),
         GatewayOption("currencies", list),
@@ -408,8 +401,7 @@ class PaylandsGateway(BaseGateway):
         *(GatewayOption(name) for name in ("phone_prefix", "customer_ext_id")),
         GatewayOption("extra_data", dict),
         GatewayOption("validation_hash", None, default="sha256"),
-        GatewayOption("notification_ips", None),
-        GatewayOption("notification_proxy_hops", None),
+        *(GatewayOption(name, None) for name in ("notification_ips", "notification_proxy_hops")),
         GatewayOption("rate_limit_retries", int, default=3),
         GatewayOption("rate_limit_backoff", float, default=1.0),
     )
@@ -439,8 +431,7 @@ class PaylandsGateway(BaseGateway):
         if currency in self.services:
             return True
         listed = self.option("currencies") or self.capabilities.currencies or ()
-        allowed = {str(c).upper() for c in listed}
-        return bool(self.option("service")) and currency in allowed
+        return bool(self.option("service")) and currency in {str(c).upper() for c in listed}
 
     def service_for(self, currency: str, override: str | None = None) -> str:
         service = override or self.services.get(currency.upper()) or self.option("service")
@@ -490,18 +481,16 @@ class PaylandsGateway(BaseGateway):
         message, details = (str(found.get(key) or "") for key in ("message", "details"))
         text = f"Paylands {call.path} answered {status} {message or meaning}"
         text += f": {details} ({meaning})." if details else f" ({meaning})."
+        kwargs: dict[str, Any] = {"gateway": self.alias, "response": body, "code": code}
         if status == 402:
-            return PaymentDeclined(text, gateway=self.alias, response=body, code=code)
-        return GatewayAPIError(
-            text, gateway=self.alias, http_status=status, response=body, code=code
-        )
+            return PaymentDeclined(text, **kwargs)
+        return GatewayAPIError(text, http_status=status, **kwargs)
 
     def parse_answer(self, response: requests.Response, call: ApiCall) -> Any:
         """The JSON answer (with its HTTP status first, for a call made ``with_status``)."""
-        try:
+        data = None
+        with suppress(ValueError):
             data = response.json()
-        except ValueError:
-            data = None
         if not isinstance(data, dict):
             raise GatewayAPIError(
                 f"Paylands {call.path} answered a body that is not a JSON object.",
@@ -518,8 +507,7 @@ class PaylandsGateway(BaseGateway):
 
     def read_order(self, order_uuid: str) -> dict[str, Any]:
         """``GET /order/{uuid}``: the order as Paylands holds it (verification, reconciliation)."""
-        data: dict[str, Any] = self.call("GET", f"order/{order_uuid}")
-        return data
+        return cast(dict[str, Any], self.call("GET", f"order/{order_uuid}"))
 
     # -- reading orders ------------------------------------------------------------------------
 
@@ -662,26 +650,25 @@ class PaylandsGateway(BaseGateway):
         if algorithm is not None and str(algorithm).lower() not in ALGORITHMS:
             message = gettext("must be one of %(choices)s")
             errors["OPTIONS.validation_hash"] = message % {"choices": ", ".join(ALGORITHMS)}
-        if self.options.get("notification_ips") is not None:
-            try:
-                notification_networks(self.options["notification_ips"])
-            except ValueError as exc:
-                errors["OPTIONS.notification_ips"] = str(exc)
-        try:
-            proxy_hops(self.options.get("notification_proxy_hops"))
-        except ValueError as exc:
-            errors["OPTIONS.notification_proxy_hops"] = str(exc)
+        readers = {"notification_ips": notification_networks, "notification_proxy_hops": proxy_hops}
+        for name, read in readers.items():
+            if self.options.get(name) is not None:
+                try:
+                    read(self.options[name])
+                except ValueError as exc:
+                    errors[f"OPTIONS.{name}"] = str(exc)
         return errors
 
-    def _check_notification_option(self, name: str) -> None:
-        """Refuse a notification option the alias cannot be checked with: the notification is
-        kept (answered 503, stored failed) to be retried once the setting is corrected."""
+    def _notification_option(self, name: str) -> Any:
+        """A notification option's value; one the alias cannot be checked with is refused: the
+        notification is kept (answered 503, stored failed) to be retried once it is corrected."""
         problem = self.notification_option_errors().get(f"OPTIONS.{name}")
         if problem is not None:
             raise GatewayConfigurationError(
                 gettext("Gateway %(alias)s: %(problem)s.")
                 % {"alias": repr(self.alias), "problem": f"{name} {problem}"}
             )
+        return self.options.get(name)
 
     def chosen_options(self, invoice: Invoice) -> dict[str, Any]:
         """The alias's options with the invoice's own (``invoice.gateway_options``, checked
@@ -717,11 +704,10 @@ class PaylandsGateway(BaseGateway):
         bound = self.customer_id(order)
         card = chosen.get("card_uuid")
         if card and not bound:
+            problem = gettext("no customer id is bound to the order's user")
             raise InvalidRequest(
                 gettext("A saved card needs the customer id bound to the order's signed-in user."),
-                fields={
-                    "options.card_uuid": gettext("no customer id is bound to the order's user")
-                },
+                fields={"options.card_uuid": problem},
                 gateway=self.alias,
             )
         if chosen.get("customer_ext_id") and not card:
@@ -881,12 +867,10 @@ class PaylandsGateway(BaseGateway):
             url, raw = direct.redirect_url or urls.return_url, {**data, "direct": direct.raw}
             return PaymentStart(action=PaymentAction(url=url), gateway_id=uuid, raw=raw)
         if chosen.get("push"):
-            raw = self.push(uuid, chosen["apm"])
-            reference = self.reference_from(raw)
-            if reference is not None and reference.deadline is not None:
-                deadline = reference.deadline  # "Push payment integration": payment_data
             # The customer pays elsewhere; our return view shows the order as pending.
-            url = urls.return_url
+            url, raw = urls.return_url, self.push(uuid, chosen["apm"])
+            reference = self.reference_from(raw)  # "Push payment integration": payment_data
+            deadline = reference.deadline if reference and reference.deadline else deadline
         else:
             url = self.payment_page_url(token, chosen["apm"], str(chosen.get("lang") or ""))
             raw = data
@@ -929,8 +913,7 @@ class PaylandsGateway(BaseGateway):
         """The push payment request for an order ("Push payment integration"): MB WAY sends
         the customer a phone notification; Multibanco and Payshop answer with the reference."""
         path = str(self.option("push_path") or "payment/push")
-        data: dict[str, Any] = self.call("POST", path, {"order_uuid": order_uuid, "apm": apm})
-        return data
+        return cast(dict[str, Any], self.call("POST", path, {"order_uuid": order_uuid, "apm": apm}))
 
     def reference_from(self, data: Mapping[str, Any]) -> PaymentReference | None:
         """The reference in an answer's transactions (``payment_data``), if there is one."""
@@ -988,16 +971,14 @@ class PaylandsGateway(BaseGateway):
 
     # -- refunds -------------------------------------------------------------------------------
 
-    def _refund_result(
-        self, transaction: Mapping[str, Any], currency: str, raw: Any
-    ) -> RefundResult:
-        status = str(transaction.get("status", "")).upper()
+    def _refund_result(self, line: Mapping[str, Any], currency: str, raw: Any) -> RefundResult:
+        status = str(line.get("status", "")).upper()
         return RefundResult(
             status=TRANSACTION_STATUS_MAP.get(status, RefundStatus.PENDING),
-            gateway_refund_id=str(transaction.get("uuid") or ""),
-            amount=money.from_minor_units(transaction.get("amount") or 0, currency),
+            gateway_refund_id=str(line.get("uuid") or ""),
+            amount=money.from_minor_units(line.get("amount") or 0, currency),
             currency=currency,
-            failure_reason=_error_text(transaction),
+            failure_reason=_error_text(line),
             raw=raw,
         )
 
@@ -1034,13 +1015,11 @@ class PaylandsGateway(BaseGateway):
             raise
         transaction = data.get("transaction")
         if not isinstance(transaction, Mapping):
-            candidates = [
-                t for t in self._refund_transactions(self._order(data)) if t.get("amount") == cents
-            ]
+            refunds = self._refund_transactions(self._order(data))
+            candidates = [t for t in refunds if t.get("amount") == cents]
             if not candidates:
-                raise self.answer_error(
-                    "Paylands answered the refund without its transaction.", data
-                )
+                message = "Paylands answered the refund without its transaction."
+                raise self.answer_error(message, data)
             transaction = candidates[-1]
         return self._refund_result(transaction, refund.currency, data)
 
@@ -1056,8 +1035,7 @@ class PaylandsGateway(BaseGateway):
         X-Forwarded-For counted from the right (the one the outermost proxy saw; those
         further left are whatever the sender wrote). X-Forwarded-For is never read unless
         that option says so."""
-        self._check_notification_option("notification_proxy_hops")
-        hops = proxy_hops(self.options.get("notification_proxy_hops"))
+        hops = proxy_hops(self._notification_option("notification_proxy_hops"))
         if hops == 0:
             return str(request.remote_addr or "")
         forwarded = [
@@ -1073,11 +1051,9 @@ class PaylandsGateway(BaseGateway):
     def check_source(self, request: InboundRequest) -> None:
         """Refuse a notification whose sender is not in ``notification_ips`` (when the alias
         lists any), before its body is read ("Whitelist IPS")."""
-        listed = self.options.get("notification_ips")
-        if listed is None:
+        if self.options.get("notification_ips") is None:
             return
-        self._check_notification_option("notification_ips")
-        networks = notification_networks(listed)
+        networks = notification_networks(self._notification_option("notification_ips"))
         try:
             address = ipaddress.ip_address(self.client_address(request))
         except ValueError:
@@ -1089,8 +1065,7 @@ class PaylandsGateway(BaseGateway):
 
     def check_validation_hash(self, payload: Mapping[str, Any]) -> None:
         """Refuse a notification whose ``validation_hash`` is missing or not ours."""
-        self._check_notification_option("validation_hash")
-        algorithm = str(self.option("validation_hash", "sha256")).lower()
+        algorithm = str(self._notification_option("validation_hash") or "sha256").lower()
         if algorithm == "off":
             return
         if not payload.get("validation_hash"):
