@@ -461,12 +461,8 @@ class PortPosGateway(BaseGateway):
             code = None
         if status in (401, 403):
             message += " (check the app_key and secret_key of this alias)"
-        err = GatewayAPIError(
-            self.redactor.text(message), gateway=self.alias, http_status=status, response=answer
-        )
-        if code:
-            err.code = code
-        return err
+        # The answer came redacted; redacting it again changes nothing.
+        return self.answer_error(message, answer, http_status=status, code=code)
 
     def parse_answer(self, response: requests.Response, call: ApiCall) -> dict[str, Any]:
         """The envelope's ``data``. Every failure is a clear error."""
@@ -656,9 +652,8 @@ class PortPosGateway(BaseGateway):
                 invoice.pk,
                 invoice.status,
             )
-        captured = None
-        if status == InvoiceStatus.PAID:
-            captured = self._captured(transactions, currency, amount)
+        paid = status == InvoiceStatus.PAID
+        captured = self._captured(transactions, currency, amount) if paid else None
         reason = ""
         if status == InvoiceStatus.FAILED:
             detail = _get(data, "billing.gateway.reason", None)

@@ -595,12 +595,8 @@ class PortWalletGateway(BaseGateway):
             name = STATUS_CODES[int(name)].name
         amount: Decimal | None = None
         if data.get("amount"):
-            try:
+            with malformed("IPN amount is not an amount"):
                 amount = money.to_decimal(data["amount"])
-            except ValidationError:
-                raise NotificationRejected(
-                    "IPN amount is not an amount", code="malformed"
-                ) from None
         if is_refund_state(name):
             # The IPN "will notify only on success/failed/refund payment": a refund is settled
             # from get_invoice through list_refunds; the claim is not needed.
