@@ -6,10 +6,6 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from docutils import nodes
-from docutils.statemachine import StringList
-from sphinx.util.docutils import SphinxDirective
-
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
@@ -121,32 +117,27 @@ def capability_table() -> str:
     )
 
 
-class _Table(SphinxDirective):
-    """Parses the Markdown its ``make`` writes, where the directive stands."""
-
-    has_content = False
-
-    def make(self) -> str:
-        raise NotImplementedError
-
-    def run(self) -> list[nodes.Node]:
-        holder = nodes.container()
-        source = self.get_source_info()[0]
-        self.state.nested_parse(StringList(self.make().splitlines(), source), 0, holder)
-        return list(holder.children)
-
-
-class GatewayTable(_Table):
-    def make(self) -> str:
-        return gateway_table()
-
-
-class CapabilityTable(_Table):
-    def make(self) -> str:
-        return capability_table()
-
-
 def setup(app: Sphinx) -> dict[str, Any]:
-    app.add_directive("gateway-table", GatewayTable)
-    app.add_directive("gateway-capabilities", CapabilityTable)
+    # Sphinx and docutils are imported here, so the tables above can be built (and tested)
+    # where only the package and its tests are installed.
+    from docutils import nodes
+    from docutils.statemachine import StringList
+    from sphinx.util.docutils import SphinxDirective
+
+    def directive(make: Any) -> type[SphinxDirective]:
+        class Table(SphinxDirective):
+            """Parses the Markdown ``make`` writes, where the directive stands."""
+
+            has_content = False
+
+            def run(self) -> list[nodes.Node]:
+                holder = nodes.container()
+                source = self.get_source_info()[0]
+                self.state.nested_parse(StringList(make().splitlines(), source), 0, holder)
+                return list(holder.children)
+
+        return Table
+
+    app.add_directive("gateway-table", directive(gateway_table))
+    app.add_directive("gateway-capabilities", directive(capability_table))
     return {"parallel_read_safe": True, "parallel_write_safe": True}
