@@ -51,7 +51,7 @@ def test_every_gateway_has_a_table():
     """Each backend of a real gateway (not the test-only dummy) lists its vendor's operations."""
     real = {name for name, cls in builtin_backends().items() if not cls.test_only}
     assert set(operation_tables()) == real
-    assert len(real) == 5
+    assert len(real) >= 5
     for name, rows in operation_tables().items():
         assert rows, name
 
